@@ -1,0 +1,13 @@
+"""Environments → planning graphs (:class:`torch_geometric.data.Data`)."""
+from gvin.graphs.grid import from_grid, grid_free_mask, grid_stencil, move_offsets, to_grid
+from gvin.graphs.networkx import from_networkx, to_networkx
+
+__all__ = [
+    "from_grid",
+    "to_grid",
+    "grid_stencil",
+    "move_offsets",
+    "grid_free_mask",
+    "from_networkx",
+    "to_networkx",
+]

@@ -1,0 +1,275 @@
+"""Occupancy grids (2-D and 3-D, optionally toroidal) as planning graphs.
+
+A grid becomes a :class:`torch_geometric.data.Data` whose edges are the planner's
+*stencil*: for every cell, one edge per in-bounds offset of the stencil (the
+moves plus a self-loop by default, or every cell of an ``F×F`` / ``F×F×F``
+window with ``kernel_size=F``). Walls are nodes too (unless ``free_only``), so a
+graph planner sees exactly the states and the neighbourhood that a conv planner
+sees. ``move`` marks the edges an agent can take.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from gvin.graphs._validation import as_occupancy
+
+_DEFAULT_CONNECTIVITY = {2: 4, 3: 6}
+_VALID_CONNECTIVITY = {2: (4, 8), 3: (6, 18, 26)}
+
+
+def _window(ndim: int, radius: int) -> np.ndarray:
+    """All offsets of the ``(2r+1)^d`` window, row-major (the conv kernel order)."""
+    rng = range(-radius, radius + 1)
+    return np.array(list(itertools.product(rng, repeat=ndim)), dtype=np.int64)
+
+
+def move_offsets(ndim: int, connectivity: int | None = None) -> Tensor:
+    """The offsets an agent can move by, row-major order.
+
+    Args:
+        ndim: 2 or 3.
+        connectivity: 4 or 8 in 2-D; 6, 18 or 26 in 3-D (default 4 / 6).
+
+    Returns:
+        ``[M, ndim]`` long tensor of non-zero offsets.
+    """
+    if ndim not in _VALID_CONNECTIVITY:
+        raise ValueError(f"grids must be 2-D or 3-D, got ndim={ndim}")
+    connectivity = _DEFAULT_CONNECTIVITY[ndim] if connectivity is None else connectivity
+    if connectivity not in _VALID_CONNECTIVITY[ndim]:
+        raise ValueError(
+            f"connectivity={connectivity} is not valid in {ndim}-D; "
+            f"choose one of {_VALID_CONNECTIVITY[ndim]}"
+        )
+    window = _window(ndim, 1)
+    nonzero = np.abs(window).sum(1)
+    # 4/6 connectivity: axis moves; 18: at most two axes; 8/26: the full window.
+    max_axes = {4: 1, 6: 1, 18: 2, 8: ndim, 26: ndim}[connectivity]
+    keep = (nonzero > 0) & (nonzero <= max_axes)
+    return torch.from_numpy(window[keep])
+
+
+def grid_stencil(
+    ndim: int, connectivity: int | None = None, kernel_size: int | None = None
+) -> Tensor:
+    """The edge offsets of a grid planning graph; ``edge_type`` indexes this table.
+
+    Without ``kernel_size`` the stencil is the self-loop plus the moves; with it,
+    every offset of the ``F^ndim`` window. Both are in row-major order, so with a
+    kernel window ``edge_type`` equals the flat index into a conv kernel.
+
+    Returns:
+        ``[S, ndim]`` long tensor.
+    """
+    moves = move_offsets(ndim, connectivity)
+    if kernel_size is None:
+        window = _window(ndim, 1)
+        keep = (np.abs(window).sum(1) == 0) | np.isin(
+            _flat(window), _flat(moves.numpy())
+        )
+        return torch.from_numpy(window[keep])
+    if not isinstance(kernel_size, (int, np.integer)) or kernel_size < 3 or kernel_size % 2 == 0:
+        raise ValueError(
+            f"kernel_size must be an odd integer >= 3 (it must contain the moves), got {kernel_size!r}"
+        )
+    return torch.from_numpy(_window(ndim, kernel_size // 2))
+
+
+def _flat(offsets: np.ndarray) -> np.ndarray:
+    """Injective code for small offsets, for set membership tests."""
+    base = 1024
+    code = np.zeros(len(offsets), dtype=np.int64)
+    for axis in range(offsets.shape[1]):
+        code = code * base + (offsets[:, axis] + base // 2)
+    return code
+
+
+def _parse_goal(goal, shape: tuple[int, ...], free: np.ndarray) -> np.ndarray:
+    """Goal given as a flat index, a coordinate tuple or a mask → flat bool mask."""
+    num_cells = int(np.prod(shape))
+    mask = np.zeros(num_cells, dtype=bool)
+    if goal is None:
+        return mask
+    if isinstance(goal, Tensor):
+        goal = goal.detach().cpu().numpy()
+    goal_arr = np.asarray(goal)
+    if goal_arr.shape == shape:
+        if goal_arr.dtype != bool and not np.isin(goal_arr, (0, 1)).all():
+            raise ValueError("a goal mask must be boolean or 0/1")
+        mask = goal_arr.astype(bool).reshape(-1)
+        if not mask.any():
+            raise ValueError("the goal mask marks no cell")
+    elif goal_arr.ndim == 0:
+        if not np.issubdtype(goal_arr.dtype, np.integer):
+            raise TypeError(f"a flat goal index must be an integer, got {goal!r}")
+        index = int(goal_arr)
+        if not 0 <= index < num_cells:
+            raise ValueError(f"goal index {index} is out of range for a grid of {num_cells} cells")
+        mask[index] = True
+    elif goal_arr.shape == (len(shape),):
+        if not np.issubdtype(goal_arr.dtype, np.integer):
+            raise TypeError(f"goal coordinates must be integers, got {goal!r}")
+        if ((goal_arr < 0) | (goal_arr >= np.array(shape))).any():
+            raise ValueError(f"goal {tuple(goal_arr.tolist())} is outside the grid of shape {shape}")
+        mask[np.ravel_multi_index(tuple(goal_arr), shape)] = True
+    else:
+        raise ValueError(
+            f"goal must be a flat index, a coordinate of length {len(shape)} or a mask of "
+            f"shape {shape}; got an array of shape {goal_arr.shape}"
+        )
+    on_wall = mask & ~free
+    if on_wall.any():
+        where = np.unravel_index(np.flatnonzero(on_wall)[0], shape)
+        raise ValueError(f"goal at {tuple(int(i) for i in where)} is on a wall")
+    return mask
+
+
+def from_grid(
+    maze,
+    goal=None,
+    *,
+    connectivity: int | None = None,
+    kernel_size: int | None = None,
+    wrap: bool = False,
+    free_value: float = 1,
+    free_only: bool = False,
+) -> Data:
+    """Convert an occupancy grid into a planning graph.
+
+    Args:
+        maze: ``[H, W]`` or ``[D, H, W]`` array (numpy or torch) of 0/1 values;
+            cells equal to ``free_value`` are free, the others walls.
+        goal: ``None``, a flat cell index, a coordinate tuple, or a boolean mask
+            of the maze's shape (several goals allowed). Must be on free cells.
+        connectivity: moves an agent can take: 4 or 8 in 2-D, 6, 18 or 26 in 3-D.
+        kernel_size: if given (odd ``F >= 3``), the edge set is every in-bounds
+            cell of the ``F^d`` window around each cell, walls included: exactly
+            what an ``F^d`` conv kernel sees. Otherwise moves plus a self-loop.
+        wrap: wrap around every axis (a torus, e.g. for joint-angle C-spaces).
+        free_value: the value that marks a free cell (use 0 for obstacle maps).
+        free_only: keep only free cells as nodes (and edges between them).
+
+    Returns:
+        A :class:`~torch_geometric.data.Data` with
+
+        * ``x`` ``[N, 2]`` float: (free, goal) flags,
+        * ``pos`` ``[N, d]`` float: cell coordinates, ``cell`` ``[N]`` long:
+          row-major flat cell index, ``grid_shape`` ``[1, d]`` long,
+        * ``edge_index`` ``[2, E]`` long, sorted by source then stencil slot,
+        * ``edge_type`` ``[E]`` long: row of :func:`grid_stencil`,
+        * ``edge_attr`` ``[E, d]`` float: the offset ``pos[s'] - pos[s]``
+          (the unwrapped offset on a torus),
+        * ``move`` ``[E]`` bool: both ends free, not a self-loop, a legal move,
+        * ``goal`` ``[N]`` bool.
+    """
+    free = as_occupancy(maze, free_value=free_value)
+    shape = free.shape
+    ndim = len(shape)
+    stencil = grid_stencil(ndim, connectivity, kernel_size).numpy()
+    moves = move_offsets(ndim, connectivity).numpy()
+    extent = 2 * int(np.abs(stencil).max()) + 1
+    if wrap and min(shape) < extent:
+        raise ValueError(
+            f"wrap=True needs every side >= {extent} (the stencil's extent), got shape {shape}"
+        )
+    free_flat = free.reshape(-1)
+    goal_flat = _parse_goal(goal, shape, free_flat)
+
+    coords = np.indices(shape).reshape(ndim, -1).T  # [C, d]
+    neighbour = coords[:, None, :] + stencil[None, :, :]  # [C, S, d]
+    dims = np.array(shape)
+    if wrap:
+        neighbour %= dims
+        in_bounds = np.ones(neighbour.shape[:2], dtype=bool)
+    else:
+        in_bounds = ((neighbour >= 0) & (neighbour < dims)).all(-1)
+        neighbour = np.where(in_bounds[..., None], neighbour, 0)
+    target = np.ravel_multi_index(tuple(np.moveaxis(neighbour, -1, 0)), shape)  # [C, S]
+    num_cells = coords.shape[0]
+    source = np.broadcast_to(np.arange(num_cells)[:, None], target.shape)
+    slot = np.broadcast_to(np.arange(len(stencil))[None, :], target.shape)
+
+    keep = in_bounds
+    if free_only:
+        keep = keep & free_flat[source] & free_flat[target]
+    source, target, slot = source[keep], target[keep], slot[keep]  # row-major: sorted by source
+
+    is_move_offset = np.isin(_flat(stencil), _flat(moves))
+    move = is_move_offset[slot] & free_flat[source] & free_flat[target]
+
+    if free_only:
+        cells = np.flatnonzero(free_flat)
+        node_of_cell = np.full(num_cells, -1, dtype=np.int64)
+        node_of_cell[cells] = np.arange(len(cells))
+        source, target = node_of_cell[source], node_of_cell[target]
+    else:
+        cells = np.arange(num_cells)
+
+    goal_nodes = goal_flat[cells]
+    x = np.stack([free_flat[cells], goal_nodes], axis=1).astype(np.float32)
+    return Data(
+        x=torch.from_numpy(x),
+        edge_index=torch.from_numpy(np.stack([source, target]).astype(np.int64)),
+        edge_type=torch.from_numpy(slot.astype(np.int64)),
+        edge_attr=torch.from_numpy(stencil[slot].astype(np.float32)),
+        move=torch.from_numpy(move),
+        goal=torch.from_numpy(goal_nodes),
+        pos=torch.from_numpy(coords[cells].astype(np.float32)),
+        cell=torch.from_numpy(cells.astype(np.int64)),
+        grid_shape=torch.tensor([shape], dtype=torch.long),
+    )
+
+
+def to_grid(data: Data, values, fill: float = 0.0):
+    """Map a node tensor back onto the grid(s) that ``data`` was built from.
+
+    Args:
+        data: a graph from :func:`from_grid`, or a ``Batch`` of them with equal
+            grid shapes.
+        values: ``[N, *F]`` tensor or array, one row per node.
+        fill: value for cells without a node (walls of a ``free_only`` graph).
+
+    Returns:
+        ``[*shape, *F]`` for a single graph, ``[B, *shape, *F]`` for a batch;
+        a torch tensor or numpy array, like ``values``.
+    """
+    if not hasattr(data, "cell") or not hasattr(data, "grid_shape"):
+        raise ValueError("to_grid needs a graph built by from_grid (fields 'cell' and 'grid_shape')")
+    as_numpy = isinstance(values, np.ndarray)
+    tensor = torch.as_tensor(values)
+    if tensor.dim() == 0 or tensor.shape[0] != data.num_nodes:
+        raise ValueError(
+            f"values must have one row per node ({data.num_nodes}), got shape {tuple(tensor.shape)}"
+        )
+    grid_shapes = data.grid_shape.view(-1, data.grid_shape.shape[-1])
+    if not (grid_shapes == grid_shapes[0]).all():
+        raise ValueError("to_grid on a batch needs equal grid shapes; split the batch first")
+    shape = tuple(int(s) for s in grid_shapes[0])
+    num_graphs = grid_shapes.shape[0]
+    num_cells = int(np.prod(shape))
+    graph = data.batch if getattr(data, "batch", None) is not None else torch.zeros(
+        data.num_nodes, dtype=torch.long
+    )
+    graph = graph.to(tensor.device)
+    flat = torch.full(
+        (num_graphs * num_cells, *tensor.shape[1:]), fill, dtype=tensor.dtype, device=tensor.device
+    )
+    flat[graph * num_cells + data.cell.to(tensor.device)] = tensor
+    out = flat.view(num_graphs, *shape, *tensor.shape[1:])
+    if getattr(data, "batch", None) is None:
+        out = out[0]
+    return out.cpu().numpy() if as_numpy else out
+
+
+def grid_free_mask(data: Data) -> Tensor:
+    """``[N]`` bool: the node is a free cell (``x[:, 0]`` of a grid graph)."""
+    return data.x[:, 0] > 0.5
+
+
+__all__: Sequence[str] = ["from_grid", "to_grid", "grid_stencil", "move_offsets", "grid_free_mask"]

@@ -1,0 +1,21 @@
+"""Planners assembled from gvin.nn: VIN, DT-VIN, GPPN."""
+from __future__ import annotations
+
+from gvin.models.base import GraphPlanner, PlannerOutput
+from gvin.models.dtvin import DTVIN
+from gvin.models.gppn import GPPN
+from gvin.models.vin import VIN
+
+MODELS: dict[str, type[GraphPlanner]] = {"vin": VIN, "dtvin": DTVIN, "gppn": GPPN}
+
+
+def build_model(name: str, **kwargs) -> GraphPlanner:
+    """A planner by name (``"vin"``, ``"dtvin"``, ``"gppn"``) with constructor arguments."""
+    try:
+        cls = MODELS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}") from None
+    return cls(**kwargs)
+
+
+__all__ = ["GraphPlanner", "PlannerOutput", "VIN", "DTVIN", "GPPN", "MODELS", "build_model"]

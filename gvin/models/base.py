@@ -1,0 +1,131 @@
+"""The planner interface: what every planner reads from a graph and what it returns."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from gvin.nn.stencil import Stencil, build_stencil
+from gvin.nn.value_iteration import LayerHook
+
+
+@dataclass
+class PlannerOutput:
+    """A planner's answer on a planning graph (or a batch of them).
+
+    Attributes:
+        log_probs: ``[E]`` log-probability of each out-edge under the policy of
+            its source node (``-inf`` on edges that are not moves).
+        q: ``[N, A]`` latent Q-values (GPPN: hidden state) of the last layer.
+        v: ``[N]`` values of the last layer (GPPN: zeros).
+        intermediate: ``{layer k: log_probs [E]}`` for the layers asked for.
+    """
+
+    log_probs: Tensor
+    q: Tensor
+    v: Tensor
+    intermediate: dict[int, Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class GraphInputs:
+    """The fields of a planning graph that a planner needs, checked once."""
+
+    x: Tensor
+    edge_index: Tensor
+    edge_type: Tensor
+    move: Tensor
+    stencil: Stencil | None
+
+    @property
+    def num_nodes(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def conv_args(self) -> tuple[Tensor, Tensor, Stencil | None]:
+        """``(edge_index, edge_type, stencil)`` for :class:`~gvin.nn.EdgeTypeConv`."""
+        return self.edge_index, self.edge_type, self.stencil
+
+
+def graph_inputs(data: Data, num_edge_types: int, use_stencil: bool = True) -> GraphInputs:
+    """Read and check ``x``, ``edge_index``, ``edge_type`` and ``move`` from ``data``.
+
+    The stencil (dense slot table) is built when ``use_stencil`` and every
+    (source, edge type) pair is unique, as on :func:`gvin.from_grid` graphs.
+    """
+    for key in ("x", "edge_index", "edge_type"):
+        if getattr(data, key, None) is None:
+            raise ValueError(f"the planning graph has no '{key}' field (build it with gvin.from_grid)")
+    x, edge_index, edge_type = data.x, data.edge_index, data.edge_type
+    if x.dim() != 2 or not x.is_floating_point():
+        raise ValueError(f"data.x must be a float [N, F] tensor, got {x.dtype} {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError("the planning graph is empty (no nodes)")
+    if not torch.isfinite(x).all():
+        raise ValueError("data.x contains NaN or inf")
+    if edge_index.dim() != 2 or edge_index.shape[0] != 2 or edge_index.numel() == 0:
+        raise ValueError(f"the planning graph has no edges (edge_index {tuple(edge_index.shape)})")
+    if edge_type.shape != edge_index.shape[1:]:
+        raise ValueError(f"edge_type must be [E]={edge_index.shape[1]}, got {tuple(edge_type.shape)}")
+    if int(edge_type.max()) >= num_edge_types or int(edge_type.min()) < 0:
+        raise ValueError(
+            f"edge_type has values in [{int(edge_type.min())}, {int(edge_type.max())}] but the "
+            f"model was built for num_edge_types={num_edge_types}"
+        )
+    move = getattr(data, "move", None)
+    if move is None:
+        move = edge_index[0] != edge_index[1]
+    stencil = build_stencil(edge_index, edge_type, x.shape[0], num_edge_types) if use_stencil else None
+    return GraphInputs(x, edge_index, edge_type, move.bool(), stencil)
+
+
+class GraphPlanner(nn.Module):
+    """Base of the planners: resolves depth, collects intermediate policies.
+
+    Subclasses implement :meth:`plan` (run ``depth`` layers, calling ``hook(k, q, v)``
+    after each) and :meth:`policy` (``q, v`` → log-probs over out-edges).
+
+    Attributes:
+        use_stencil: gather over the dense slot table of grid graphs (default)
+            instead of scattering over the edge list; results are equal.
+    """
+
+    num_edge_types: int
+    num_iterations: int
+    use_stencil: bool = True
+
+    def plan(self, graph: GraphInputs, depth: int, hook: LayerHook) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(
+        self,
+        data: Data,
+        num_iterations: int | None = None,
+        intermediate: Iterable[int] = (),
+    ) -> PlannerOutput:
+        """Plan on ``data``, a planning graph or a ``Batch`` of them.
+
+        Args:
+            num_iterations: depth ``K`` (default: the constructor's); a model
+                trained with one depth can plan with another.
+            intermediate: layers ``k`` whose policy log-probs to return as well.
+        """
+        graph = graph_inputs(data, self.num_edge_types, self.use_stencil)
+        depth = self.num_iterations if num_iterations is None else int(num_iterations)
+        if depth < 1:
+            raise ValueError(f"num_iterations must be >= 1, got {depth}")
+        wanted = set(intermediate)
+        kept: dict[int, Tensor] = {}
+
+        def hook(k: int, q: Tensor, v: Tensor) -> None:
+            if k in wanted:
+                kept[k] = self.policy(graph, q, v)
+
+        q, v = self.plan(graph, depth, hook)
+        return PlannerOutput(self.policy(graph, q, v), q, v, kept)

@@ -1,0 +1,70 @@
+"""Dynamic-Transition VIN (Wang et al., 2024) on planning graphs."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
+from gvin.nn.edge_type_conv import EdgeTypeConv
+from gvin.nn.policy import EdgePolicyHead
+from gvin.nn.transitions import DynamicTransition
+from gvin.nn.value_iteration import value_iteration
+
+
+class DTVIN(GraphPlanner):
+    r"""VIN whose transition weights are predicted per state (DT-VIN).
+
+    .. math::
+        r = w_r^\top \mathrm{ReLU}(\mathrm{conv}_\tau(x)) + b_r, \quad
+        Q_k[s,a] = \sum_{e=(s,s')} P[e,a]\,(r_{s'} + \gamma V_{k-1}[s']), \quad
+        V_k = \max_a Q_k
+
+    with ``P`` from :class:`~gvin.nn.transitions.DynamicTransition` (a softmax
+    over each node's out-edges, computed once and shared by all layers, so ``Q``
+    is an expectation of ``r + γV``) and ``V_0 = 0``. The policy head reads
+    ``Q_K`` and the successor's ``V_K``.
+
+    Args:
+        in_channels: node features (2 for grid graphs).
+        num_edge_types: ``T`` stencil slots.
+        num_actions: latent actions ``A``.
+        hidden_channels: channels of the reward and transition encoders.
+        num_iterations: default depth ``K``.
+        gamma: discount (1 as in DT-VIN; < 1 makes the operator a contraction).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 2,
+        num_edge_types: int = 9,
+        num_actions: int = 4,
+        hidden_channels: int = 32,
+        num_iterations: int = 50,
+        gamma: float = 1.0,
+    ):
+        super().__init__()
+        self.num_edge_types = num_edge_types
+        self.num_actions = num_actions
+        self.num_iterations = num_iterations
+        self.gamma = gamma
+        self.encoder = EdgeTypeConv(in_channels, hidden_channels, num_edge_types)
+        self.reward = nn.Linear(hidden_channels, 1)
+        self.transition = DynamicTransition(in_channels, num_edge_types, num_actions, hidden_channels)
+        self.head = EdgePolicyHead(num_actions, num_edge_types)
+
+    def reset_parameters(self) -> None:
+        for module in (self.encoder, self.reward, self.transition, self.head):
+            module.reset_parameters()
+
+    def node_reward(self, graph: GraphInputs) -> Tensor:
+        """``r [N]``."""
+        h = torch.relu(self.encoder(graph.x, *graph.conv_args))
+        return self.reward(h).squeeze(-1)
+
+    def plan(self, graph: GraphInputs, depth: int, hook: LayerHook) -> tuple[Tensor, Tensor]:
+        transition = self.transition(graph.x, *graph.conv_args)
+        reward = transition(self.node_reward(graph))  # [N, A]: expected reward of each latent action
+        return value_iteration(reward, transition, depth, self.gamma, hook=hook)
+
+    def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
+        return self.head(q, v, graph.edge_index, graph.edge_type, graph.move)

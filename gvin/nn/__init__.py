@@ -1,0 +1,26 @@
+"""Building blocks: the value-iteration operator, transitions, policy heads."""
+from gvin.nn.edge_type_conv import EdgeTypeConv
+from gvin.nn.policy import EdgePolicyHead
+from gvin.nn.softmax import masked_log_softmax, segment_log_softmax
+from gvin.nn.stencil import Stencil, build_stencil
+from gvin.nn.value_iteration import (
+    EdgeTransition,
+    StencilTransition,
+    Transition,
+    bellman_backup,
+    value_iteration,
+)
+
+__all__ = [
+    "EdgeTypeConv",
+    "EdgePolicyHead",
+    "masked_log_softmax",
+    "segment_log_softmax",
+    "Stencil",
+    "build_stencil",
+    "EdgeTransition",
+    "StencilTransition",
+    "Transition",
+    "bellman_backup",
+    "value_iteration",
+]

@@ -1,0 +1,58 @@
+"""Policies over the out-edges of each node: the agent's real actions are moves along edges."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from gvin.nn.softmax import segment_log_softmax
+
+
+class EdgePolicyHead(nn.Module):
+    r"""Scores every out-edge ``e = (s, s')`` and normalises over the moves of ``s``.
+
+    .. math::
+        \ell_e = Q_s^\top \mathbf{w}_{\tau(e)} + \beta\, V_{s'}, \qquad
+        \log \pi(e \mid s) = \ell_e - \log \sum_{e' = (s, \cdot),\ \mathrm{move}(e')} e^{\ell_{e'}}
+
+    On a grid graph with one edge type per direction this is the usual linear
+    (1×1 conv) head over ``Q`` plus a learned multiple of the successor's value.
+
+    Args:
+        num_actions: ``A``, latent actions in ``Q``.
+        num_edge_types: ``T``, one weight vector per edge type.
+        successor_value: learn ``β`` (initialised 0) for the ``V[s']`` term.
+
+    Shapes:
+        q ``[N, A]``, v ``[N]``, edge_index ``[2, E]``, edge_type ``[E]``,
+        move ``[E]`` bool → log-probabilities ``[E]`` (``-inf`` on non-moves).
+    """
+
+    def __init__(self, num_actions: int, num_edge_types: int, successor_value: bool = True):
+        super().__init__()
+        self.num_actions = num_actions
+        self.num_edge_types = num_edge_types
+        self.weight = nn.Parameter(torch.empty(num_actions, num_edge_types))
+        self.beta = nn.Parameter(torch.zeros(())) if successor_value else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.num_actions)
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.beta is not None:
+            nn.init.zeros_(self.beta)
+
+    def logits(self, q: Tensor, v: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
+        """Unnormalised scores ``[E]``."""
+        src, dst = edge_index
+        scores = (q @ self.weight)[src, edge_type]
+        if self.beta is not None:
+            scores = scores + self.beta * v[dst]
+        return scores
+
+    def forward(
+        self, q: Tensor, v: Tensor, edge_index: Tensor, edge_type: Tensor, move: Tensor
+    ) -> Tensor:
+        scores = self.logits(q, v, edge_index, edge_type)
+        return segment_log_softmax(scores, edge_index[0], q.shape[0], mask=move)

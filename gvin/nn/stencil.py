@@ -1,0 +1,78 @@
+"""Fixed-degree (stencil) layout of a planning graph.
+
+A graph built by :func:`gvin.from_grid` has at most one edge per (source node,
+stencil slot): its edges are a dense ``[N, S]`` table with holes at the border.
+Operators on such a graph can gather instead of scatter. The table is derived
+from ``edge_index`` and ``edge_type``, so it works on batches too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Stencil:
+    """Dense slot table of a stencil graph.
+
+    Attributes:
+        neighbour: ``[N, S]`` long, the target node of each slot; ``N`` (one past
+            the last node: a zero-valued pad) where the slot has no edge.
+        edge: ``[N, S]`` long, the edge id of each slot; ``E`` where absent.
+        mask: ``[N, S]`` bool, the slot has an edge.
+    """
+
+    neighbour: Tensor
+    edge: Tensor
+    mask: Tensor
+
+    @property
+    def num_nodes(self) -> int:
+        return self.neighbour.shape[0]
+
+    @property
+    def num_slots(self) -> int:
+        return self.neighbour.shape[1]
+
+    def to_dense(self, edge_values: Tensor, fill: float = 0.0) -> Tensor:
+        """``[E, *F]`` per-edge values → ``[N, S, *F]``, ``fill`` in empty slots."""
+        padded = torch.cat(
+            [edge_values, edge_values.new_full((1, *edge_values.shape[1:]), fill)]
+        )
+        return padded[self.edge]
+
+    def gather(self, node_values: Tensor, fill: float = 0.0) -> Tensor:
+        """``[N, *F]`` node values → ``[N, S, *F]`` values of each slot's neighbour."""
+        padded = torch.cat(
+            [node_values, node_values.new_full((1, *node_values.shape[1:]), fill)]
+        )
+        return padded[self.neighbour]
+
+
+def build_stencil(
+    edge_index: Tensor, edge_type: Tensor, num_nodes: int, num_slots: int | None = None
+) -> Stencil | None:
+    """The slot table, or ``None`` when some (source, type) pair has several edges.
+
+    Args:
+        edge_index: ``[2, E]``.
+        edge_type: ``[E]`` slot of each edge, in ``[0, S)``.
+        num_nodes: ``N``.
+        num_slots: ``S`` (default ``edge_type.max() + 1``).
+    """
+    num_edges = edge_index.shape[1]
+    device = edge_index.device
+    if num_slots is None:
+        num_slots = int(edge_type.max()) + 1 if num_edges else 1
+    src, dst = edge_index
+    flat = src * num_slots + edge_type
+    if num_edges and torch.unique(flat).numel() != num_edges:
+        return None
+    edge = torch.full((num_nodes * num_slots,), num_edges, dtype=torch.long, device=device)
+    edge[flat] = torch.arange(num_edges, device=device)
+    neighbour = torch.full((num_nodes * num_slots,), num_nodes, dtype=torch.long, device=device)
+    neighbour[flat] = dst
+    shape = (num_nodes, num_slots)
+    return Stencil(neighbour.view(shape), edge.view(shape), (edge != num_edges).view(shape))
