@@ -166,6 +166,8 @@ def from_grid(
         * ``edge_attr`` ``[E, d]`` float: the offset ``pos[s'] - pos[s]``
           (the unwrapped offset on a torus),
         * ``move`` ``[E]`` bool: both ends free, not a self-loop, a legal move,
+        * ``action`` ``[E]`` bool: a move direction from a free cell, wall or
+          not (GPPN's policies choose among these; a move into a wall fails),
         * ``goal`` ``[N]`` bool.
     """
     free = as_occupancy(maze, free_value=free_value)
@@ -201,7 +203,8 @@ def from_grid(
     source, target, slot = source[keep], target[keep], slot[keep]  # row-major: sorted by source
 
     is_move_offset = np.isin(_flat(stencil), _flat(moves))
-    move = is_move_offset[slot] & free_flat[source] & free_flat[target]
+    action = is_move_offset[slot] & free_flat[source]
+    move = action & free_flat[target]
 
     if free_only:
         cells = np.flatnonzero(free_flat)
@@ -219,6 +222,7 @@ def from_grid(
         edge_type=torch.from_numpy(slot.astype(np.int64)),
         edge_attr=torch.from_numpy(stencil[slot].astype(np.float32)),
         move=torch.from_numpy(move),
+        action=torch.from_numpy(action),
         goal=torch.from_numpy(goal_nodes),
         pos=torch.from_numpy(coords[cells].astype(np.float32)),
         cell=torch.from_numpy(cells.astype(np.int64)),

@@ -32,12 +32,16 @@ class PlannerOutput:
 
 @dataclass
 class GraphInputs:
-    """The fields of a planning graph that a planner needs, checked once."""
+    """The fields of a planning graph that a planner needs, checked once.
+
+    ``choice [E]`` marks the edges the policy chooses among: the moves, or on
+    grids every move direction from a free cell (``data.action``).
+    """
 
     x: Tensor
     edge_index: Tensor
     edge_type: Tensor
-    move: Tensor
+    choice: Tensor
     stencil: Stencil | None
 
     @property
@@ -50,8 +54,15 @@ class GraphInputs:
         return self.edge_index, self.edge_type, self.stencil
 
 
-def graph_inputs(data: Data, num_edge_types: int, use_stencil: bool = True) -> GraphInputs:
-    """Read and check ``x``, ``edge_index``, ``edge_type`` and ``move`` from ``data``.
+ACTION_SETS = ("moves", "directions")
+
+
+def graph_inputs(data: Data, num_edge_types: int, use_stencil: bool = True, actions: str = "moves") -> GraphInputs:
+    """Read and check ``x``, ``edge_index``, ``edge_type`` and the policy's choices from ``data``.
+
+    ``actions="moves"`` lets the policy choose among real moves (``data.move``,
+    or every non-self-loop edge); ``"directions"`` among every move direction
+    (``data.action`` of a grid graph), as GPPN's grid policies do.
 
     The stencil (dense slot table) is built when ``use_stencil`` and every
     (source, edge type) pair is unique, as on :func:`gvin.from_grid` graphs.
@@ -75,11 +86,16 @@ def graph_inputs(data: Data, num_edge_types: int, use_stencil: bool = True) -> G
             f"edge_type has values in [{int(edge_type.min())}, {int(edge_type.max())}] but the "
             f"model was built for num_edge_types={num_edge_types}"
         )
-    move = getattr(data, "move", None)
-    if move is None:
-        move = edge_index[0] != edge_index[1]
+    if actions not in ACTION_SETS:
+        raise ValueError(f"actions must be one of {ACTION_SETS}, got {actions!r}")
+    key = "move" if actions == "moves" else "action"
+    choice = getattr(data, key, None)
+    if choice is None and actions == "directions":
+        raise ValueError("actions='directions' needs data.action (a grid graph from gvin.from_grid)")
+    if choice is None:
+        choice = edge_index[0] != edge_index[1]
     stencil = build_stencil(edge_index, edge_type, x.shape[0], num_edge_types) if use_stencil else None
-    return GraphInputs(x, edge_index, edge_type, move.bool(), stencil)
+    return GraphInputs(x, edge_index, edge_type, choice.bool(), stencil)
 
 
 class GraphPlanner(nn.Module):
@@ -89,12 +105,15 @@ class GraphPlanner(nn.Module):
     after each) and :meth:`policy` (``q, v`` → log-probs over out-edges).
 
     Attributes:
+        actions: ``"moves"`` or ``"directions"`` (see :func:`graph_inputs`);
+            set by the subclasses' constructors.
         use_stencil: gather over the dense slot table of grid graphs (default)
             instead of scattering over the edge list; results are equal.
     """
 
     num_edge_types: int
     num_iterations: int
+    actions: str = "moves"
     use_stencil: bool = True
 
     def plan(self, graph: GraphInputs, depth: int, hook: LayerHook) -> tuple[Tensor, Tensor]:
@@ -116,7 +135,7 @@ class GraphPlanner(nn.Module):
                 trained with one depth can plan with another.
             intermediate: layers ``k`` whose policy log-probs to return as well.
         """
-        graph = graph_inputs(data, self.num_edge_types, self.use_stencil)
+        graph = graph_inputs(data, self.num_edge_types, self.use_stencil, self.actions)
         depth = self.num_iterations if num_iterations is None else int(num_iterations)
         if depth < 1:
             raise ValueError(f"num_iterations must be >= 1, got {depth}")

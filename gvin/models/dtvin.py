@@ -31,6 +31,7 @@ class DTVIN(GraphPlanner):
         hidden_channels: channels of the reward and transition encoders.
         num_iterations: default depth ``K``.
         gamma: discount (1 as in DT-VIN; < 1 makes the operator a contraction).
+        actions: the policy chooses among ``"moves"`` or all ``"directions"``.
     """
 
     def __init__(
@@ -41,11 +42,13 @@ class DTVIN(GraphPlanner):
         hidden_channels: int = 32,
         num_iterations: int = 50,
         gamma: float = 1.0,
+        actions: str = "moves",
     ):
         super().__init__()
         self.num_edge_types = num_edge_types
         self.num_actions = num_actions
         self.num_iterations = num_iterations
+        self.actions = actions
         self.gamma = gamma
         self.encoder = EdgeTypeConv(in_channels, hidden_channels, num_edge_types)
         self.reward = nn.Linear(hidden_channels, 1)
@@ -67,4 +70,4 @@ class DTVIN(GraphPlanner):
         return value_iteration(reward, transition, depth, self.gamma, hook=hook)
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
-        return self.head(q, v, graph.edge_index, graph.edge_type, graph.move)
+        return self.head(q, v, graph.edge_index, graph.edge_type, graph.choice)

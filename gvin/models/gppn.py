@@ -27,6 +27,7 @@ class GPPN(GraphPlanner):
         hidden_channels: ``l_h``, the recurrent state size.
         num_iterations: default ``K``.
         cell: ``"lstm"`` or ``"gru"``.
+        actions: the policy chooses among ``"moves"`` or all ``"directions"``.
     """
 
     def __init__(
@@ -36,12 +37,14 @@ class GPPN(GraphPlanner):
         hidden_channels: int = 64,
         num_iterations: int = 20,
         cell: str = "lstm",
+        actions: str = "moves",
     ):
         super().__init__()
         if cell not in ("lstm", "gru"):
             raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
         self.num_edge_types = num_edge_types
         self.num_iterations = num_iterations
+        self.actions = actions
         self.cell_type = cell
         self.encoder = EdgeTypeConv(in_channels, hidden_channels, num_edge_types)
         self.h0 = EdgeTypeConv(hidden_channels, hidden_channels, num_edge_types)
@@ -70,4 +73,4 @@ class GPPN(GraphPlanner):
         return h, v
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
-        return self.head(q, v, graph.edge_index, graph.edge_type, graph.move)
+        return self.head(q, v, graph.edge_index, graph.edge_type, graph.choice)

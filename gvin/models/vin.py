@@ -29,6 +29,7 @@ class VIN(GraphPlanner):
         hidden_channels: channels of the encoder ``h``.
         num_iterations: default depth ``K``.
         gamma: discount in the backup.
+        actions: the policy chooses among ``"moves"`` or all ``"directions"``.
     """
 
     def __init__(
@@ -39,11 +40,13 @@ class VIN(GraphPlanner):
         hidden_channels: int = 150,
         num_iterations: int = 20,
         gamma: float = 1.0,
+        actions: str = "moves",
     ):
         super().__init__()
         self.num_edge_types = num_edge_types
         self.num_actions = num_actions
         self.num_iterations = num_iterations
+        self.actions = actions
         self.gamma = gamma
         self.encoder = EdgeTypeConv(in_channels, hidden_channels, num_edge_types, bias=True)
         self.reward = nn.Linear(hidden_channels, 1, bias=False)
@@ -71,4 +74,4 @@ class VIN(GraphPlanner):
         return value_iteration(self.reward_map(graph), self.transition(graph), depth, self.gamma, hook=hook)
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
-        return self.head(q, v, graph.edge_index, graph.edge_type, graph.move)
+        return self.head(q, v, graph.edge_index, graph.edge_type, graph.choice)
