@@ -90,6 +90,31 @@ def _flat(offsets: np.ndarray) -> np.ndarray:
     return code
 
 
+def grid_neighbours(shape: tuple[int, ...], offsets: np.ndarray, wrap: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Flat index of every cell's neighbour along every offset.
+
+    Args:
+        shape: grid shape ``(H, W)`` or ``(D, H, W)``.
+        offsets: ``[S, d]`` integer offsets.
+        wrap: periodic axes (a torus).
+
+    Returns:
+        ``(target [C, S] int64, in_bounds [C, S] bool)`` with ``C = prod(shape)``;
+        ``target`` is 0 where the neighbour falls outside the grid.
+    """
+    coords = np.indices(shape).reshape(len(shape), -1).T  # [C, d]
+    neighbour = coords[:, None, :] + np.asarray(offsets)[None, :, :]
+    dims = np.array(shape)
+    if wrap:
+        neighbour %= dims
+        in_bounds = np.ones(neighbour.shape[:2], dtype=bool)
+    else:
+        in_bounds = ((neighbour >= 0) & (neighbour < dims)).all(-1)
+        neighbour = np.where(in_bounds[..., None], neighbour, 0)
+    target = np.ravel_multi_index(tuple(np.moveaxis(neighbour, -1, 0)), shape)
+    return target.astype(np.int64), in_bounds
+
+
 def _parse_goal(goal, shape: tuple[int, ...], free: np.ndarray) -> np.ndarray:
     """Goal given as a flat index, a coordinate tuple or a mask → flat bool mask."""
     num_cells = int(np.prod(shape))
@@ -183,16 +208,8 @@ def from_grid(
     free_flat = free.reshape(-1)
     goal_flat = _parse_goal(goal, shape, free_flat)
 
+    target, in_bounds = grid_neighbours(shape, stencil, wrap)  # [C, S]
     coords = np.indices(shape).reshape(ndim, -1).T  # [C, d]
-    neighbour = coords[:, None, :] + stencil[None, :, :]  # [C, S, d]
-    dims = np.array(shape)
-    if wrap:
-        neighbour %= dims
-        in_bounds = np.ones(neighbour.shape[:2], dtype=bool)
-    else:
-        in_bounds = ((neighbour >= 0) & (neighbour < dims)).all(-1)
-        neighbour = np.where(in_bounds[..., None], neighbour, 0)
-    target = np.ravel_multi_index(tuple(np.moveaxis(neighbour, -1, 0)), shape)  # [C, S]
     num_cells = coords.shape[0]
     source = np.broadcast_to(np.arange(num_cells)[:, None], target.shape)
     slot = np.broadcast_to(np.arange(len(stencil))[None, :], target.shape)
@@ -276,4 +293,4 @@ def grid_free_mask(data: Data) -> Tensor:
     return data.x[:, 0] > 0.5
 
 
-__all__: Sequence[str] = ["from_grid", "to_grid", "grid_stencil", "move_offsets", "grid_free_mask"]
+__all__: Sequence[str] = ["from_grid", "to_grid", "grid_stencil", "move_offsets", "grid_neighbours", "grid_free_mask"]

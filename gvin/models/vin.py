@@ -58,7 +58,7 @@ class VIN(GraphPlanner):
     def reset_parameters(self) -> None:
         for module in (self.encoder, self.reward, self.reward_kernel, self.head):
             module.reset_parameters()
-        nn.init.uniform_(self.value_kernel, -0.1, 0.1)
+        nn.init.zeros_(self.value_kernel)  # as GPPN's VIN: deep unrolls start stable
 
     def transition(self, graph: GraphInputs) -> Transition:
         if graph.stencil is not None:

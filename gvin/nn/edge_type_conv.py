@@ -18,7 +18,7 @@ class EdgeTypeConv(nn.Module):
     aggregated at the *source* ``s`` (value flows against the transition). On a
     graph from :func:`gvin.from_grid` with ``kernel_size=F``, ``τ(e)`` is the flat
     kernel index, so this equals ``Conv2d``/``Conv3d`` with zero padding and
-    ``weight[t] = conv.weight[:, :, *offset_t].T``.
+    ``weight[t] = conv.weight[:, :, *(offset_t + F // 2)].T``.
 
     Args:
         in_channels: ``C_in``.

@@ -61,7 +61,8 @@ class StencilTransition:
         neighbour_values = self.stencil.gather(values)  # [N, S]
         if self.weight.dim() == 2:
             return neighbour_values @ self.weight
-        return torch.einsum("ns,nsa->na", neighbour_values, self.weight)
+        # A broadcast product beats einsum's batched 1×S @ S×A matmuls here.
+        return (neighbour_values.unsqueeze(-1) * self.weight).sum(1)
 
 
 def bellman_backup(

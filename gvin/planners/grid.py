@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gvin.graphs.grid import move_offsets
+from gvin.graphs.grid import grid_neighbours, move_offsets
 
 __all__ = [
     "GPPN_ACTIONS_4",
@@ -180,17 +180,8 @@ def neighbour_table(shape: tuple[int, ...], offsets: np.ndarray, wrap: bool = Fa
     shape = tuple(int(s) for s in shape)
     if wrap and min(shape) < 3:
         raise ValueError(f"wrap=True needs every side >= 3, got shape {shape}")
-    coords = np.indices(shape).reshape(len(shape), -1).T  # [C, d]
-    neighbour = coords[:, None, :] + np.asarray(offsets)[None, :, :]
-    dims = np.array(shape)
-    if wrap:
-        neighbour %= dims
-        inside = np.ones(neighbour.shape[:2], dtype=bool)
-    else:
-        inside = ((neighbour >= 0) & (neighbour < dims)).all(-1)
-        neighbour = np.where(inside[..., None], neighbour, 0)
-    flat = np.ravel_multi_index(tuple(np.moveaxis(neighbour, -1, 0)), shape)
-    self_index = np.broadcast_to(np.arange(len(coords))[:, None], flat.shape)
+    flat, inside = grid_neighbours(shape, np.asarray(offsets), wrap)
+    self_index = np.broadcast_to(np.arange(flat.shape[0])[:, None], flat.shape)
     return np.where(inside, flat, self_index).astype(np.int64)
 
 

@@ -1,0 +1,196 @@
+"""Time one value-iteration layer: graph operator (stencil / scatter path) vs the conv reference.
+
+Workload: a batch of GPPN-style maze graphs (``from_grid``, 3×3 kernel, walls kept), for
+``A`` latent actions. Rows:
+
+* ``VIN backup``: ``Q = R + γ Σ_e W[τ(e), a] V[s']``, ``V = max_a Q`` (shared kernel);
+  conv reference: one ``conv2d`` (the value kernel).
+* ``DT-VIN backup``: the same with per-state weights ``P [N, T, A]``;
+  conv reference: ``F.unfold`` of ``V`` times the per-cell kernel.
+* ``DT-VIN forward``: the whole model (encoders, kernel softmax, ``K`` layers, policy
+  head) divided by ``K``; conv reference: :class:`gvin.grid.GridDTVIN` with the
+  same weights.
+
+Every row reports the median time per layer over ``--repeats`` timings (each the mean
+of ``--inner`` calls) and the ratio to the conv reference. All paths are checked to
+give the same numbers before they are timed. Inference mode (no autograd).
+
+Usage::
+
+    python benchmarks/bench_vi_layer.py [--device cuda] [--mazes 16] [--size 35] [--threads 1]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch_geometric.data import Batch
+
+import gvin
+from gvin.datasets.generators import gppn_mazes, sample_goals
+from gvin.grid import GridDTVIN, grid_from_graph, node_values_to_grid
+from gvin.models import DTVIN
+from gvin.nn import EdgeTransition, StencilTransition, bellman_backup, build_stencil
+
+KERNEL_SIZE = 3
+CONNECTIVITY = 4
+
+
+def maze_batch(num: int, size: int, seed: int, device: torch.device) -> Batch:
+    """``num`` GPPN mazes of ``size × size`` as one Batch of from_grid graphs (3×3 kernel)."""
+    rng = np.random.default_rng(seed)
+    mazes = sample_goals(gppn_mazes(num, size, rng), rng)
+    graphs = [
+        gvin.from_grid(maze, int(goal), connectivity=CONNECTIVITY, kernel_size=KERNEL_SIZE)
+        for maze, goal in zip(mazes.mazes, mazes.goals)
+    ]
+    return Batch.from_data_list(graphs).to(device)
+
+
+def timed(paths: dict[str, Callable[[], object]], device: torch.device, repeats: int, inner: int) -> dict[str, float]:
+    """Median seconds per call of each path; each timing averages ``inner`` calls.
+
+    The paths are timed in turn within every repeat, so that a change in machine
+    load affects all of them alike and the ratios stay meaningful.
+    """
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for fn in paths.values():  # warm-up (allocator, kernels, caches)
+        for _ in range(2):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(repeats):
+        for name, fn in paths.items():
+            sync()
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            sync()
+            samples[name].append((time.perf_counter() - start) / inner)
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
+def check_same(reference: Tensor, *others: Tensor, what: str) -> None:
+    for other in others:
+        if not torch.allclose(reference, other, atol=1e-4, rtol=1e-4):
+            raise AssertionError(f"{what}: paths disagree by {(reference - other).abs().max():.3g}")
+
+
+def backup_rows(data: Batch, x: Tensor, num_actions: int, args: argparse.Namespace) -> list[tuple]:
+    """VIN and DT-VIN Bellman backups on the three paths; rows (op, A, path, seconds)."""
+    device, gen = x.device, torch.Generator(device="cpu").manual_seed(args.seed)
+    num_nodes, num_slots = data.num_nodes, KERNEL_SIZE**2
+    batch, _, height, width = x.shape
+    stencil = build_stencil(data.edge_index, data.edge_type, num_nodes, num_slots)
+    values = torch.randn(num_nodes, generator=gen).to(device)
+    reward = torch.randn(num_nodes, num_actions, generator=gen).to(device)
+    grid_values = node_values_to_grid(data, values).unsqueeze(1).contiguous()  # [B, 1, H, W]
+    grid_reward = node_values_to_grid(data, reward).contiguous()  # [B, A, H, W]
+    rows = []
+
+    # VIN: one kernel [T, A] shared by all states.
+    kernel = (torch.rand(num_slots, num_actions, generator=gen) * 0.2 - 0.1).to(device)
+    conv_kernel = kernel.T.reshape(num_actions, 1, KERNEL_SIZE, KERNEL_SIZE)
+    paths = {
+        "stencil": lambda: bellman_backup(values, reward, StencilTransition(kernel, stencil))[1],
+        "scatter": lambda: bellman_backup(
+            values, reward, EdgeTransition(kernel[data.edge_type], data.edge_index, num_nodes))[1],
+        "conv2d": lambda: (grid_reward + F.conv2d(grid_values, conv_kernel, padding=1)).amax(1),
+    }
+    check_same(node_values_to_grid(data, paths["stencil"]()), node_values_to_grid(data, paths["scatter"]()),
+               paths["conv2d"](), what="VIN backup")
+    rows += [("VIN backup", num_actions, name, t) for name, t in timed(paths, device, args.repeats, args.inner).items()]
+
+    # DT-VIN: per-state weights P [N, T, A], a distribution over the in-grid slots.
+    logits = torch.randn(num_nodes, num_slots, num_actions, generator=gen).to(device)
+    probs = logits.masked_fill(~stencil.mask[..., None], float("-inf")).softmax(1)
+    edge_probs = probs[data.edge_index[0], data.edge_type]
+    grid_probs = node_values_to_grid(data, probs).contiguous()  # [B, T, A, H, W]
+
+    def unfold_backup() -> Tensor:
+        patches = F.unfold(grid_values, KERNEL_SIZE, padding=1).view(batch, num_slots, 1, height, width)
+        return (grid_reward + (grid_probs * patches).sum(1)).amax(1)
+
+    paths = {
+        "stencil": lambda: bellman_backup(values, reward, StencilTransition(probs, stencil))[1],
+        "scatter": lambda: bellman_backup(values, reward, EdgeTransition(edge_probs, data.edge_index, num_nodes))[1],
+        "unfold": unfold_backup,
+    }
+    check_same(node_values_to_grid(data, paths["stencil"]()), node_values_to_grid(data, paths["scatter"]()),
+               paths["unfold"](), what="DT-VIN backup")
+    rows += [("DT-VIN backup", num_actions, name, t)
+             for name, t in timed(paths, device, args.repeats, args.inner).items()]
+    return rows
+
+
+def forward_rows(data: Batch, x: Tensor, num_actions: int, args: argparse.Namespace) -> list[tuple]:
+    """The full DT-VIN model, K layers, per layer; rows (op, A, path, seconds)."""
+    torch.manual_seed(args.seed)
+    model = DTVIN(num_edge_types=KERNEL_SIZE**2, num_actions=num_actions, hidden_channels=args.hidden,
+                  num_iterations=args.layers).to(x.device)
+    reference: GridDTVIN = grid_from_graph(model, CONNECTIVITY, KERNEL_SIZE)
+
+    def graph_path(use_stencil: bool) -> Callable[[], Tensor]:
+        def run() -> Tensor:
+            model.use_stencil = use_stencil
+            return model(data).v
+        return run
+
+    paths = {"stencil": graph_path(True), "scatter": graph_path(False), "unfold": lambda: reference(x).v}
+    check_same(node_values_to_grid(data, paths["stencil"]()), node_values_to_grid(data, paths["scatter"]()),
+               paths["unfold"](), what="DT-VIN forward")
+    times = timed(paths, x.device, max(3, args.repeats // 4), 1)
+    return [(f"DT-VIN forward K={args.layers}", num_actions, name, t / args.layers) for name, t in times.items()]
+
+
+def print_table(rows: list[tuple], header: str) -> None:
+    print(header)
+    print(f"| {'operator':<22} | {'A':>3} | {'path':<8} | {'ms / layer':>10} | {'× conv ref':>10} |")
+    print(f"|{'-' * 24}|{'-' * 5}|{'-' * 10}|{'-' * 12}|{'-' * 12}|")
+    reference = {(op, a): t for op, a, path, t in rows if path in ("conv2d", "unfold")}
+    for op, a, path, seconds in rows:
+        ratio = seconds / reference[(op, a)]
+        print(f"| {op:<22} | {a:>3} | {path:<8} | {seconds * 1e3:>10.3f} | {ratio:>10.2f} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--mazes", type=int, default=16, help="graphs in the batch")
+    parser.add_argument("--size", type=int, default=35, help="maze side")
+    parser.add_argument("--actions", type=int, nargs="+", default=[4, 16], help="latent actions A")
+    parser.add_argument("--layers", type=int, default=35, help="K of the full DT-VIN forward")
+    parser.add_argument("--hidden", type=int, default=32, help="DT-VIN hidden channels")
+    parser.add_argument("--repeats", type=int, default=30, help="timings per row (median)")
+    parser.add_argument("--inner", type=int, default=5, help="calls per timing (backup rows)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: CUDA is not available")
+
+    data = maze_batch(args.mazes, args.size, args.seed, device)
+    x = node_values_to_grid(data, data.x).contiguous()
+    rows = []
+    with torch.inference_mode():
+        for num_actions in args.actions:
+            rows += backup_rows(data, x, num_actions, args)
+            rows += forward_rows(data, x, num_actions, args)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print_table(rows, f"VI layer, {args.mazes} mazes {args.size}x{args.size} ({data.num_nodes} nodes, "
+                      f"{data.num_edges} edges), 3x3 kernel, float32, {name}, torch {torch.__version__}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Shared pieces of the conv reference planners: kernel slots, moves, the policy head.
+
+Layout conventions (2-D grids, channels first):
+
+* inputs ``x [B, C, H, W]``: the node features of :func:`gvin.from_grid`
+  (channel 0 = free flag, channel 1 = goal flag);
+* an ``F×F`` kernel has ``T = F·F`` slots, row-major: slot ``t = u·F + v`` reads
+  the cell at offset ``(u - F//2, v - F//2)``, exactly ``gvin.grid_stencil(2, c, F)[t]``
+  and the flat index of ``Conv2d.weight[..., u, v]`` (cross-correlation);
+* moves: ``M`` directions in the order of ``gvin.move_offsets(2, connectivity)``;
+  policies are ``[B, M, H, W]`` with ``-inf`` where the move is not real.
+
+Everything here is written for clarity: it is the oracle the graph planners are
+tested against, so it uses plain ``torch`` ops and nothing from :mod:`gvin.nn`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gvin.graphs.grid import grid_stencil, move_offsets
+
+
+@dataclass
+class GridPlannerOutput:
+    """A conv planner's answer on a batch of grids.
+
+    Attributes:
+        log_probs: ``[B, M, H, W]`` log-probability of each move direction
+            (``-inf`` where the move is not real).
+        q: ``[B, A, H, W]`` latent Q-values of the last layer (GPPN: hidden state).
+        v: ``[B, H, W]`` values of the last layer (GPPN: zeros).
+        intermediate: ``{layer k: log_probs [B, M, H, W]}`` for the layers asked for.
+    """
+
+    log_probs: Tensor
+    q: Tensor
+    v: Tensor
+    intermediate: dict[int, Tensor] = field(default_factory=dict)
+
+
+def check_kernel_size(kernel_size: int) -> int:
+    """``kernel_size`` as an int, or a ValueError (odd, >= 3, like the graph stencils)."""
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int):
+        raise TypeError(f"kernel_size must be an int, got {type(kernel_size).__name__}")
+    if kernel_size < 3 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be an odd integer >= 3, got {kernel_size}")
+    return kernel_size
+
+
+def kernel_slots(connectivity: int | None, kernel_size: int | None) -> tuple[int, Tensor]:
+    """Where the graph stencil's slots sit in a conv kernel.
+
+    Args:
+        connectivity: 4 or 8.
+        kernel_size: ``F``, or ``None`` for the default stencil (self-loop plus
+            the moves), which lives in a 3×3 kernel.
+
+    Returns:
+        ``(F, flat)``: the conv kernel size and ``flat [T]`` long, the row-major
+        kernel index of each row of ``gvin.grid_stencil(2, connectivity, kernel_size)``.
+    """
+    stencil = grid_stencil(2, connectivity, kernel_size)
+    size = 3 if kernel_size is None else kernel_size
+    shifted = stencil + size // 2
+    return size, shifted[:, 0] * size + shifted[:, 1]
+
+
+def move_slots(connectivity: int | None, kernel_size: int | None) -> Tensor:
+    """``[M]`` long: the stencil row (graph edge type) of each move direction."""
+    stencil = grid_stencil(2, connectivity, kernel_size)
+    moves = move_offsets(2, connectivity)
+    matches = (stencil[None, :, :] == moves[:, None, :]).all(-1)  # [M, T]
+    return matches.float().argmax(1)
+
+
+def shift(values: Tensor, offset: tuple[int, int], fill: float | bool = 0) -> Tensor:
+    """``out[..., i, j] = values[..., i + di, j + dj]``, ``fill`` outside the grid.
+
+    Args:
+        values: ``[..., H, W]``.
+        offset: ``(di, dj)`` with ``|di|, |dj| <= 1``.
+    """
+    di, dj = offset
+    height, width = values.shape[-2:]
+    padded = values.new_full((*values.shape[:-2], height + 2, width + 2), fill)
+    padded[..., 1:-1, 1:-1] = values
+    return padded[..., 1 + di : 1 + di + height, 1 + dj : 1 + dj + width]
+
+
+def move_mask(free: Tensor, connectivity: int | None) -> Tensor:
+    """``[B, M, H, W]`` bool: the move is real (source free, target on the grid and free).
+
+    Args:
+        free: ``[B, H, W]`` bool.
+    """
+    offsets = move_offsets(2, connectivity).tolist()
+    targets_free = torch.stack([shift(free, tuple(o), fill=False) for o in offsets], dim=1)
+    return free.unsqueeze(1) & targets_free
+
+
+def masked_log_softmax(logits: Tensor, mask: Tensor, dim: int) -> Tensor:
+    """Log-softmax over the entries where ``mask``; ``-inf`` elsewhere (all ``-inf`` for empty rows)."""
+    masked = logits.masked_fill(~mask, float("-inf"))
+    has_entry = mask.any(dim=dim, keepdim=True)
+    masked = torch.where(has_entry, masked, torch.zeros_like(masked))  # keep empty rows finite
+    return torch.log_softmax(masked, dim=dim).masked_fill(~mask, float("-inf"))
+
+
+def slot_mask(height: int, width: int, kernel_size: int, device=None) -> Tensor:
+    """``[T, H, W]`` bool: slot ``t`` of the kernel centred on each cell lies on the grid."""
+    ones = torch.ones(1, 1, height, width, device=device)
+    inside = F.unfold(ones, kernel_size, padding=kernel_size // 2)  # [1, T, H·W]
+    return inside.view(kernel_size * kernel_size, height, width) > 0.5
+
+
+def check_input(x: Tensor, in_channels: int, free: Tensor | None) -> Tensor:
+    """Validate ``x [B, C, H, W]``; return ``free [B, H, W]`` bool (default ``x[:, 0] > 0.5``)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 4 or not x.is_floating_point():
+        raise ValueError(f"x must be a float [B, C, H, W] tensor, got {x.dtype} {tuple(x.shape)}")
+    if x.shape[1] != in_channels:
+        raise ValueError(f"x has {x.shape[1]} channels but the model expects in_channels={in_channels}")
+    if free is None:
+        return x[:, 0] > 0.5
+    expected = (x.shape[0], *x.shape[2:])
+    if free.shape != expected:
+        raise ValueError(f"free must be [B, H, W] = {list(expected)}, got {tuple(free.shape)}")
+    return free.bool()
+
+
+def check_depth(num_iterations: int | None, default: int) -> int:
+    """The depth ``K >= 1`` to run."""
+    depth = default if num_iterations is None else int(num_iterations)
+    if depth < 1:
+        raise ValueError(f"num_iterations must be >= 1, got {depth}")
+    return depth
+
+
+class GridPolicyHead(nn.Module):
+    r"""Linear head over ``Q`` plus a successor-value term, normalised over the real moves.
+
+    .. math::
+        \ell_m(i, j) = Q(i, j)^\top \mathbf{w}_m + \beta\, V\big((i, j) + \delta_m\big)
+
+    with ``V = 0`` outside the grid, then a log-softmax over the moves ``m`` that
+    are real at ``(i, j)``.
+
+    Args:
+        num_actions: ``A`` channels of ``Q``.
+        connectivity: 4 or 8 (``M`` moves).
+        successor_value: learn ``β`` (initialised 0).
+
+    Shapes:
+        q ``[B, A, H, W]``, v ``[B, H, W]``, free ``[B, H, W]`` → ``[B, M, H, W]``.
+    """
+
+    def __init__(self, num_actions: int, connectivity: int | None = 4, successor_value: bool = True):
+        super().__init__()
+        self.connectivity = connectivity
+        self.offsets = [tuple(o) for o in move_offsets(2, connectivity).tolist()]
+        self.weight = nn.Parameter(torch.empty(num_actions, len(self.offsets)))
+        self.beta = nn.Parameter(torch.zeros(())) if successor_value else None
+        nn.init.uniform_(self.weight, -num_actions**-0.5, num_actions**-0.5)
+
+    def forward(self, q: Tensor, v: Tensor, free: Tensor) -> Tensor:
+        logits = torch.einsum("bahw,am->bmhw", q, self.weight)
+        if self.beta is not None:
+            successor_v = torch.stack([shift(v, o) for o in self.offsets], dim=1)
+            logits = logits + self.beta * successor_v
+        return masked_log_softmax(logits, move_mask(free, self.connectivity), dim=1)
