@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from gvin.nn.edge_kernels import EdgeKernels
 from gvin.nn.stencil import Stencil, build_stencil
 from gvin.nn.value_iteration import LayerHook
 
@@ -35,42 +36,70 @@ class GraphInputs:
     """The fields of a planning graph that a planner needs, checked once.
 
     ``choice [E]`` marks the edges the policy chooses among: the moves, or on
-    grids every move direction from a free cell (``data.action``).
+    grids every move direction from a free cell (``data.action``). A typed
+    planner reads ``edge_type`` (and may use the ``stencil``); a geometric one
+    reads ``edge_attr`` (the other is ``None``).
     """
 
     x: Tensor
     edge_index: Tensor
-    edge_type: Tensor
+    edge_type: Tensor | None
     choice: Tensor
     stencil: Stencil | None
+    edge_attr: Tensor | None = None
 
     @property
     def num_nodes(self) -> int:
         return self.x.shape[0]
 
     @property
-    def conv_args(self) -> tuple[Tensor, Tensor, Stencil | None]:
-        """``(edge_index, edge_type, stencil)`` for :class:`~gvin.nn.EdgeTypeConv`."""
-        return self.edge_index, self.edge_type, self.stencil
+    def edge_feature(self) -> Tensor:
+        """What the edge layers read: ``edge_type [E]`` (typed) or ``edge_attr [E, D]`` (geometric)."""
+        return self.edge_type if self.edge_type is not None else self.edge_attr
+
+    @property
+    def conv_args(self) -> tuple:
+        """``(edge_index, edge_type, stencil)`` for :class:`~gvin.nn.EdgeTypeConv`, or
+        ``(edge_index, edge_attr)`` for :class:`~gvin.nn.EdgeGeometryConv`."""
+        if self.edge_type is not None:
+            return self.edge_index, self.edge_type, self.stencil
+        return self.edge_index, self.edge_attr
 
 
 ACTION_SETS = ("moves", "directions")
 
 
-def graph_inputs(data: Data, num_edge_types: int, use_stencil: bool = True, actions: str = "moves") -> GraphInputs:
-    """Read and check ``x``, ``edge_index``, ``edge_type`` and the policy's choices from ``data``.
+def graph_inputs(
+    data: Data,
+    num_edge_types: int | None,
+    use_stencil: bool = True,
+    actions: str = "moves",
+    *,
+    edge_dim: int | None = None,
+) -> GraphInputs:
+    """Read and check ``x``, ``edge_index``, the edge features and the policy's choices from ``data``.
+
+    Exactly one of ``num_edge_types`` (read ``data.edge_type [E]``, values in
+    ``[0, T)``) and ``edge_dim`` (read ``data.edge_attr [E, edge_dim]``, cast to
+    ``x``'s dtype; ``[E]`` is accepted when ``edge_dim == 1``) is given.
 
     ``actions="moves"`` lets the policy choose among real moves (``data.move``,
     or every non-self-loop edge); ``"directions"`` among every move direction
     (``data.action`` of a grid graph), as GPPN's grid policies do.
 
-    The stencil (dense slot table) is built when ``use_stencil`` and every
-    (source, edge type) pair is unique, as on :func:`gvin.from_grid` graphs.
+    The stencil (dense slot table) is built for typed planners when
+    ``use_stencil`` and every (source, edge type) pair is unique, as on
+    :func:`gvin.from_grid` graphs.
     """
-    for key in ("x", "edge_index", "edge_type"):
+    if (num_edge_types is None) == (edge_dim is None):
+        raise ValueError(
+            f"give exactly one of num_edge_types and edge_dim, got num_edge_types={num_edge_types!r}, "
+            f"edge_dim={edge_dim!r}"
+        )
+    for key in ("x", "edge_index"):
         if getattr(data, key, None) is None:
             raise ValueError(f"the planning graph has no '{key}' field (build it with gvin.from_grid)")
-    x, edge_index, edge_type = data.x, data.edge_index, data.edge_type
+    x, edge_index = data.x, data.edge_index
     if x.dim() != 2 or not x.is_floating_point():
         raise ValueError(f"data.x must be a float [N, F] tensor, got {x.dtype} {tuple(x.shape)}")
     if x.shape[0] == 0:
@@ -79,6 +108,22 @@ def graph_inputs(data: Data, num_edge_types: int, use_stencil: bool = True, acti
         raise ValueError("data.x contains NaN or inf")
     if edge_index.dim() != 2 or edge_index.shape[0] != 2 or edge_index.numel() == 0:
         raise ValueError(f"the planning graph has no edges (edge_index {tuple(edge_index.shape)})")
+    if edge_dim is not None:
+        edge_attr = _edge_attr(data, edge_index, edge_dim, x.dtype)
+        return GraphInputs(x, edge_index, None, _choice(data, edge_index, actions), None, edge_attr)
+    edge_type = _edge_type(data, edge_index, num_edge_types)
+    choice = _choice(data, edge_index, actions)
+    stencil = build_stencil(edge_index, edge_type, x.shape[0], num_edge_types) if use_stencil else None
+    return GraphInputs(x, edge_index, edge_type, choice, stencil)
+
+
+def _edge_type(data: Data, edge_index: Tensor, num_edge_types: int) -> Tensor:
+    edge_type = getattr(data, "edge_type", None)
+    if edge_type is None:
+        raise ValueError(
+            "the planning graph has no 'edge_type' field (build it with gvin.from_grid, or build the "
+            "model with edge_dim=D to plan on data.edge_attr [E, D])"
+        )
     if edge_type.shape != edge_index.shape[1:]:
         raise ValueError(f"edge_type must be [E]={edge_index.shape[1]}, got {tuple(edge_type.shape)}")
     if int(edge_type.max()) >= num_edge_types or int(edge_type.min()) < 0:
@@ -86,6 +131,33 @@ def graph_inputs(data: Data, num_edge_types: int, use_stencil: bool = True, acti
             f"edge_type has values in [{int(edge_type.min())}, {int(edge_type.max())}] but the "
             f"model was built for num_edge_types={num_edge_types}"
         )
+    return edge_type
+
+
+def _edge_attr(data: Data, edge_index: Tensor, edge_dim: int, dtype: torch.dtype) -> Tensor:
+    edge_attr = getattr(data, "edge_attr", None)
+    num_edges = edge_index.shape[1]
+    if edge_attr is None:
+        raise ValueError(
+            f"the planning graph has no 'edge_attr' field; a model built with edge_dim={edge_dim} reads "
+            f"edge geometry from data.edge_attr [E={num_edges}, {edge_dim}] (gvin.from_networkx sets it)"
+        )
+    if not isinstance(edge_attr, Tensor) or not edge_attr.is_floating_point():
+        kind = edge_attr.dtype if isinstance(edge_attr, Tensor) else type(edge_attr).__name__
+        raise ValueError(f"data.edge_attr must be a float tensor, got {kind}")
+    if edge_attr.dim() == 1 and edge_dim == 1:
+        edge_attr = edge_attr.unsqueeze(-1)
+    if edge_attr.dim() != 2 or edge_attr.shape != (num_edges, edge_dim):
+        raise ValueError(
+            f"data.edge_attr must be [E, edge_dim] = [{num_edges}, {edge_dim}] (the model was built with "
+            f"edge_dim={edge_dim}), got {tuple(edge_attr.shape)}"
+        )
+    if not torch.isfinite(edge_attr).all():
+        raise ValueError("data.edge_attr contains NaN or inf")
+    return edge_attr.to(dtype)
+
+
+def _choice(data: Data, edge_index: Tensor, actions: str) -> Tensor:
     if actions not in ACTION_SETS:
         raise ValueError(f"actions must be one of {ACTION_SETS}, got {actions!r}")
     key = "move" if actions == "moves" else "action"
@@ -94,8 +166,7 @@ def graph_inputs(data: Data, num_edge_types: int, use_stencil: bool = True, acti
         raise ValueError("actions='directions' needs data.action (a grid graph from gvin.from_grid)")
     if choice is None:
         choice = edge_index[0] != edge_index[1]
-    stencil = build_stencil(edge_index, edge_type, x.shape[0], num_edge_types) if use_stencil else None
-    return GraphInputs(x, edge_index, edge_type, choice.bool(), stencil)
+    return choice.bool()
 
 
 class GraphPlanner(nn.Module):
@@ -105,16 +176,25 @@ class GraphPlanner(nn.Module):
     after each) and :meth:`policy` (``q, v`` → log-probs over out-edges).
 
     Attributes:
+        num_edge_types / edge_dim: exactly one is set (see
+            :class:`~gvin.nn.edge_kernels.EdgeKernels`): the planner reads
+            ``data.edge_type`` (typed) or ``data.edge_attr`` (geometric).
         actions: ``"moves"`` or ``"directions"`` (see :func:`graph_inputs`);
             set by the subclasses' constructors.
         use_stencil: gather over the dense slot table of grid graphs (default)
             instead of scattering over the edge list; results are equal.
     """
 
-    num_edge_types: int
+    num_edge_types: int | None
+    edge_dim: int | None = None
     num_iterations: int
     actions: str = "moves"
     use_stencil: bool = True
+
+    def _use_edges(self, edges: EdgeKernels) -> EdgeKernels:
+        """Record the kind of edge weights the planner is built with; returns ``edges``."""
+        self.num_edge_types, self.edge_dim = edges.num_edge_types, edges.edge_dim
+        return edges
 
     def plan(self, graph: GraphInputs, depth: int, hook: LayerHook) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
@@ -135,7 +215,7 @@ class GraphPlanner(nn.Module):
                 trained with one depth can plan with another.
             intermediate: layers ``k`` whose policy log-probs to return as well.
         """
-        graph = graph_inputs(data, self.num_edge_types, self.use_stencil, self.actions)
+        graph = graph_inputs(data, self.num_edge_types, self.use_stencil, self.actions, edge_dim=self.edge_dim)
         depth = self.num_iterations if num_iterations is None else int(num_iterations)
         if depth < 1:
             raise ValueError(f"num_iterations must be >= 1, got {depth}")

@@ -5,9 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
-from gvin.nn.edge_type_conv import EdgeTypeConv
-from gvin.nn.policy import EdgePolicyHead
-from gvin.nn.transitions import DynamicTransition
+from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 from gvin.nn.value_iteration import value_iteration
 
 
@@ -22,38 +20,47 @@ class DTVIN(GraphPlanner):
     with ``P`` from :class:`~gvin.nn.transitions.DynamicTransition` (a softmax
     over each node's out-edges, computed once and shared by all layers, so ``Q``
     is an expectation of ``r + γV``) and ``V_0 = 0``. The policy head reads
-    ``Q_K`` and the successor's ``V_K``.
+    ``Q_K`` and the successor's ``V_K``. With ``edge_dim`` (graphs without edge
+    types) the convs are :class:`~gvin.nn.EdgeGeometryConv` and ``P`` comes from
+    :class:`~gvin.nn.transitions.GeometricDynamicTransition`: per-edge logits
+    from the features of both ends and ``edge_attr``, softmax over the out-edges.
 
     Args:
         in_channels: node features (2 for grid graphs).
-        num_edge_types: ``T`` stencil slots.
+        num_edge_types: ``T`` stencil slots; 9 unless ``edge_dim`` is given.
         num_actions: latent actions ``A``.
         hidden_channels: channels of the reward and transition encoders.
         num_iterations: default depth ``K``.
         gamma: discount (1 as in DT-VIN; < 1 makes the operator a contraction).
         actions: the policy chooses among ``"moves"`` or all ``"directions"``.
+        edge_dim: ``D``: plan on ``data.edge_attr [E, D]`` instead of edge types.
+        num_bases: (geometric) kernel matrices mixed per edge in the convs.
+        edge_hidden: (geometric) hidden width of the edge MLPs.
     """
 
     def __init__(
         self,
         in_channels: int = 2,
-        num_edge_types: int = 9,
+        num_edge_types: int | None = DEFAULT_NUM_EDGE_TYPES,
         num_actions: int = 4,
         hidden_channels: int = 32,
         num_iterations: int = 50,
         gamma: float = 1.0,
         actions: str = "moves",
+        edge_dim: int | None = None,
+        num_bases: int = 8,
+        edge_hidden: int = 32,
     ):
         super().__init__()
-        self.num_edge_types = num_edge_types
+        edges = self._use_edges(EdgeKernels(num_edge_types, edge_dim, num_bases, edge_hidden))
         self.num_actions = num_actions
         self.num_iterations = num_iterations
         self.actions = actions
         self.gamma = gamma
-        self.encoder = EdgeTypeConv(in_channels, hidden_channels, num_edge_types)
+        self.encoder = edges.conv(in_channels, hidden_channels)
         self.reward = nn.Linear(hidden_channels, 1)
-        self.transition = DynamicTransition(in_channels, num_edge_types, num_actions, hidden_channels)
-        self.head = EdgePolicyHead(num_actions, num_edge_types)
+        self.transition = edges.dynamic_transition(in_channels, num_actions, hidden_channels)
+        self.head = edges.policy_head(num_actions)
 
     def reset_parameters(self) -> None:
         for module in (self.encoder, self.reward, self.transition, self.head):
@@ -70,4 +77,4 @@ class DTVIN(GraphPlanner):
         return value_iteration(reward, transition, depth, self.gamma, hook=hook)
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
-        return self.head(q, v, graph.edge_index, graph.edge_type, graph.choice)
+        return self.head(q, v, graph.edge_index, graph.edge_feature, graph.choice)

@@ -4,8 +4,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
-from gvin.nn.edge_type_conv import EdgeTypeConv
-from gvin.nn.policy import EdgePolicyHead
+from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 
 
 class GPPN(GraphPlanner):
@@ -20,38 +19,47 @@ class GPPN(GraphPlanner):
     summed per edge type, and the cell is shared by all nodes. ``cell="gru"``
     uses a GRU (no ``c``). After ``K`` updates the policy head scores the
     out-edges from ``h_K`` (GPPN's ``k = K + 1``). ``q`` in the output is ``h``.
+    With ``edge_dim`` (graphs without edge types) every ``conv_τ`` and ``w_τ``
+    becomes a function of ``edge_attr`` (:class:`~gvin.nn.EdgeGeometryConv`,
+    :class:`~gvin.nn.GeometricPolicyHead`).
 
     Args:
         in_channels: node features.
-        num_edge_types: ``T`` stencil slots.
+        num_edge_types: ``T`` stencil slots; 9 unless ``edge_dim`` is given.
         hidden_channels: ``l_h``, the recurrent state size.
         num_iterations: default ``K``.
         cell: ``"lstm"`` or ``"gru"``.
         actions: the policy chooses among ``"moves"`` or all ``"directions"``.
+        edge_dim: ``D``: plan on ``data.edge_attr [E, D]`` instead of edge types.
+        num_bases: (geometric) kernel matrices mixed per edge in the convs.
+        edge_hidden: (geometric) hidden width of the edge MLPs.
     """
 
     def __init__(
         self,
         in_channels: int = 2,
-        num_edge_types: int = 9,
+        num_edge_types: int | None = DEFAULT_NUM_EDGE_TYPES,
         hidden_channels: int = 64,
         num_iterations: int = 20,
         cell: str = "lstm",
         actions: str = "moves",
+        edge_dim: int | None = None,
+        num_bases: int = 8,
+        edge_hidden: int = 32,
     ):
         super().__init__()
         if cell not in ("lstm", "gru"):
             raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
-        self.num_edge_types = num_edge_types
+        edges = self._use_edges(EdgeKernels(num_edge_types, edge_dim, num_bases, edge_hidden))
         self.num_iterations = num_iterations
         self.actions = actions
         self.cell_type = cell
-        self.encoder = EdgeTypeConv(in_channels, hidden_channels, num_edge_types)
-        self.h0 = EdgeTypeConv(hidden_channels, hidden_channels, num_edge_types)
-        self.c0 = EdgeTypeConv(hidden_channels, hidden_channels, num_edge_types) if cell == "lstm" else None
-        self.message = EdgeTypeConv(hidden_channels, 1, num_edge_types)
+        self.encoder = edges.conv(in_channels, hidden_channels)
+        self.h0 = edges.conv(hidden_channels, hidden_channels)
+        self.c0 = edges.conv(hidden_channels, hidden_channels) if cell == "lstm" else None
+        self.message = edges.conv(hidden_channels, 1)
         self.cell = nn.LSTMCell(1, hidden_channels) if cell == "lstm" else nn.GRUCell(1, hidden_channels)
-        self.head = EdgePolicyHead(hidden_channels, num_edge_types, successor_value=False)
+        self.head = edges.policy_head(hidden_channels, successor_value=False)
 
     def reset_parameters(self) -> None:
         for module in (self.encoder, self.h0, self.c0, self.message, self.cell, self.head):
@@ -73,4 +81,4 @@ class GPPN(GraphPlanner):
         return h, v
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
-        return self.head(q, v, graph.edge_index, graph.edge_type, graph.choice)
+        return self.head(q, v, graph.edge_index, graph.edge_feature, graph.choice)

@@ -1,69 +1,79 @@
 """Value Iteration Network (Tamar et al., 2016) on planning graphs."""
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
-from gvin.nn.edge_type_conv import EdgeTypeConv
-from gvin.nn.policy import EdgePolicyHead
+from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels, edge_values, reset_kernel
 from gvin.nn.value_iteration import EdgeTransition, StencilTransition, Transition, value_iteration
 
 
 class VIN(GraphPlanner):
-    r"""VIN with one learned transition weight per edge type and latent action.
+    r"""VIN with a learned transition weight per edge and latent action.
 
     .. math::
-        h = \mathrm{conv}_\tau(x), \quad r = w_r^\top h, \quad
-        R[s,a] = \sum_{e=(s,s')} W^R_{\tau(e),a}\, r_{s'}, \quad
-        Q_k = R + \gamma \sum_{e=(s,s')} W^V_{\tau(e),a}\, V_{k-1}[s'], \quad V_k = \max_a Q_k
+        h = \mathrm{conv}(x), \quad r = w_r^\top h, \quad
+        R[s,a] = \sum_{e=(s,s')} W^R_{e,a}\, r_{s'}, \quad
+        Q_k = R + \gamma \sum_{e=(s,s')} W^V_{e,a}\, V_{k-1}[s'], \quad V_k = \max_a Q_k
 
     with ``V_0 = 0``; the policy head reads ``Q_K`` and the successor's ``V_K``.
-    On a :func:`gvin.from_grid` graph every ``conv_τ`` is a zero-padded grid
-    conv, so this is GPPN's whole-map VIN with ``K`` Q-layers (GPPN's ``k = K - 1``).
+    With ``num_edge_types`` every weight is indexed by ``edge_type``
+    (``W_{e} = W_{τ(e)}``): on a :func:`gvin.from_grid` graph every conv is a
+    zero-padded grid conv, so this is GPPN's whole-map VIN with ``K`` Q-layers
+    (GPPN's ``k = K - 1``). With ``edge_dim`` the weights are functions of
+    ``edge_attr`` (GVIN: ``W^V_{e} = \mathrm{MLP}(a_e)``, convs are
+    :class:`~gvin.nn.EdgeGeometryConv`), for graphs without edge types.
 
     Args:
         in_channels: node features (2 for grid graphs: free, goal).
-        num_edge_types: ``T``, the stencil size (``len(gvin.grid_stencil(...))``).
+        num_edge_types: ``T``, the stencil size (``len(gvin.grid_stencil(...))``);
+            9 unless ``edge_dim`` is given.
         num_actions: latent actions ``A``.
         hidden_channels: channels of the encoder ``h``.
         num_iterations: default depth ``K``.
         gamma: discount in the backup.
         actions: the policy chooses among ``"moves"`` or all ``"directions"``.
+        edge_dim: ``D``: plan on ``data.edge_attr [E, D]`` instead of edge types.
+        num_bases: (geometric) kernel matrices mixed per edge in the convs.
+        edge_hidden: (geometric) hidden width of the edge MLPs.
     """
 
     def __init__(
         self,
         in_channels: int = 2,
-        num_edge_types: int = 9,
+        num_edge_types: int | None = DEFAULT_NUM_EDGE_TYPES,
         num_actions: int = 16,
         hidden_channels: int = 150,
         num_iterations: int = 20,
         gamma: float = 1.0,
         actions: str = "moves",
+        edge_dim: int | None = None,
+        num_bases: int = 8,
+        edge_hidden: int = 32,
     ):
         super().__init__()
-        self.num_edge_types = num_edge_types
+        edges = self._use_edges(EdgeKernels(num_edge_types, edge_dim, num_bases, edge_hidden))
         self.num_actions = num_actions
         self.num_iterations = num_iterations
         self.actions = actions
         self.gamma = gamma
-        self.encoder = EdgeTypeConv(in_channels, hidden_channels, num_edge_types, bias=True)
+        self.encoder = edges.conv(in_channels, hidden_channels, bias=True)
         self.reward = nn.Linear(hidden_channels, 1, bias=False)
-        self.reward_kernel = EdgeTypeConv(1, num_actions, num_edge_types, bias=False)
-        self.value_kernel = nn.Parameter(torch.empty(num_edge_types, num_actions))
-        self.head = EdgePolicyHead(num_actions, num_edge_types)
+        self.reward_kernel = edges.conv(1, num_actions, bias=False)
+        self.value_kernel = edges.kernel(num_actions)  # [T, A] table or MLP: edge_attr -> [E, A]
+        self.head = edges.policy_head(num_actions)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         for module in (self.encoder, self.reward, self.reward_kernel, self.head):
             module.reset_parameters()
-        nn.init.zeros_(self.value_kernel)  # as GPPN's VIN: deep unrolls start stable
+        reset_kernel(self.value_kernel)  # a table starts at zero, as GPPN's VIN: deep unrolls start stable
 
     def transition(self, graph: GraphInputs) -> Transition:
         if graph.stencil is not None:
             return StencilTransition(self.value_kernel, graph.stencil)
-        return EdgeTransition(self.value_kernel[graph.edge_type], graph.edge_index, graph.num_nodes)
+        weight = edge_values(self.value_kernel, graph.edge_feature)
+        return EdgeTransition(weight, graph.edge_index, graph.num_nodes)
 
     def reward_map(self, graph: GraphInputs) -> Tensor:
         """``R [N, A]``."""
@@ -74,4 +84,4 @@ class VIN(GraphPlanner):
         return value_iteration(self.reward_map(graph), self.transition(graph), depth, self.gamma, hook=hook)
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
-        return self.head(q, v, graph.edge_index, graph.edge_type, graph.choice)
+        return self.head(q, v, graph.edge_index, graph.edge_feature, graph.choice)

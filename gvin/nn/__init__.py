@@ -1,6 +1,9 @@
 """Building blocks: the value-iteration operator, transitions, policy heads."""
+from gvin.nn.edge_geometry_conv import EdgeGeometryConv, EdgeMLP
+from gvin.nn.edge_kernels import EdgeKernels, edge_values
 from gvin.nn.edge_type_conv import EdgeTypeConv
-from gvin.nn.policy import EdgePolicyHead
+from gvin.nn.policy import EdgePolicyHead, GeometricPolicyHead
+from gvin.nn.transitions import DynamicTransition, GeometricDynamicTransition
 from gvin.nn.softmax import masked_log_softmax, segment_log_softmax
 from gvin.nn.stencil import Stencil, build_stencil
 from gvin.nn.value_iteration import (
@@ -13,7 +16,14 @@ from gvin.nn.value_iteration import (
 
 __all__ = [
     "EdgeTypeConv",
+    "EdgeGeometryConv",
+    "EdgeMLP",
+    "EdgeKernels",
+    "edge_values",
     "EdgePolicyHead",
+    "GeometricPolicyHead",
+    "DynamicTransition",
+    "GeometricDynamicTransition",
     "masked_log_softmax",
     "segment_log_softmax",
     "Stencil",

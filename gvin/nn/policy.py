@@ -6,6 +6,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from gvin.nn.edge_geometry_conv import EdgeMLP
 from gvin.nn.softmax import segment_log_softmax
 
 
@@ -55,4 +56,52 @@ class EdgePolicyHead(nn.Module):
         self, q: Tensor, v: Tensor, edge_index: Tensor, edge_type: Tensor, move: Tensor
     ) -> Tensor:
         scores = self.logits(q, v, edge_index, edge_type)
+        return segment_log_softmax(scores, edge_index[0], q.shape[0], mask=move)
+
+
+class GeometricPolicyHead(nn.Module):
+    r""":class:`EdgePolicyHead` for graphs without edge types: the weight vector of an edge comes from its geometry.
+
+    .. math::
+        \ell_e = Q_s^\top \mathbf{w}(\mathbf{a}_e) + \beta\, V_{s'}, \qquad
+        \log \pi(e \mid s) = \ell_e - \log \sum_{e' = (s, \cdot),\ \mathrm{move}(e')} e^{\ell_{e'}}
+
+    with ``a_e = edge_attr[e]`` and ``w`` an :class:`~gvin.nn.EdgeMLP` (linear when
+    ``hidden`` is ``None``/``0``). With ``w(a_e) = W[:, τ(e)]`` it is :class:`EdgePolicyHead`.
+
+    Args:
+        num_actions: ``A``, latent actions in ``Q``.
+        edge_dim: ``D``, the width of ``edge_attr``.
+        hidden: hidden width of ``w`` (``None``/``0``: linear).
+        successor_value: learn ``β`` (initialised 0) for the ``V[s']`` term.
+
+    Shapes:
+        q ``[N, A]``, v ``[N]``, edge_index ``[2, E]``, edge_attr ``[E, D]``,
+        move ``[E]`` bool → log-probabilities ``[E]`` (``-inf`` on non-moves).
+    """
+
+    def __init__(self, num_actions: int, edge_dim: int, hidden: int | None = 32, successor_value: bool = True):
+        super().__init__()
+        self.num_actions = num_actions
+        self.edge_dim = edge_dim
+        self.weight = EdgeMLP(edge_dim, num_actions, hidden)
+        self.beta = nn.Parameter(torch.zeros(())) if successor_value else None
+
+    def reset_parameters(self) -> None:
+        self.weight.reset_parameters()
+        if self.beta is not None:
+            nn.init.zeros_(self.beta)
+
+    def logits(self, q: Tensor, v: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
+        """Unnormalised scores ``[E]``."""
+        src, dst = edge_index
+        scores = (q[src] * self.weight(edge_attr)).sum(-1)
+        if self.beta is not None:
+            scores = scores + self.beta * v[dst]
+        return scores
+
+    def forward(
+        self, q: Tensor, v: Tensor, edge_index: Tensor, edge_attr: Tensor, move: Tensor
+    ) -> Tensor:
+        scores = self.logits(q, v, edge_index, edge_attr)
         return segment_log_softmax(scores, edge_index[0], q.shape[0], mask=move)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from gvin.nn.edge_geometry_conv import EdgeGeometryConv
 from gvin.nn.edge_type_conv import EdgeTypeConv
 from gvin.nn.softmax import masked_log_softmax, segment_log_softmax
 from gvin.nn.stencil import Stencil
@@ -57,4 +58,68 @@ class DynamicTransition(nn.Module):
             return StencilTransition(masked_log_softmax(logits, mask, dim=1).exp(), stencil)
         edge_logits = logits[edge_index[0], edge_type]
         weight = segment_log_softmax(edge_logits, edge_index[0], x.shape[0]).exp()
+        return EdgeTransition(weight, edge_index, x.shape[0])
+
+
+class GeometricDynamicTransition(nn.Module):
+    r"""DT-VIN's transition on graphs without edge types: per-edge logits from both ends and the edge's geometry.
+
+    .. math::
+        z = \mathrm{ReLU}(\mathrm{conv}_{\mathbf{a}}(x)), \quad
+        \ell_{e,a} = \big(W_2\, \mathrm{ReLU}(U z_s + V z_{s'} + W \mathbf{a}_e + \mathbf{b}_1)
+                     + \mathbf{b}_2\big)_a, \quad
+        P[e, a] = \frac{\exp \ell_{e,a}}{\sum_{e'=(s,\cdot)} \exp \ell_{e',a}}
+
+    for ``e = (s, s')``, with ``conv_a`` an :class:`~gvin.nn.EdgeGeometryConv`
+    and ``a_e = edge_attr[e]``: an MLP on ``[z_s, z_{s'}, a_e]`` whose first layer
+    is applied per node before the gather (``E × hidden`` memory, not
+    ``E × (2C + D)``). The softmax runs over all out-edges of ``s`` (self-loops
+    included), as the typed :class:`DynamicTransition` does over its stencil.
+    Computed once per forward pass and shared by all layers.
+
+    Args:
+        in_channels: node features.
+        edge_dim: ``D``, the width of ``edge_attr``.
+        num_actions: ``A``.
+        hidden_channels: channels of ``z``.
+        num_bases: kernel matrices of the feature conv.
+        edge_hidden: hidden width of the edge MLPs (the conv's mixture and the logits).
+
+    Shapes:
+        x ``[N, C]``, edge_index ``[2, E]``, edge_attr ``[E, D]`` → an
+        :class:`~gvin.nn.value_iteration.EdgeTransition` with ``P [E, A]``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        edge_dim: int,
+        num_actions: int,
+        hidden_channels: int = 32,
+        num_bases: int = 8,
+        edge_hidden: int = 32,
+    ):
+        super().__init__()
+        self.edge_dim = edge_dim
+        self.num_actions = num_actions
+        self.features = EdgeGeometryConv(in_channels, hidden_channels, edge_dim, num_bases, edge_hidden)
+        self.source = nn.Linear(hidden_channels, edge_hidden)
+        self.target = nn.Linear(hidden_channels, edge_hidden, bias=False)
+        self.geometry = nn.Linear(edge_dim, edge_hidden, bias=False)
+        self.logits = nn.Linear(edge_hidden, num_actions)
+
+    def reset_parameters(self) -> None:
+        for module in (self.features, self.source, self.target, self.geometry, self.logits):
+            module.reset_parameters()
+
+    def edge_logits(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
+        """``[E, A]`` unnormalised transition logits per edge."""
+        z = torch.relu(self.features(x, edge_index, edge_attr))
+        src, dst = edge_index
+        hidden = self.source(z)[src] + self.target(z)[dst] + self.geometry(edge_attr)
+        return self.logits(torch.relu(hidden))
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> EdgeTransition:
+        logits = self.edge_logits(x, edge_index, edge_attr)
+        weight = segment_log_softmax(logits, edge_index[0], x.shape[0]).exp()
         return EdgeTransition(weight, edge_index, x.shape[0])
