@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,8 +24,8 @@ def _random_maze(size: int, seed: int) -> tuple[np.ndarray, tuple[int, int], tup
             return maze, goal, start
 
 
-def run_demo(size: int = 15, seed: int = 0) -> int:
-    """Plan exactly on a random maze and show that exact VI equals Dijkstra."""
+def exact_planning_tour(size: int = 15, seed: int = 0) -> bool:
+    """Plan exactly on a random maze; show that exact VI equals Dijkstra."""
     maze, goal, start = _random_maze(size, seed)
     data = gvin.from_grid(maze, goal=goal, connectivity=4)
     print(f"planning graph of a {size}x{size} maze: {data}")
@@ -40,4 +41,16 @@ def run_demo(size: int = 15, seed: int = 0) -> int:
     cells = [tuple(int(c) for c in data.pos[node].tolist()) for node in path]
     print(f"shortest path from {start} to {goal}: {len(path) - 1} moves\n")
     print(render_ascii(maze, goal=goal, path=cells, start=start))
-    return 0 if same else 1
+    return same
+
+
+def run_demo(out: Path = Path("runs/demo"), epochs: int = 10) -> int:
+    """The main job on built-in defaults: exact planning, then DT-VIN trained on small mazes."""
+    from gvin.cli import main
+
+    print("== 1. exact planning on a planning graph ==")
+    if not exact_planning_tour():
+        return 1
+    print("\n== 2. DT-VIN trained by imitation on generated 11x11 GPPN mazes (CPU) ==")
+    return main(["train", "--model", "dtvin", "--kind", "gppn", "--size", "11",
+                 "--counts", "2000", "200", "500", "--epochs", str(epochs), "--out", str(out)])

@@ -1,6 +1,7 @@
 """Text and image renderings of grid mazes, values and paths."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -30,3 +31,76 @@ def render_ascii(
     if goal is not None:
         canvas[goal] = "G"
     return "\n".join(" ".join(line) for line in canvas)
+
+
+def _atomic_savefig(figure, path) -> Path:
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        figure.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def plot_plan(
+    maze: np.ndarray,
+    values: np.ndarray,
+    planned: Sequence[Sequence[int]],
+    optimal: Sequence[Sequence[int]],
+    goal: tuple[int, int],
+    path,
+    title: str = "",
+):
+    """Save a PNG: the learned values with the planned path, next to the optimal path.
+
+    Args:
+        maze: ``[H, W]`` (non-zero = free).
+        values: ``[H, W]`` learned values (walls are greyed out).
+        planned, optimal: ``(row, col)`` cells of the two paths, start first.
+        goal: ``(row, col)``.
+        path: the PNG file (written atomically).
+        title: a figure title.
+
+    Returns:
+        The path written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    maze = np.asarray(maze) > 0
+    shown = np.ma.masked_where(~maze, np.asarray(values, dtype=float))
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4.8))
+    panels = ((axes[0], planned, "planned (learned values)", "tab:red"),
+              (axes[1], optimal, "optimal (shortest path)", "tab:green"))
+    for axis, cells, label, colour in panels:
+        if axis is axes[0]:
+            image = axis.imshow(shown, cmap="viridis")
+            figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="V")
+        else:
+            axis.imshow(np.where(maze, 1.0, 0.0), cmap="gray", vmin=0, vmax=1)
+        axis.imshow(np.ma.masked_where(maze, np.ones_like(maze, dtype=float)), cmap="gray_r", vmin=0, vmax=1)
+        if len(cells):
+            rows, cols = np.asarray(cells).T
+            axis.plot(cols, rows, "-o", color=colour, markersize=3, linewidth=2,
+                      label=f"{label}: {len(cells) - 1} moves")
+            axis.plot(cols[0], rows[0], "s", color="white", markeredgecolor="black", markersize=8)
+        axis.plot(goal[1], goal[0], "*", color="gold", markeredgecolor="black", markersize=14)
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8, frameon=False)
+    if title:
+        figure.suptitle(title)
+    try:
+        return _atomic_savefig(figure, path)
+    finally:
+        plt.close(figure)

@@ -328,3 +328,10 @@ def test_bad_dataset_parameters(tmp_path, kwargs, error):
     params = {"root": tmp_path, "size": 7, "counts": (2, 1, 1), "log": False, **kwargs}
     with pytest.raises(error):
         MazeDataset(**params)
+
+
+def test_empty_split_loads(tmp_path):
+    valid = MazeDataset(root=tmp_path, split="valid", size=7, counts=(20, 0, 5), log=False)
+    assert len(valid) == 0
+    train = MazeDataset(root=tmp_path, split="train", size=7, counts=(20, 0, 5), log=False)
+    assert len(train) == 20 and train[0].num_nodes == 49

@@ -190,7 +190,7 @@ class GridMazeDataset(InMemoryDataset):
 
     def _set_arrays(self, mazes: np.ndarray, goals: np.ndarray, codes: np.ndarray) -> None:
         self._shape = tuple(int(s) for s in mazes.shape[1:])
-        self._packed = np.packbits(mazes.reshape(len(mazes), -1), axis=1)
+        self._packed = np.packbits(mazes.reshape(len(mazes), int(np.prod(self._shape))), axis=1)
         self._goals = np.asarray(goals, dtype=np.int64)
         self._codes = codes
         self._builder = GridGraphBuilder(self._shape, self.connectivity, self.kernel_size)

@@ -1,8 +1,19 @@
 """Training and evaluation: losses (incl. the adaptive highway loss), metrics, trainer, checkpoints."""
 from gvin.train.checkpoint import load_checkpoint, save_checkpoint
-from gvin.train.losses import highway_layers, highway_loss, imitation_loss, optimal_set_nll
-from gvin.train.metrics import PlanningMetrics, greedy_successor, planning_metrics, rollout_lengths
-from gvin.train.trainer import Trainer, TrainConfig, evaluate
+from gvin.train.losses import highway_layers, highway_loss, imitation_loss, optimal_set_nll, segment_logsumexp
+from gvin.train.metrics import (
+    GraphScores,
+    PlanningMetrics,
+    graph_scores,
+    greedy_edges,
+    greedy_rollout,
+    greedy_successor,
+    planning_metrics,
+    random_start_success,
+    rollout_lengths,
+    sample_starts,
+)
+from gvin.train.trainer import Trainer, TrainConfig, evaluate, graph_loader
 
 __all__ = [
     "save_checkpoint",
@@ -11,11 +22,19 @@ __all__ = [
     "highway_loss",
     "imitation_loss",
     "optimal_set_nll",
+    "segment_logsumexp",
+    "GraphScores",
     "PlanningMetrics",
+    "graph_scores",
+    "greedy_edges",
+    "greedy_rollout",
     "greedy_successor",
     "planning_metrics",
+    "random_start_success",
     "rollout_lengths",
+    "sample_starts",
     "Trainer",
     "TrainConfig",
     "evaluate",
+    "graph_loader",
 ]

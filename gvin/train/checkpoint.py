@@ -10,11 +10,17 @@ import torch
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (tensors, numbers, strings, lists, dicts) to ``path`` atomically.
+    """Write ``payload`` (tensors, numbers, strings, lists, tuples, dicts) to ``path`` atomically.
 
-    The file is written next to its destination and renamed over it, so a crash
-    leaves either the old checkpoint or the new one, never half of one.
+    The file is written to a temporary file next to its destination, flushed to
+    disk and renamed over it, so a crash or an error leaves either the old
+    checkpoint or the new one, never half of one (and no temporary file).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
     """
+    if not isinstance(payload, dict):
+        raise TypeError(f"a checkpoint payload must be a dict, got {type(payload).__name__}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -23,15 +29,22 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
             torch.save(payload, file)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
     return path
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (weights only, no pickled code)."""
+    """Read a checkpoint written by :func:`save_checkpoint` (weights only, no pickled code).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file is damaged, not a checkpoint, or has no ``"model"`` state.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
@@ -42,3 +55,17 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(payload, dict) or "model" not in payload:
         raise ValueError(f"checkpoint {path} has no model state")
     return payload
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

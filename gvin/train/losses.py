@@ -1,4 +1,9 @@
-r"""Imitation losses on planning graphs: a policy over out-edges against the set of optimal moves."""
+r"""Imitation losses on planning graphs: a policy over out-edges against the set of optimal moves.
+
+Every loss reads the expert labels of the planning-graph conventions: ``optimal``
+``[E]`` bool (all optimal moves, ties kept) and, for the highway loss, ``dist``
+``[N]`` (shortest-path length, ``inf`` where unreachable).
+"""
 from __future__ import annotations
 
 from typing import Mapping
@@ -8,13 +13,27 @@ from torch import Tensor
 
 
 def segment_logsumexp(values: Tensor, index: Tensor, num_segments: int) -> Tensor:
-    """``log Σ exp(values)`` per segment; ``-inf`` for empty segments or all ``-inf`` entries."""
+    """``log Σ exp(values)`` per segment.
+
+    Args:
+        values: ``[E]`` (``-inf`` entries contribute nothing).
+        index: ``[E]`` segment of each entry.
+        num_segments: ``N``.
+
+    Returns:
+        ``[N]``; ``-inf`` for empty segments or segments of only ``-inf``
+        entries. Gradients stay finite (zero) for such segments.
+    """
     seg_max = values.new_full((num_segments,), float("-inf")).scatter_reduce(
         0, index, values.detach(), "amax", include_self=True
     )
-    safe_max = torch.where(torch.isfinite(seg_max), seg_max, torch.zeros_like(seg_max))
+    empty = ~torch.isfinite(seg_max)
+    safe_max = seg_max.masked_fill(empty, 0.0)
     total = values.new_zeros(num_segments).index_add_(0, index, (values - safe_max[index]).exp())
-    return total.log() + safe_max
+    # log(0) has an infinite derivative: take the log of 1 on empty segments
+    # and put the -inf back afterwards, so no NaN reaches the backward pass.
+    log_total = total.masked_fill(empty, 1.0).log() + safe_max
+    return log_total.masked_fill(empty, float("-inf"))
 
 
 def optimal_set_nll(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
@@ -28,22 +47,26 @@ def optimal_set_nll(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, num_
         log_probs: ``[E]`` policy log-probabilities over out-edges.
         optimal: ``[E]`` bool expert labels.
         edge_index: ``[2, E]``.
+        num_nodes: ``N``.
 
     Returns:
-        ``(loss [N], labelled [N] bool)``: the loss is 0 where a node has no
-        optimal move (walls, goals, unreachable cells); ``labelled`` marks the rest.
+        ``(loss [N], labelled [N] bool)``: the loss is 0 (with zero gradient)
+        where a node has no optimal move (walls, goals, unreachable cells);
+        ``labelled`` marks the rest.
     """
+    _check_edge_labels(log_probs, optimal, edge_index)
     src = edge_index[0]
+    optimal = optimal.bool()
     masked = log_probs.masked_fill(~optimal, float("-inf"))
     log_mass = segment_logsumexp(masked, src, num_nodes)
     labelled = torch.zeros(num_nodes, dtype=torch.bool, device=src.device)
     labelled[src[optimal]] = True
-    loss = torch.where(labelled, -log_mass, torch.zeros_like(log_mass))
+    loss = (-log_mass).masked_fill(~labelled, 0.0)
     return loss, labelled
 
 
 def imitation_loss(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, num_nodes: int) -> Tensor:
-    """Mean :func:`optimal_set_nll` over the labelled nodes."""
+    """Mean :func:`optimal_set_nll` over the labelled nodes (a scalar; 0 if none)."""
     loss, labelled = optimal_set_nll(log_probs, optimal, edge_index, num_nodes)
     return loss.sum() / labelled.sum().clamp_min(1)
 
@@ -58,30 +81,53 @@ def highway_loss(
     r"""Adaptive highway loss (DT-VIN): supervise layer ``n`` only where it can already know.
 
     .. math:: L = \frac{1}{|\mathcal{T}|} \sum_{(n, s) \in \mathcal{T}} \ell_s^{(n)},\qquad
-              \mathcal{T} = \{(n, s) : n \ge l(s)\}
+              \mathcal{T} = \{(n, s) : s \text{ labelled},\ n \ge l(s)\}
 
     over the layers given (pick them with :func:`highway_layers`, ``n mod J = 0``),
-    where ``l(s)`` is the shortest-path length from ``s`` (``dist``).
+    where ``l(s)`` is the shortest-path length from ``s`` (``dist``) and
+    :math:`\ell^{(n)}` is :func:`optimal_set_nll` of layer ``n``'s policy.
 
     Args:
         layer_log_probs: ``{n: log_probs [E]}``.
-        optimal: ``[E]`` bool labels; ``dist``: ``[N]`` distances (inf = unreachable).
+        optimal: ``[E]`` bool labels.
+        dist: ``[N]`` distances (``inf`` = unreachable).
+        edge_index: ``[2, E]``.
+        num_nodes: ``N``.
+
+    Returns:
+        A scalar; 0 (still attached to the graph) when no pair qualifies.
     """
-    total = dist.new_zeros(())
-    count = 0
+    if not layer_log_probs:
+        raise ValueError("highway_loss needs the log-probs of at least one layer")
+    if dist.shape != (num_nodes,):
+        raise ValueError(f"dist must be [N]={num_nodes}, got {tuple(dist.shape)}")
+    total, count = None, None
     for layer, log_probs in layer_log_probs.items():
         loss, labelled = optimal_set_nll(log_probs, optimal, edge_index, num_nodes)
         active = labelled & (dist <= layer)
-        total = total + loss[active].sum()
-        count += int(active.sum())
-    return total / max(count, 1)
+        term = loss.masked_fill(~active, 0.0).sum()
+        total = term if total is None else total + term
+        count = active.sum() if count is None else count + active.sum()
+    return total / count.clamp_min(1)
 
 
 def highway_layers(depth: int, every: int) -> list[int]:
-    """Layers ``n ≤ depth`` with ``n mod every = 0``, and always the last one."""
+    """Layers ``n ≤ depth`` with ``n mod every = 0``, and always the last one (``depth``)."""
+    if depth < 1:
+        raise ValueError(f"the depth must be >= 1, got {depth}")
     if every < 1:
         raise ValueError(f"the highway interval must be >= 1, got {every}")
     layers = list(range(every, depth + 1, every))
     if not layers or layers[-1] != depth:
         layers.append(depth)
     return layers
+
+
+def _check_edge_labels(log_probs: Tensor, optimal: Tensor, edge_index: Tensor) -> None:
+    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
+        raise ValueError(f"edge_index must be [2, E], got {tuple(edge_index.shape)}")
+    num_edges = edge_index.shape[1]
+    if log_probs.shape != (num_edges,):
+        raise ValueError(f"log_probs must be [E]={num_edges}, got {tuple(log_probs.shape)}")
+    if optimal.shape != (num_edges,):
+        raise ValueError(f"optimal must be [E]={num_edges}, got {tuple(optimal.shape)}")

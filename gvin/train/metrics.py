@@ -3,72 +3,271 @@
 * **%Success**: the fraction of free nodes from which following the arg-max
   policy reaches the goal.
 * **%Optimal**: the fraction of free nodes whose rolled-out path is as short as
-  the shortest path. Following GPPN, the goal counts as optimal and successful,
-  and a node that cannot reach the goal counts as optimal but not successful.
+  the shortest path (a path of optimal length counts even if it differs from
+  the label).
+* Following GPPN, the goal counts as optimal and successful, and a free node
+  that cannot reach the goal counts as optimal but not successful. A move that
+  is not a real move (into a wall, off the map) leaves the agent in place and
+  fails; so does a cycle. There is no step cap (a successful greedy path never
+  repeats a node).
+* **Success from random starts**: the success rate of ``num_starts`` starts
+  drawn uniformly (with replacement) from the free, reachable, non-goal nodes
+  of each graph: unlike %Success, it ignores the goal and the nodes no policy
+  can bring home.
 
-Both are averaged per graph, then over graphs.
+All rates are averaged per graph, then over graphs.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 
-def greedy_successor(log_probs: Tensor, edge_index: Tensor, num_nodes: int, move: Tensor) -> tuple[Tensor, Tensor]:
+# ----------------------------------------------------------------------------- greedy rollout
+
+
+def greedy_edges(log_probs: Tensor, edge_index: Tensor, num_nodes: int) -> Tensor:
     """The arg-max out-edge of every node.
+
+    Ties go to the lowest edge id (deterministic). Non-finite log-probs
+    (``-inf`` on edges the policy does not choose among, NaN) are never chosen.
+
+    Args:
+        log_probs: ``[E]``; edge_index: ``[2, E]``; num_nodes: ``N``.
+
+    Returns:
+        ``[N]`` long edge ids, ``-1`` for a node without a finite choice.
+    """
+    src = edge_index[0]
+    num_edges = src.numel()
+    finite = torch.isfinite(log_probs)
+    scores = log_probs.masked_fill(~finite, float("-inf"))
+    best = scores.new_full((num_nodes,), float("-inf")).scatter_reduce(0, src, scores, "amax", include_self=True)
+    is_best = finite & (scores == best[src])
+    edge_ids = torch.arange(num_edges, device=src.device)
+    first = torch.full((num_nodes,), num_edges, dtype=torch.long, device=src.device)
+    first = first.scatter_reduce(0, src[is_best], edge_ids[is_best], "amin", include_self=True)
+    return torch.where(first < num_edges, first, torch.full_like(first, -1))
+
+
+def greedy_successor(log_probs: Tensor, edge_index: Tensor, num_nodes: int, move: Tensor) -> tuple[Tensor, Tensor]:
+    """Where the arg-max policy moves every node.
+
+    Args:
+        log_probs: ``[E]``; edge_index: ``[2, E]``; num_nodes: ``N``;
+        move: ``[E]`` bool, the real moves.
 
     Returns:
         ``(successor [N], valid [N] bool)``: the node the policy moves to, and
         whether its choice is a real move (a choice of a non-move, e.g. into a
         wall, or a node without choices leaves it in place and fails).
     """
-    src, dst = edge_index
-    finite = torch.isfinite(log_probs)
-    scores = log_probs.masked_fill(~finite, float("-inf"))
-    best = scores.new_full((num_nodes,), float("-inf")).scatter_reduce(0, src, scores, "amax", include_self=True)
-    is_best = finite & (scores == best[src])
-    # Lowest edge id among the maxima: a deterministic tie-break.
-    edge_ids = torch.arange(src.numel(), device=src.device)
-    first = torch.full((num_nodes,), src.numel(), dtype=torch.long, device=src.device)
-    first = first.scatter_reduce(0, src[is_best], edge_ids[is_best], "amin", include_self=True)
-    has_choice = first < src.numel()
-    chosen = first.clamp_max(max(src.numel() - 1, 0))
-    nodes = torch.arange(num_nodes, device=src.device)
-    valid = has_choice & move[chosen]
-    successor = torch.where(valid, dst[chosen], nodes)
-    return successor, valid
+    chosen = greedy_edges(log_probs, edge_index, num_nodes)
+    return _follow(chosen, edge_index, move)
 
 
-def rollout_lengths(successor: Tensor, valid: Tensor, goal: Tensor, max_steps: int | None = None) -> Tensor:
-    """Steps to reach a goal following ``successor`` from every node (inf if never).
+def _follow(chosen: Tensor, edge_index: Tensor, move: Tensor) -> tuple[Tensor, Tensor]:
+    """``chosen [N]`` edge ids (``-1``: none) → ``(successor [N], valid [N])``."""
+    nodes = torch.arange(chosen.numel(), device=chosen.device)
+    if edge_index.shape[1] == 0:
+        return nodes, torch.zeros_like(nodes, dtype=torch.bool)
+    safe = chosen.clamp_min(0)
+    valid = (chosen >= 0) & move.bool()[safe]
+    return torch.where(valid, edge_index[1][safe], nodes), valid
 
-    Computed backwards from the goals, one vectorised step per path length, so a
-    cycle or a failed move simply never gets a finite length.
+
+def rollout_lengths(
+    successor: Tensor,
+    valid: Tensor,
+    goal: Tensor,
+    max_steps: int | None = None,
+    step_cost: Tensor | None = None,
+) -> Tensor:
+    """Cost of following ``successor`` from every node to a goal (``inf`` if never).
+
+    Pointer doubling: after ``r`` rounds every node knows where it is after
+    ``2^r`` steps and what those steps cost, so ``⌈log₂ N⌉`` vectorised rounds
+    cover every path that does not repeat a node (cycles never reach a goal).
+
+    Args:
+        successor: ``[N]`` long; valid: ``[N]`` bool (a failed choice stays put);
+        goal: ``[N]`` bool (absorbing).
+        max_steps: only paths of at most this many steps succeed.
+        step_cost: ``[N]`` cost of each node's move (default 1).
+
+    Returns:
+        ``[N]`` float path costs (``0`` at goals, ``inf`` on failure).
     """
     num_nodes = successor.numel()
-    limit = num_nodes if max_steps is None else max_steps
-    steps = torch.full((num_nodes,), float("inf"), device=successor.device)
-    steps[goal] = 0.0
-    for _ in range(limit):
-        proposed = torch.where(valid & ~goal, steps[successor] + 1, steps)
-        if torch.equal(proposed, steps):
-            break
-        steps = proposed
-    return steps
+    device = successor.device
+    moving = valid.bool() & ~goal.bool()
+    nodes = torch.arange(num_nodes, device=device)
+    position = torch.where(moving, successor, nodes)
+    steps = moving.long()
+    cost_dtype = step_cost.dtype if step_cost is not None and step_cost.is_floating_point() else torch.float32
+    cost = (step_cost.to(cost_dtype) if step_cost is not None else moving.to(cost_dtype)) * moving
+    for _ in range(max(1, math.ceil(math.log2(max(num_nodes, 2))))):
+        cost = cost + cost[position]
+        steps = steps + steps[position]
+        position = position[position]
+    reached = goal.bool()[position]
+    if max_steps is not None:
+        reached &= steps <= max_steps
+    return torch.where(reached, cost, torch.full_like(cost, float("inf")))
+
+
+def greedy_rollout(
+    log_probs: Tensor,
+    edge_index: Tensor,
+    move: Tensor,
+    goal: Tensor,
+    edge_weight: Tensor | None = None,
+    max_steps: int | None = None,
+) -> Tensor:
+    """:func:`rollout_lengths` of the arg-max policy: ``[N]`` path costs (``inf`` = failure)."""
+    num_nodes = goal.numel()
+    chosen = greedy_edges(log_probs.detach(), edge_index, num_nodes)
+    successor, valid = _follow(chosen, edge_index, move)
+    step_cost = None
+    if edge_weight is not None and edge_weight.numel():
+        step_cost = edge_weight.detach()[chosen.clamp_min(0)]
+    return rollout_lengths(successor, valid, goal, max_steps, step_cost)
+
+
+# ----------------------------------------------------------------------------- per-graph scores
+
+
+@dataclass
+class GraphScores:
+    """Per-graph rates of one batch (``[B]`` float tensors).
+
+    ``optimal`` / ``success`` are NaN on graphs without a free node,
+    ``random_success`` on graphs without a possible start (or when no starts
+    were drawn).
+    """
+
+    optimal: Tensor
+    success: Tensor
+    random_success: Tensor
 
 
 @dataclass
 class PlanningMetrics:
-    """Per-graph means, averaged over graphs (fractions in [0, 1])."""
+    """Per-graph rates averaged over graphs (fractions in ``[0, 1]``).
+
+    Attributes:
+        optimal: %Optimal / 100.
+        success: %Success / 100.
+        num_graphs: graphs scored (those with at least one free node).
+        random_success: success rate from random free, reachable, non-goal
+            starts (``None`` when not computed or no graph has such a start).
+    """
 
     optimal: float
     success: float
     num_graphs: int
+    random_success: float | None = None
 
     def as_percent(self) -> dict[str, float]:
-        return {"%Optimal": 100 * self.optimal, "%Success": 100 * self.success}
+        out = {"%Optimal": 100 * self.optimal, "%Success": 100 * self.success}
+        if self.random_success is not None:
+            out["%Success(random starts)"] = 100 * self.random_success
+        return out
+
+    @classmethod
+    def from_scores(cls, scores: GraphScores) -> "PlanningMetrics":
+        """Average the per-graph rates over the graphs that have them."""
+        scored = ~torch.isnan(scores.optimal)
+        num_graphs = int(scored.sum())
+        if num_graphs == 0:
+            return cls(float("nan"), float("nan"), 0, None)
+        starts = ~torch.isnan(scores.random_success)
+        random = float(scores.random_success[starts].mean()) if starts.any() else None
+        return cls(float(scores.optimal[scored].mean()), float(scores.success[scored].mean()), num_graphs, random)
+
+
+def sample_starts(
+    eligible: Tensor, batch: Tensor, num_graphs: int, num_starts: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """Draw ``num_starts`` nodes per graph uniformly (with replacement) among ``eligible``.
+
+    Args:
+        eligible: ``[N]`` bool; batch: ``[N]`` graph of each node;
+        num_graphs: ``B``; generator: a CPU ``torch.Generator`` (or ``None``
+            for the global one).
+
+    Returns:
+        ``(starts [B, num_starts] long, has_start [B] bool)``; rows of graphs
+        without an eligible node hold ``0`` and must be ignored.
+    """
+    device = eligible.device
+    nodes = eligible.nonzero().flatten()
+    graphs = batch[nodes]
+    order = torch.argsort(graphs, stable=True)
+    nodes, graphs = nodes[order], graphs[order]
+    counts = torch.bincount(graphs, minlength=num_graphs)
+    offsets = torch.cumsum(counts, 0) - counts
+    uniform = torch.rand(num_graphs, num_starts, generator=generator).to(device)
+    pick = (uniform * counts.unsqueeze(1)).long().minimum((counts - 1).clamp_min(0).unsqueeze(1))
+    index = (offsets.unsqueeze(1) + pick).clamp_max(max(nodes.numel() - 1, 0))
+    starts = nodes[index] if nodes.numel() else torch.zeros_like(index)
+    return starts, counts > 0
+
+
+def graph_scores(
+    log_probs: Tensor,
+    edge_index: Tensor,
+    move: Tensor,
+    goal: Tensor,
+    dist: Tensor,
+    free: Tensor,
+    batch: Tensor | None = None,
+    num_graphs: int | None = None,
+    edge_weight: Tensor | None = None,
+    num_starts: int = 0,
+    generator: torch.Generator | None = None,
+) -> GraphScores:
+    """Per-graph %Optimal, %Success and random-start success (see the module doc).
+
+    Args:
+        log_probs: ``[E]`` policy; edge_index: ``[2, E]``; move: ``[E]`` bool.
+        goal: ``[N]`` bool; dist: ``[N]`` shortest distances (``inf`` = unreachable);
+        free: ``[N]`` bool, the nodes scored as starts.
+        batch: ``[N]`` graph of each node (default: one graph).
+        num_graphs: ``B`` (default ``batch.max() + 1``).
+        edge_weight: ``[E]`` move costs (default 1; ``dist`` must use the same costs).
+        num_starts: random starts per graph (0: skip).
+        generator: for the random starts.
+    """
+    num_nodes = goal.numel()
+    _check_node_fields(log_probs, edge_index, move, goal, dist, free, batch)
+    if batch is None:
+        batch = torch.zeros(num_nodes, dtype=torch.long, device=goal.device)
+    if num_graphs is None:
+        num_graphs = int(batch.max()) + 1 if num_nodes else 0
+    lengths = greedy_rollout(log_probs, edge_index, move, goal, edge_weight)
+    dist = dist.to(lengths.dtype)
+    free, goal = free.bool(), goal.bool()
+    reachable = torch.isfinite(dist)
+    success = free & torch.isfinite(lengths)
+    tolerance = 1e-5 * dist.abs().clamp_min(1.0)
+    optimal = free & (~reachable | (torch.isfinite(lengths) & (lengths <= dist + tolerance)))
+
+    counts = _per_graph_sum(free, batch, num_graphs)
+
+    def rate(flag: Tensor) -> Tensor:
+        return _per_graph_sum(flag, batch, num_graphs) / counts  # NaN where no free node
+
+    random = torch.full((num_graphs,), float("nan"), dtype=torch.float64, device=goal.device)
+    if num_starts > 0:
+        eligible = free & reachable & ~goal
+        starts, has_start = sample_starts(eligible, batch, num_graphs, num_starts, generator)
+        hits = torch.isfinite(lengths[starts]).double().mean(1)
+        random = torch.where(has_start, hits, random)
+    return GraphScores(rate(optimal), rate(success), random)
 
 
 def planning_metrics(
@@ -79,29 +278,66 @@ def planning_metrics(
     dist: Tensor,
     free: Tensor,
     batch: Tensor | None = None,
+    edge_weight: Tensor | None = None,
+    num_starts: int = 0,
+    generator: torch.Generator | None = None,
 ) -> PlanningMetrics:
-    """%Optimal and %Success over every free node of every graph.
+    """%Optimal and %Success over every free node of every graph, averaged per graph.
 
-    Args:
-        log_probs: ``[E]`` policy; edge_index ``[2, E]``; move ``[E]`` bool.
-        goal: ``[N]`` bool; dist: ``[N]`` shortest distances (inf unreachable);
-        free: ``[N]`` bool, the nodes to score; batch: ``[N]`` graph of each node.
+    Arguments as in :func:`graph_scores`; ``random_success`` is filled when
+    ``num_starts > 0``. Graphs without a free node are not counted; with none
+    at all the rates are NaN and ``num_graphs`` is 0.
     """
-    num_nodes = goal.numel()
-    successor, valid = greedy_successor(log_probs.detach(), edge_index, num_nodes, move)
-    lengths = rollout_lengths(successor, valid, goal)
-    dist = dist.to(lengths)
-    reachable = torch.isfinite(dist)
-    success = free & torch.isfinite(lengths)
-    optimal = free & (~reachable | (torch.isfinite(lengths) & (lengths <= dist + 1e-6)))
-    if batch is None:
-        batch = torch.zeros(num_nodes, dtype=torch.long, device=goal.device)
-    num_graphs = int(batch.max()) + 1 if num_nodes else 0
+    scores = graph_scores(
+        log_probs, edge_index, move, goal, dist, free, batch,
+        edge_weight=edge_weight, num_starts=num_starts, generator=generator,
+    )
+    return PlanningMetrics.from_scores(scores)
 
-    def per_graph_mean(flag: Tensor) -> float:
-        hits = torch.zeros(num_graphs, device=flag.device).index_add_(0, batch, flag.float())
-        counts = torch.zeros(num_graphs, device=flag.device).index_add_(0, batch, free.float())
-        has_free = counts > 0
-        return float((hits[has_free] / counts[has_free]).mean()) if has_free.any() else float("nan")
 
-    return PlanningMetrics(per_graph_mean(optimal), per_graph_mean(success), num_graphs)
+def random_start_success(
+    log_probs: Tensor,
+    edge_index: Tensor,
+    move: Tensor,
+    goal: Tensor,
+    dist: Tensor,
+    free: Tensor,
+    batch: Tensor | None = None,
+    num_starts: int = 10,
+    generator: torch.Generator | None = None,
+    edge_weight: Tensor | None = None,
+) -> float | None:
+    """Success rate of the greedy policy from ``num_starts`` random starts per graph.
+
+    Starts are drawn uniformly with replacement from each graph's free,
+    reachable, non-goal nodes; the rate is averaged per graph, then over the
+    graphs that have such a node (``None`` if none has).
+    """
+    if num_starts < 1:
+        raise ValueError(f"num_starts must be >= 1, got {num_starts}")
+    return planning_metrics(
+        log_probs, edge_index, move, goal, dist, free, batch, edge_weight, num_starts, generator
+    ).random_success
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _per_graph_sum(flag: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+    out = torch.zeros(num_graphs, device=flag.device, dtype=torch.float64)
+    return out.index_add_(0, batch, flag.to(torch.float64))
+
+
+def _check_node_fields(
+    log_probs: Tensor, edge_index: Tensor, move: Tensor, goal: Tensor, dist: Tensor, free: Tensor, batch: Tensor | None
+) -> None:
+    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
+        raise ValueError(f"edge_index must be [2, E], got {tuple(edge_index.shape)}")
+    num_edges, num_nodes = edge_index.shape[1], goal.numel()
+    for name, value, size in (("log_probs", log_probs, num_edges), ("move", move, num_edges)):
+        if value.shape != (num_edges,):
+            raise ValueError(f"{name} must be [E]={size}, got {tuple(value.shape)}")
+    node_fields = [("goal", goal), ("dist", dist), ("free", free)] + ([("batch", batch)] if batch is not None else [])
+    for name, value in node_fields:
+        if value.shape != (num_nodes,):
+            raise ValueError(f"{name} must be [N]={num_nodes}, got {tuple(value.shape)}")

@@ -1,20 +1,36 @@
-"""Imitation learning of graph planners on expert-labelled planning graphs."""
+"""Imitation learning of graph planners on expert-labelled planning graphs.
+
+Reproducibility: the model is initialised from ``config.seed``; epoch ``t``
+shuffles the training set with a generator seeded from ``(seed, t)`` and runs
+with the global torch RNG seeded from ``(seed, t)`` (inside
+:func:`torch.random.fork_rng`, so the caller's RNG is left alone). With the
+model and optimizer state in the checkpoint, a resumed run therefore repeats
+an uninterrupted one bit for bit on CPU (GPU scatter kernels are not
+deterministic).
+"""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator, Union
 
+import numpy as np
 import torch
-from torch_geometric.data import Batch
+from torch_geometric.data import Batch, Data
+from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 from gvin.models import GraphPlanner, build_model
 from gvin.train.checkpoint import load_checkpoint, save_checkpoint
 from gvin.train.losses import highway_layers, highway_loss, imitation_loss
-from gvin.train.metrics import PlanningMetrics, planning_metrics
+from gvin.train.metrics import GraphScores, PlanningMetrics, graph_scores
+
+GraphSource = Union[torch.utils.data.Dataset, Sequence, Iterable[Batch]]
+"""A PyG dataset, a list of ``Data``, or a ready loader yielding ``Batch``es."""
 
 
 @dataclass
@@ -44,12 +60,31 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
 
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 0,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "grad_clip": self.grad_clip >= 0,
+            "highway_every": self.highway_every >= 0,
+            "seed": self.seed >= 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid TrainConfig values: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
+        if not isinstance(self.model_kwargs, dict):
+            raise TypeError(f"model_kwargs must be a dict, got {type(self.model_kwargs).__name__}")
 
+
+# Fields that may change between a checkpoint and the run resuming it.
+RESUMABLE_CHANGES = ("epochs", "device")
 REQUIRED_LABELS = ("optimal", "dist", "goal", "move")
 
 
-def check_labelled(batch: Batch) -> None:
-    """Training and evaluation need expert labels on every graph."""
+def check_labelled(batch: Data) -> None:
+    """Training and evaluation need expert labels on every graph (``ValueError`` if not)."""
+    if not isinstance(batch, Data):
+        raise TypeError(f"expected torch_geometric Data planning graphs, got {type(batch).__name__}")
     missing = [key for key in REQUIRED_LABELS if getattr(batch, key, None) is None]
     if missing:
         raise ValueError(
@@ -58,27 +93,95 @@ def check_labelled(batch: Batch) -> None:
         )
 
 
-def node_is_free(batch: Batch) -> torch.Tensor:
-    """Nodes that count in the metrics: free grid cells, or every node elsewhere."""
-    if batch.x.shape[1] >= 1 and getattr(batch, "grid_shape", None) is not None:
+def node_is_free(batch: Data) -> torch.Tensor:
+    """``[N]`` bool: the nodes that count in the metrics: free grid cells, or every node elsewhere."""
+    if batch.x.dim() == 2 and batch.x.shape[1] >= 1 and getattr(batch, "grid_shape", None) is not None:
         return batch.x[:, 0] > 0.5
     return torch.ones(batch.num_nodes, dtype=torch.bool, device=batch.x.device)
 
 
+def derived_seed(*keys: int) -> int:
+    """A well-mixed 63-bit seed from non-negative integers (e.g. ``(seed, epoch)``)."""
+    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+@contextlib.contextmanager
+def seeded_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """Run a block with the global torch RNG (CPU, and ``device`` if CUDA) seeded; restore it after."""
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        for index in cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
+def graph_loader(
+    data: GraphSource, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
+) -> Iterable[Batch]:
+    """A PyG :class:`~torch_geometric.loader.DataLoader` over ``data``, or ``data`` if it is a loader.
+
+    Args:
+        data: a dataset (PyG or torch), a list of ``Data``, a single ``Data``,
+            or a ready loader (any other iterable of ``Batch``es, used as is).
+        batch_size: graphs per batch.
+        shuffle: reshuffle with ``generator`` (datasets only).
+    """
+    if isinstance(data, (str, bytes)):
+        raise TypeError("expected planning graphs (a dataset, a list of Data or a loader), got a string")
+    if isinstance(data, Batch):
+        return [data]
+    if isinstance(data, Data):
+        data = [data]
+    if isinstance(data, torch.utils.data.DataLoader):
+        return data
+    if isinstance(data, (torch.utils.data.Dataset, Sequence)):
+        if len(data) == 0:
+            raise ValueError("the dataset is empty")
+        if isinstance(data, Sequence) and isinstance(data[0], Batch):
+            return data  # already batched
+        if not isinstance(data[0], Data):
+            raise TypeError(f"dataset items must be torch_geometric Data, got {type(data[0]).__name__}")
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
+    if isinstance(data, Iterable):
+        return data
+    raise TypeError(f"expected planning graphs (a dataset, a list of Data or a loader), got {type(data).__name__}")
+
+
+def _first_item(data: GraphSource) -> Data | None:
+    """The first graph of a dataset / list (``None`` for loaders: checked per batch)."""
+    if isinstance(data, Data):
+        return data
+    if isinstance(data, (torch.utils.data.Dataset, Sequence)) and not isinstance(data, torch.utils.data.DataLoader):
+        return data[0] if len(data) else None
+    return None
+
+
 class Trainer:
-    """Trains a planner, evaluates %Optimal/%Success, checkpoints every epoch.
+    """Trains a planner by imitation, evaluates %Optimal/%Success, checkpoints every epoch.
 
     Args:
         config: the run.
         checkpoint: file written (atomically) after every epoch; if it exists
-            and ``resume`` is true, training continues from it.
+            and ``resume`` is true, training continues from it (its config must
+            match ``config`` except for ``epochs`` and ``device``).
+        resume: load ``checkpoint`` if it exists (else it is overwritten).
+
+    Attributes:
+        model: the planner; optimizer: its Adam optimizer; epoch: epochs done;
+        history: one record per epoch (``loss``, and ``valid_*`` rates when a
+        validation set is given).
     """
 
     def __init__(self, config: TrainConfig, checkpoint: str | os.PathLike | None = None, resume: bool = True):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
         self.device = torch.device(config.device)
-        torch.manual_seed(config.seed)
-        self.model: GraphPlanner = build_model(config.model, **config.model_kwargs).to(self.device)
+        with seeded_rng(derived_seed(config.seed), torch.device("cpu")):
+            model = build_model(config.model, **config.model_kwargs)
+        self.model: GraphPlanner = model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.epoch = 0
         self.history: list[dict[str, float]] = []
@@ -86,88 +189,142 @@ class Trainer:
         if self.checkpoint is not None and resume and self.checkpoint.exists():
             self.load(self.checkpoint)
 
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, device: str | None = None) -> "Trainer":
+        """A trainer (and its model) restored from ``path`` with the config saved there."""
+        payload = load_checkpoint(path)
+        saved = payload.get("config")
+        if not isinstance(saved, dict):
+            raise ValueError(f"checkpoint {path} has no training config")
+        known = {f.name for f in fields(TrainConfig)}
+        config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+        if device is not None:
+            config.device = device
+        return cls(config, checkpoint=path, resume=True)
+
     # ------------------------------------------------------------------ state
     def state(self) -> dict[str, Any]:
+        """Everything a resume needs (tensors and plain Python values only)."""
         return {
+            "format": "gvin.train/1",
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch,
             "config": asdict(self.config),
             "history": self.history,
-            "rng": torch.get_rng_state(),
         }
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
+        """Write :meth:`state` atomically to ``path`` (default: the trainer's checkpoint)."""
         target = Path(path) if path is not None else self.checkpoint
         if target is None:
             raise ValueError("no checkpoint path given")
         return save_checkpoint(target, self.state())
 
     def load(self, path: str | os.PathLike) -> None:
+        """Restore model, optimizer, epoch and history from ``path`` (``ValueError`` on a config mismatch)."""
         payload = load_checkpoint(path, map_location=self.device)
-        saved = payload.get("config", {})
-        for key in ("model", "model_kwargs"):
-            if saved.get(key) != asdict(self.config)[key]:
-                raise ValueError(
-                    f"checkpoint {path} was trained with {key}={saved.get(key)!r}, "
-                    f"not {asdict(self.config)[key]!r}"
-                )
-        self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
+        saved = payload.get("config")
+        if not isinstance(saved, dict):
+            raise ValueError(f"checkpoint {path} has no training config")
+        current = asdict(self.config)
+        differ = [key for key in current if key not in RESUMABLE_CHANGES and saved.get(key) != current[key]]
+        if differ:
+            details = ", ".join(f"{key}: saved {saved.get(key)!r} vs now {current[key]!r}" for key in differ)
+            raise ValueError(
+                f"checkpoint {path} was written by a different run ({details}); "
+                "use another checkpoint path or resume=False"
+            )
+        try:
+            self.model.load_state_dict(payload["model"])
+            self.optimizer.load_state_dict(payload["optimizer"])
+        except (KeyError, RuntimeError, ValueError) as error:
+            raise ValueError(f"checkpoint {path} does not fit the model: {error}") from error
         self.epoch = int(payload["epoch"])
-        self.history = list(payload.get("history", []))
-        if "rng" in payload:
-            torch.set_rng_state(payload["rng"].cpu())
+        self.history = [dict(record) for record in payload.get("history", [])]
 
     # --------------------------------------------------------------- training
     def loss(self, batch: Batch) -> torch.Tensor:
+        """The imitation loss of one batch (highway loss if ``config.highway_every``)."""
         check_labelled(batch)
-        depth = self.model.num_iterations
         every = self.config.highway_every
         if every:
-            layers = highway_layers(depth, every)
+            layers = highway_layers(self.model.num_iterations, every)
             out = self.model(batch, intermediate=layers)
             return highway_loss(out.intermediate, batch.optimal, batch.dist, batch.edge_index, batch.num_nodes)
         out = self.model(batch)
         return imitation_loss(out.log_probs, batch.optimal, batch.edge_index, batch.num_nodes)
 
-    def train_epoch(self, loader: Iterable[Batch], progress: bool = True) -> float:
-        """One pass over ``loader``; returns the mean loss."""
+    def step(self, batch: Batch) -> float:
+        """One optimiser step on ``batch``; returns its loss (``FloatingPointError`` if not finite)."""
+        batch = batch.to(self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss.item()} in epoch {self.epoch + 1}")
+        loss.backward()
+        max_norm = self.config.grad_clip if self.config.grad_clip > 0 else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        if not torch.isfinite(norm):
+            raise FloatingPointError(f"the gradient norm became {norm.item()} in epoch {self.epoch + 1}")
+        self.optimizer.step()
+        return loss.item()
+
+    def train_epoch(self, train: GraphSource, progress: bool = True) -> float:
+        """One pass over ``train`` (shuffled from ``(seed, epoch)``); returns the mean loss."""
+        generator = torch.Generator().manual_seed(derived_seed(self.config.seed, self.epoch, 0))
+        loader = graph_loader(train, self.config.batch_size, shuffle=True, generator=generator)
         self.model.train()
         total, steps = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, disable=not progress)
-        for batch in bar:
-            batch = batch.to(self.device)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = self.loss(batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the loss became {loss.item()} at epoch {self.epoch + 1}")
-            loss.backward()
-            if self.config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-            self.optimizer.step()
-            total += loss.item()
-            steps += 1
-            bar.set_postfix(loss=f"{total / steps:.4f}")
-        return total / max(steps, 1)
+        with seeded_rng(derived_seed(self.config.seed, self.epoch, 1), self.device):
+            bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, disable=None if progress else True)
+            for batch in bar:
+                total += self.step(batch)
+                steps += 1
+                bar.set_postfix(loss=f"{total / steps:.4f}")
+        if steps == 0:
+            raise ValueError("the training set gave no batch")
+        return total / steps
 
     def fit(
         self,
-        train_loader: Iterable[Batch],
-        valid_loader: Iterable[Batch] | None = None,
+        train_dataset: GraphSource,
+        valid_dataset: GraphSource | None = None,
         epochs: int | None = None,
         progress: bool = True,
         on_epoch: Callable[[dict[str, float]], None] | None = None,
     ) -> list[dict[str, float]]:
-        """Train until ``epochs`` (default: the config's) are done, resuming where it stopped."""
-        target = self.config.epochs if epochs is None else epochs
+        """Train until ``epochs`` (default: the config's) are done, continuing from :attr:`epoch`.
+
+        Args:
+            train_dataset: labelled planning graphs (a PyG dataset or a list of
+                ``Data``; a ready loader is used as is, without reshuffling).
+            valid_dataset: evaluated after every epoch (``valid_optimal``,
+                ``valid_success``, ``valid_random_success`` in the record).
+            epochs: total epochs to reach.
+            progress: show tqdm bars.
+            on_epoch: called with each epoch's record, after the checkpoint is written.
+
+        Returns:
+            :attr:`history`.
+        """
+        for data in (train_dataset, valid_dataset):
+            first = _first_item(data) if data is not None else None
+            if first is not None:
+                check_labelled(first)
+        target = self.config.epochs if epochs is None else int(epochs)
         while self.epoch < target:
-            loss = self.train_epoch(train_loader, progress)
+            loss = self.train_epoch(train_dataset, progress)
             self.epoch += 1
             record = {"epoch": float(self.epoch), "loss": loss}
-            if valid_loader is not None:
-                metrics = evaluate(self.model, valid_loader, self.device, progress=progress)
+            if valid_dataset is not None:
+                metrics = evaluate(
+                    self.model, valid_dataset, self.device, progress=progress,
+                    batch_size=self.config.batch_size, seed=self.config.seed,
+                )
                 record.update({"valid_optimal": metrics.optimal, "valid_success": metrics.success})
+                if metrics.random_success is not None:
+                    record["valid_random_success"] = metrics.random_success
             self.history.append(record)
             if self.checkpoint is not None:
                 self.save()
@@ -179,27 +336,57 @@ class Trainer:
 @torch.no_grad()
 def evaluate(
     model: GraphPlanner,
-    loader: Iterable[Batch],
-    device: str | torch.device = "cpu",
+    data: GraphSource,
+    device: str | torch.device | None = None,
     num_iterations: int | None = None,
     progress: bool = False,
+    *,
+    batch_size: int = 32,
+    num_starts: int = 10,
+    seed: int = 0,
 ) -> PlanningMetrics:
-    """%Optimal and %Success of ``model``'s greedy policy over every graph of ``loader``."""
+    """%Optimal, %Success and random-start success of ``model``'s greedy policy.
+
+    Args:
+        model: a planner.
+        data: labelled planning graphs (dataset, list of ``Data`` or loader).
+        device: where to run (default: the model's device).
+        num_iterations: planning depth (default: the model's).
+        progress: show a tqdm bar.
+        batch_size: graphs per batch when ``data`` is not a loader.
+        num_starts: random starts per graph (``0``: skip).
+        seed: seeds the random starts.
+
+    Returns:
+        :class:`PlanningMetrics` averaged per graph over every graph with a free node.
+    """
+    if device is None:
+        parameter = next(model.parameters(), None)
+        device = parameter.device if parameter is not None else torch.device("cpu")
+    generator = torch.Generator().manual_seed(derived_seed(seed))
+    was_training = model.training
     model.eval()
-    optimal = success = 0.0
-    graphs = 0
-    for batch in tqdm(loader, desc="evaluate", leave=False, disable=not progress):
-        batch = batch.to(device)
-        check_labelled(batch)
-        out = model(batch, num_iterations=num_iterations)
-        metrics = planning_metrics(
-            out.log_probs, batch.edge_index, batch.move, batch.goal, batch.dist,
-            node_is_free(batch), getattr(batch, "batch", None),
-        )
-        if not math.isnan(metrics.optimal):
-            optimal += metrics.optimal * metrics.num_graphs
-            success += metrics.success * metrics.num_graphs
-            graphs += metrics.num_graphs
-    if graphs == 0:
-        raise ValueError("nothing to evaluate: the loader gave no graph with a free node")
-    return PlanningMetrics(optimal / graphs, success / graphs, graphs)
+    parts: list[GraphScores] = []
+    try:
+        for batch in tqdm(graph_loader(data, batch_size), desc="evaluate", leave=False, disable=None if progress else True):
+            batch = batch.to(device)
+            check_labelled(batch)
+            out = model(batch, num_iterations=num_iterations)
+            parts.append(
+                graph_scores(
+                    out.log_probs, batch.edge_index, batch.move, batch.goal, batch.dist, node_is_free(batch),
+                    getattr(batch, "batch", None), getattr(batch, "num_graphs", None),
+                    edge_weight=getattr(batch, "edge_weight", None), num_starts=num_starts, generator=generator,
+                )
+            )
+    finally:
+        model.train(was_training)
+    if not parts:
+        raise ValueError("nothing to evaluate: the data gave no graph")
+    scores = GraphScores(
+        *(torch.cat([getattr(p, f).double().cpu() for p in parts]) for f in ("optimal", "success", "random_success"))
+    )
+    metrics = PlanningMetrics.from_scores(scores)
+    if metrics.num_graphs == 0 or math.isnan(metrics.optimal):
+        raise ValueError("nothing to evaluate: no graph has a free node")
+    return metrics
