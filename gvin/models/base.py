@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Collection, Iterable
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 from torch_geometric.data import Data
 
 from gvin.nn.edge_kernels import EdgeKernels
 from gvin.nn.stencil import Stencil, build_stencil
-from gvin.nn.value_iteration import LayerHook
+from gvin.nn.value_iteration import MEMORY_MODES, LayerHook
 
 
 @dataclass
@@ -23,12 +24,15 @@ class PlannerOutput:
         q: ``[N, A]`` latent Q-values (GPPN: hidden state) of the last layer.
         v: ``[N]`` values of the last layer (GPPN: zeros).
         intermediate: ``{layer k: log_probs [E]}`` for the layers asked for.
+        layer_losses: ``{layer k: layer_loss(k, log_probs)}`` when a
+            ``layer_loss`` was given instead.
     """
 
     log_probs: Tensor
     q: Tensor
     v: Tensor
     intermediate: dict[int, Tensor] = field(default_factory=dict)
+    layer_losses: dict[int, Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -173,7 +177,8 @@ class GraphPlanner(nn.Module):
     """Base of the planners: resolves depth, collects intermediate policies.
 
     Subclasses implement :meth:`plan` (run ``depth`` layers, calling ``hook(k, q, v)``
-    after each) and :meth:`policy` (``q, v`` → log-probs over out-edges).
+    after the layers in ``layers``) and :meth:`policy` (``q, v`` → log-probs over
+    out-edges).
 
     Attributes:
         num_edge_types / edge_dim: exactly one is set (see
@@ -183,6 +188,11 @@ class GraphPlanner(nn.Module):
             set by the subclasses' constructors.
         use_stencil: gather over the dense slot table of grid graphs (default)
             instead of scattering over the edge list; results are equal.
+        memory: how value iteration pays for the backward pass:
+            ``"checkpoint"`` (default; ``O(√K·N)`` memory), ``"compact"``
+            (``O(K·N)``, no recomputation) or ``"autograd"`` (plain unrolled
+            autograd, ``O(K·E·A)``); see :func:`gvin.nn.value_iteration`.
+            Values and gradients are the same in every mode.
     """
 
     num_edge_types: int | None
@@ -190,13 +200,14 @@ class GraphPlanner(nn.Module):
     num_iterations: int
     actions: str = "moves"
     use_stencil: bool = True
+    memory: str = "checkpoint"
 
     def _use_edges(self, edges: EdgeKernels) -> EdgeKernels:
         """Record the kind of edge weights the planner is built with; returns ``edges``."""
         self.num_edge_types, self.edge_dim = edges.num_edge_types, edges.edge_dim
         return edges
 
-    def plan(self, graph: GraphInputs, depth: int, hook: LayerHook) -> tuple[Tensor, Tensor]:
+    def plan(self, graph: GraphInputs, depth: int, hook: LayerHook, layers: Collection[int]) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
@@ -207,6 +218,7 @@ class GraphPlanner(nn.Module):
         data: Data,
         num_iterations: int | None = None,
         intermediate: Iterable[int] = (),
+        layer_loss: Callable[[int, Tensor], Tensor] | None = None,
     ) -> PlannerOutput:
         """Plan on ``data``, a planning graph or a ``Batch`` of them.
 
@@ -214,17 +226,31 @@ class GraphPlanner(nn.Module):
             num_iterations: depth ``K`` (default: the constructor's); a model
                 trained with one depth can plan with another.
             intermediate: layers ``k`` whose policy log-probs to return as well.
+            layer_loss: instead of returning the intermediate policies, reduce
+                each right away with ``layer_loss(k, log_probs [E]) -> Tensor``
+                (e.g. the highway loss); the policy head is recomputed in the
+                backward pass, so only ``Q_k`` and ``V_k`` stay alive per layer.
+                The results are in ``PlannerOutput.layer_losses``.
         """
         graph = graph_inputs(data, self.num_edge_types, self.use_stencil, self.actions, edge_dim=self.edge_dim)
         depth = self.num_iterations if num_iterations is None else int(num_iterations)
         if depth < 1:
             raise ValueError(f"num_iterations must be >= 1, got {depth}")
+        if self.memory not in MEMORY_MODES:
+            raise ValueError(f"memory must be one of {MEMORY_MODES}, got {self.memory!r}")
         wanted = set(intermediate)
         kept: dict[int, Tensor] = {}
+        reduced: dict[int, Tensor] = {}
 
         def hook(k: int, q: Tensor, v: Tensor) -> None:
-            if k in wanted:
+            if k not in wanted:
+                return
+            if layer_loss is None:
                 kept[k] = self.policy(graph, q, v)
+            elif torch.is_grad_enabled():
+                reduced[k] = checkpoint(lambda q, v: layer_loss(k, self.policy(graph, q, v)), q, v, use_reentrant=False)
+            else:
+                reduced[k] = layer_loss(k, self.policy(graph, q, v))
 
-        q, v = self.plan(graph, depth, hook)
-        return PlannerOutput(self.policy(graph, q, v), q, v, kept)
+        q, v = self.plan(graph, depth, hook, wanted)
+        return PlannerOutput(self.policy(graph, q, v), q, v, kept, reduced)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import torch
+from typing import Collection
+
 from torch import Tensor, nn
 
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
@@ -71,10 +73,12 @@ class DTVIN(GraphPlanner):
         h = torch.relu(self.encoder(graph.x, *graph.conv_args))
         return self.reward(h).squeeze(-1)
 
-    def plan(self, graph: GraphInputs, depth: int, hook: LayerHook) -> tuple[Tensor, Tensor]:
+    def plan(self, graph: GraphInputs, depth: int, hook: LayerHook, layers: Collection[int]) -> tuple[Tensor, Tensor]:
         transition = self.transition(graph.x, *graph.conv_args)
         reward = transition(self.node_reward(graph))  # [N, A]: expected reward of each latent action
-        return value_iteration(reward, transition, depth, self.gamma, hook=hook)
+        return value_iteration(
+            reward, transition, depth, self.gamma, hook=hook, layers=layers, memory=self.memory
+        )
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
         return self.head(q, v, graph.edge_index, graph.edge_feature, graph.choice)

@@ -1,6 +1,8 @@
 """Gated Path Planning Network (Lee et al., 2018) on planning graphs."""
 from __future__ import annotations
 
+from typing import Collection
+
 from torch import Tensor, nn
 
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
@@ -66,7 +68,7 @@ class GPPN(GraphPlanner):
             if module is not None:
                 module.reset_parameters()
 
-    def plan(self, graph: GraphInputs, depth: int, hook: LayerHook) -> tuple[Tensor, Tensor]:
+    def plan(self, graph: GraphInputs, depth: int, hook: LayerHook, layers: Collection[int]) -> tuple[Tensor, Tensor]:
         z = self.encoder(graph.x, *graph.conv_args)
         h = self.h0(z, *graph.conv_args)
         c = self.c0(z, *graph.conv_args) if self.c0 is not None else None

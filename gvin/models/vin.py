@@ -1,6 +1,8 @@
 """Value Iteration Network (Tamar et al., 2016) on planning graphs."""
 from __future__ import annotations
 
+from typing import Collection
+
 from torch import Tensor, nn
 
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
@@ -80,8 +82,10 @@ class VIN(GraphPlanner):
         h = self.encoder(graph.x, *graph.conv_args)
         return self.reward_kernel(self.reward(h), *graph.conv_args)
 
-    def plan(self, graph: GraphInputs, depth: int, hook: LayerHook) -> tuple[Tensor, Tensor]:
-        return value_iteration(self.reward_map(graph), self.transition(graph), depth, self.gamma, hook=hook)
+    def plan(self, graph: GraphInputs, depth: int, hook: LayerHook, layers: Collection[int]) -> tuple[Tensor, Tensor]:
+        return value_iteration(
+            self.reward_map(graph), self.transition(graph), depth, self.gamma, hook=hook, layers=layers, memory=self.memory
+        )
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
         return self.head(q, v, graph.edge_index, graph.edge_feature, graph.choice)

@@ -50,6 +50,13 @@ class Stencil:
         )
         return padded[self.neighbour]
 
+    def scatter(self, slot_values: Tensor) -> Tensor:
+        """The transpose of :meth:`gather`: ``[N, S]`` → ``[N]``, summing each
+        slot's value into its neighbour (empty slots are dropped)."""
+        out = slot_values.new_zeros(self.num_nodes + 1)
+        out.index_add_(0, self.neighbour.reshape(-1), slot_values.reshape(-1))
+        return out[: self.num_nodes]
+
 
 def build_stencil(
     edge_index: Tensor, edge_type: Tensor, num_nodes: int, num_slots: int | None = None

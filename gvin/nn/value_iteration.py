@@ -10,14 +10,16 @@ The sum runs over the out-edges of ``s`` (aggregation at ``edge_index[0]``): a
 node without out-edges gets ``Q = R``, exactly as a zero-padded conv treats the
 border, never a filled-in 0 inside a max. The max is over actions, not edges.
 
-A *transition* is the linear map ``V ↦ Σ_e P[e, a] V[s']``: :class:`EdgeTransition`
-scatters over an edge list, :class:`StencilTransition` gathers over the dense
-slot table of a grid graph. Both give the same numbers.
+A *transition* is the linear map ``T: V ↦ Σ_e P[e, a] V[s']``:
+:class:`EdgeTransition` scatters over an edge list, :class:`StencilTransition`
+gathers over the dense slot table of a grid graph. Both give the same numbers,
+and both expose the vector-Jacobian product of ``T`` (:meth:`vjp`), which the
+memory-compact backward (:mod:`gvin.nn.deep`) and implicit solvers reuse.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Protocol
+from dataclasses import dataclass, replace
+from typing import Callable, Collection, Protocol
 
 import torch
 from torch import Tensor
@@ -26,9 +28,17 @@ from gvin.nn.stencil import Stencil
 
 
 class Transition(Protocol):
-    """``V [N] → Σ_{e=(s,s')} P[e, a] V[s']  [N, A]``."""
+    """``V [N] → Σ_{e=(s,s')} P[e, a] V[s']  [N, A]`` with weights ``weight``."""
+
+    weight: Tensor
 
     def __call__(self, values: Tensor) -> Tensor: ...
+
+    def with_weight(self, weight: Tensor) -> "Transition": ...
+
+    def vjp(self, values: Tensor, grad: Tensor) -> tuple[Tensor, Tensor]: ...
+
+    def vjp_argmax(self, values: Tensor, grad: Tensor, action: Tensor, grad_weight: Tensor) -> Tensor: ...
 
 
 @dataclass
@@ -44,6 +54,25 @@ class EdgeTransition:
         messages = self.weight * values[dst].unsqueeze(-1)
         out = values.new_zeros(self.num_nodes, self.weight.shape[-1])
         return out.index_add_(0, src, messages)
+
+    def with_weight(self, weight: Tensor) -> "EdgeTransition":
+        return replace(self, weight=weight)
+
+    def vjp(self, values: Tensor, grad: Tensor) -> tuple[Tensor, Tensor]:
+        """For ``G = ∂ℓ/∂T(V) [N, A]``: ``(∂ℓ/∂V [N], ∂ℓ/∂weight [E, A])``."""
+        src, dst = self.edge_index
+        grad_weight = grad[src] * values[dst].unsqueeze(-1)
+        grad_values = values.new_zeros(self.num_nodes).index_add_(0, dst, (self.weight * grad[src]).sum(-1))
+        return grad_values, grad_weight
+
+    def vjp_argmax(self, values: Tensor, grad: Tensor, action: Tensor, grad_weight: Tensor) -> Tensor:
+        """:meth:`vjp` for ``G[s, a] = grad[s] · 1[a = action[s]]``; adds into ``grad_weight``."""
+        src, dst = self.edge_index
+        edge_action = action[src].unsqueeze(-1)
+        edge_grad = grad[src]
+        grad_weight.scatter_add_(1, edge_action, (edge_grad * values[dst]).unsqueeze(-1))
+        chosen = self.weight.gather(1, edge_action).squeeze(-1)
+        return values.new_zeros(self.num_nodes).index_add_(0, dst, chosen * edge_grad)
 
 
 @dataclass
@@ -64,6 +93,33 @@ class StencilTransition:
         # A broadcast product beats einsum's batched 1×S @ S×A matmuls here.
         return (neighbour_values.unsqueeze(-1) * self.weight).sum(1)
 
+    def with_weight(self, weight: Tensor) -> "StencilTransition":
+        return replace(self, weight=weight)
+
+    def vjp(self, values: Tensor, grad: Tensor) -> tuple[Tensor, Tensor]:
+        """For ``G = ∂ℓ/∂T(V) [N, A]``: ``(∂ℓ/∂V [N], ∂ℓ/∂weight)``."""
+        neighbour_values = self.stencil.gather(values)  # [N, S]
+        if self.weight.dim() == 2:
+            grad_weight = neighbour_values.T @ grad
+            per_slot = grad @ self.weight.T
+        else:
+            grad_weight = neighbour_values.unsqueeze(-1) * grad.unsqueeze(1)
+            per_slot = (self.weight * grad.unsqueeze(1)).sum(-1)
+        return self.stencil.scatter(per_slot), grad_weight
+
+    def vjp_argmax(self, values: Tensor, grad: Tensor, action: Tensor, grad_weight: Tensor) -> Tensor:
+        """:meth:`vjp` for ``G[s, a] = grad[s] · 1[a = action[s]]``; adds into ``grad_weight``."""
+        if self.weight.dim() == 2:
+            dense = grad.new_zeros(grad.shape[0], self.weight.shape[-1]).scatter_(1, action.unsqueeze(-1), grad.unsqueeze(-1))
+            grad_values, update = self.vjp(values, dense)
+            grad_weight += update
+            return grad_values
+        neighbour_values = self.stencil.gather(values)  # [N, S]
+        index = action.view(-1, 1, 1).expand(-1, self.weight.shape[1], 1)
+        grad_weight.scatter_add_(2, index, (grad.unsqueeze(-1) * neighbour_values).unsqueeze(-1))
+        chosen = self.weight.gather(2, index).squeeze(-1)  # [N, S]: P[s, slot, a*(s)]
+        return self.stencil.scatter(chosen * grad.unsqueeze(-1))
+
 
 def bellman_backup(
     values: Tensor, reward: Tensor, transition: Transition, gamma: float = 1.0
@@ -74,6 +130,7 @@ def bellman_backup(
 
 
 LayerHook = Callable[[int, Tensor, Tensor], None]
+MEMORY_MODES = ("autograd", "compact", "checkpoint")
 
 
 def value_iteration(
@@ -83,6 +140,9 @@ def value_iteration(
     gamma: float = 1.0,
     values: Tensor | None = None,
     hook: LayerHook | None = None,
+    layers: Collection[int] | None = None,
+    memory: str = "autograd",
+    segment: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Run ``K`` Bellman backups from ``V_0`` (zeros by default).
 
@@ -92,21 +152,50 @@ def value_iteration(
         num_iterations: ``K >= 1``.
         gamma: discount.
         values: ``V_0`` ``[N]``.
-        hook: called as ``hook(k, Q_k, V_k)`` after every layer ``k = 1..K``
-            (e.g. for a loss on intermediate layers) without keeping them.
+        hook: called as ``hook(k, Q_k, V_k)`` after the layers in ``layers``
+            (every layer if ``None``; only with ``memory="autograd"``), e.g. for
+            a loss on intermediate layers.
+        layers: the layers ``k`` to call ``hook`` at.
+        memory: how the backward pass is paid for:
+
+            * ``"autograd"``: plain autograd through the unrolled layers
+              (keeps ``O(K·N·S·A)`` activations);
+            * ``"compact"``: :class:`gvin.nn.deep.CompactValueIteration`, which keeps
+              only each layer's input ``V`` and arg-max action (``O(K·N)``);
+            * ``"checkpoint"``: compact, and only every ``segment``-th layer's
+              ``V`` is kept; segments are recomputed in the backward pass
+              (``O(√K·N)`` with the default ``segment = ⌈√K⌉``).
+
+        segment: layers per recomputed segment (``"checkpoint"`` only).
 
     Returns:
-        ``(Q_K [N, A], V_K [N])``.
+        ``(Q_K [N, A], V_K [N])``. All modes give the same values and gradients.
     """
     if num_iterations < 1:
         raise ValueError(f"num_iterations must be >= 1, got {num_iterations}")
     if reward.dim() != 2:
         raise ValueError(f"reward must be [N, A], got shape {tuple(reward.shape)}")
+    if memory not in MEMORY_MODES:
+        raise ValueError(f"memory must be one of {MEMORY_MODES}, got {memory!r}")
+    if reward.dtype not in (torch.float32, torch.float64):
+        raise TypeError(
+            f"value iteration runs in float32 or float64, got {reward.dtype}: over hundreds of layers "
+            "values grow while 16-bit floats keep ~3 significant digits, so the max over actions "
+            "would be decided by rounding. Cast the model with .float()."
+        )
     if values is None:
         values = reward.new_zeros(reward.shape[0])
+    if memory != "autograd":
+        from gvin.nn.deep import compact_value_iteration
+
+        if hook is not None and layers is None:
+            raise ValueError(f"memory={memory!r} calls the hook only at given layers: pass layers=")
+        return compact_value_iteration(
+            reward, transition, num_iterations, gamma, values, hook, layers or (), memory == "checkpoint", segment
+        )
     q = reward
     for k in range(1, num_iterations + 1):
         q, values = bellman_backup(values, reward, transition, gamma)
-        if hook is not None:
+        if hook is not None and (layers is None or k in layers):
             hook(k, q, values)
     return q, values

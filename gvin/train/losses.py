@@ -6,7 +6,7 @@ Every loss reads the expert labels of the planning-graph conventions: ``optimal`
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -99,16 +99,32 @@ def highway_loss(
     """
     if not layer_log_probs:
         raise ValueError("highway_loss needs the log-probs of at least one layer")
+    terms = [
+        highway_terms(layer, log_probs, optimal, dist, edge_index, num_nodes)
+        for layer, log_probs in layer_log_probs.items()
+    ]
+    return reduce_highway_terms(terms)
+
+
+def highway_terms(
+    layer: int, log_probs: Tensor, optimal: Tensor, dist: Tensor, edge_index: Tensor, num_nodes: int
+) -> Tensor:
+    """Layer ``n``'s share of :func:`highway_loss`: ``[2]`` = (sum of losses, number of terms).
+
+    Reducing each layer on the spot (see ``layer_loss`` of
+    :meth:`gvin.models.GraphPlanner.forward`) keeps no layer's policy alive.
+    """
     if dist.shape != (num_nodes,):
         raise ValueError(f"dist must be [N]={num_nodes}, got {tuple(dist.shape)}")
-    total, count = None, None
-    for layer, log_probs in layer_log_probs.items():
-        loss, labelled = optimal_set_nll(log_probs, optimal, edge_index, num_nodes)
-        active = labelled & (dist <= layer)
-        term = loss.masked_fill(~active, 0.0).sum()
-        total = term if total is None else total + term
-        count = active.sum() if count is None else count + active.sum()
-    return total / count.clamp_min(1)
+    loss, labelled = optimal_set_nll(log_probs, optimal, edge_index, num_nodes)
+    active = labelled & (dist <= layer)
+    return torch.stack([loss.masked_fill(~active, 0.0).sum(), active.sum().to(loss.dtype)])
+
+
+def reduce_highway_terms(terms: Sequence[Tensor]) -> Tensor:
+    """The mean over all (layer, node) terms; 0 (still attached) when there are none."""
+    total = torch.stack(list(terms)).sum(0)
+    return total[0] / total[1].clamp_min(1)
 
 
 def highway_layers(depth: int, every: int) -> list[int]:

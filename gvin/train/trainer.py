@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from gvin.models import GraphPlanner, build_model
 from gvin.train.checkpoint import load_checkpoint, save_checkpoint
-from gvin.train.losses import highway_layers, highway_loss, imitation_loss
+from gvin.train.losses import highway_layers, highway_terms, imitation_loss, reduce_highway_terms
 from gvin.train.metrics import GraphScores, PlanningMetrics, graph_scores
 
 GraphSource = Union[torch.utils.data.Dataset, Sequence, Iterable[Batch]]
@@ -250,8 +250,12 @@ class Trainer:
         every = self.config.highway_every
         if every:
             layers = highway_layers(self.model.num_iterations, every)
-            out = self.model(batch, intermediate=layers)
-            return highway_loss(out.intermediate, batch.optimal, batch.dist, batch.edge_index, batch.num_nodes)
+
+            def layer_loss(layer: int, log_probs: torch.Tensor) -> torch.Tensor:
+                return highway_terms(layer, log_probs, batch.optimal, batch.dist, batch.edge_index, batch.num_nodes)
+
+            out = self.model(batch, intermediate=layers, layer_loss=layer_loss)
+            return reduce_highway_terms(list(out.layer_losses.values()))
         out = self.model(batch)
         return imitation_loss(out.log_probs, batch.optimal, batch.edge_index, batch.num_nodes)
 
