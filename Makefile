@@ -22,6 +22,8 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_datasets.py
+	$(PY) benchmarks/bench_vi_layer.py
+	$(PY) benchmarks/bench_deep_vi.py --sizes 35x8 --depths 100 1000
 
 clean:
 	rm -rf $(VENV) build *.egg-info
