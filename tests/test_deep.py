@@ -170,6 +170,17 @@ def test_compact_keeps_one_value_and_one_byte_per_node_and_layer():
     assert per_layer["compact"] == 5 * nodes  # V (float32) + arg-max (uint8)
 
 
+def test_auto_memory_is_compact_while_the_history_fits():
+    from gvin.nn.value_iteration import COMPACT_BUDGET_BYTES, resolve_memory
+
+    nodes = 10_000
+    fits = COMPACT_BUDGET_BYTES // (5 * nodes)
+    assert resolve_memory("auto", nodes, fits) == "compact"
+    assert resolve_memory("auto", nodes, fits + 1) == "checkpoint"
+    assert resolve_memory("auto", nodes, fits, torch.float64) == "checkpoint"  # 9 bytes per node and layer
+    assert resolve_memory("autograd", nodes, 10**9) == "autograd"
+
+
 def test_checkpoint_recomputes_blocks_of_sqrt_depth(monkeypatch):
     import gvin.nn.deep as deep
 
@@ -179,6 +190,7 @@ def test_checkpoint_recomputes_blocks_of_sqrt_depth(monkeypatch):
                         staticmethod(lambda ctx, *args: calls.append(args[4]) or forward(ctx, *args)))
     batch = maze_batch(count=1)
     model = DTVIN(num_edge_types=9, num_iterations=100)
+    model.memory = "checkpoint"
     out = model(batch)
     assert calls == [10] * 10  # ⌈√100⌉ layers per block
     imitation_loss(out.log_probs, batch.optimal, batch.edge_index, batch.num_nodes).backward()

@@ -188,10 +188,12 @@ class GraphPlanner(nn.Module):
             set by the subclasses' constructors.
         use_stencil: gather over the dense slot table of grid graphs (default)
             instead of scattering over the edge list; results are equal.
-        memory: how value iteration pays for the backward pass:
-            ``"checkpoint"`` (default; ``O(√K·N)`` memory), ``"compact"``
-            (``O(K·N)``, no recomputation) or ``"autograd"`` (plain unrolled
-            autograd, ``O(K·E·A)``); see :func:`gvin.nn.value_iteration`.
+        memory: how value iteration pays for the backward pass: ``"auto"``
+            (default: ``"compact"`` while its ``5·N·K`` bytes fit 128 MiB, else
+            ``"checkpoint"``), ``"checkpoint"`` (``O(√K·N)`` memory, one extra
+            forward), ``"compact"`` (``O(K·N)``, no recomputation) or
+            ``"autograd"`` (plain unrolled autograd, ``O(K·E·A)``); see
+            :func:`gvin.nn.value_iteration`.
             Values and gradients are the same in every mode.
     """
 
@@ -200,7 +202,7 @@ class GraphPlanner(nn.Module):
     num_iterations: int
     actions: str = "moves"
     use_stencil: bool = True
-    memory: str = "checkpoint"
+    memory: str = "auto"
 
     def _use_edges(self, edges: EdgeKernels) -> EdgeKernels:
         """Record the kind of edge weights the planner is built with; returns ``edges``."""

@@ -130,7 +130,18 @@ def bellman_backup(
 
 
 LayerHook = Callable[[int, Tensor, Tensor], None]
-MEMORY_MODES = ("autograd", "compact", "checkpoint")
+MEMORY_MODES = ("auto", "autograd", "compact", "checkpoint")
+COMPACT_BUDGET_BYTES = 128 * 2**20
+"""``memory="auto"`` runs ``"compact"`` while its per-layer history (``V`` and
+arg-max: 5 bytes per node and layer in float32) fits this budget, else ``"checkpoint"``."""
+
+
+def resolve_memory(memory: str, num_nodes: int, num_iterations: int, dtype: torch.dtype = torch.float32) -> str:
+    """The memory mode ``memory="auto"`` stands for on this problem size."""
+    if memory != "auto":
+        return memory
+    history = num_nodes * num_iterations * (torch.finfo(dtype).bits // 8 + 1)
+    return "compact" if history <= COMPACT_BUDGET_BYTES else "checkpoint"
 
 
 def value_iteration(
@@ -158,6 +169,8 @@ def value_iteration(
         layers: the layers ``k`` to call ``hook`` at.
         memory: how the backward pass is paid for:
 
+            * ``"auto"``: ``"compact"`` while its history fits
+              :data:`COMPACT_BUDGET_BYTES`, else ``"checkpoint"``;
             * ``"autograd"``: plain autograd through the unrolled layers
               (keeps ``O(K·N·S·A)`` activations);
             * ``"compact"``: :class:`gvin.nn.deep.CompactValueIteration`, which keeps
@@ -185,6 +198,7 @@ def value_iteration(
         )
     if values is None:
         values = reward.new_zeros(reward.shape[0])
+    memory = resolve_memory(memory, reward.shape[0], num_iterations, reward.dtype)
     if memory != "autograd":
         from gvin.nn.deep import compact_value_iteration
 
