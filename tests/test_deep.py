@@ -247,3 +247,14 @@ def test_compact_backward_on_cuda():
         grads.append([p.grad.clone() for p in model.parameters()])
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_inference_keeps_no_history(monkeypatch):
+    import gvin.nn.deep as deep
+
+    monkeypatch.setattr(deep.CompactValueIteration, "forward", staticmethod(lambda *a: pytest.fail("history kept")))
+    model = DTVIN(num_edge_types=9, num_iterations=50)
+    batch = maze_batch(count=1)
+    with torch.no_grad():
+        out = model(batch)
+    assert torch.isfinite(out.v).all()

@@ -199,11 +199,14 @@ def value_iteration(
     if values is None:
         values = reward.new_zeros(reward.shape[0])
     memory = resolve_memory(memory, reward.shape[0], num_iterations, reward.dtype)
-    if memory != "autograd":
+    differentiable = torch.is_grad_enabled() and any(
+        t.requires_grad for t in (reward, transition.weight, values)
+    )
+    if memory != "autograd" and hook is not None and layers is None:
+        raise ValueError(f"memory={memory!r} calls the hook only at given layers: pass layers=")
+    if memory != "autograd" and differentiable:  # without a backward pass, the plain loop stores nothing
         from gvin.nn.deep import compact_value_iteration
 
-        if hook is not None and layers is None:
-            raise ValueError(f"memory={memory!r} calls the hook only at given layers: pass layers=")
         return compact_value_iteration(
             reward, transition, num_iterations, gamma, values, hook, layers or (), memory == "checkpoint", segment
         )
