@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------- data
 DATA_DEFAULTS: dict[str, Any] = {
     "npz": None, "kind": "gppn", "size": 11, "counts": [2000, 200, 500],
-    "data_seed": 0, "root": "datasets", "connectivity": 4,
+    "data_seed": 0, "root": str(Path("datasets").resolve()), "connectivity": 4,
 }
 
 
@@ -107,7 +107,7 @@ def data_spec(args: argparse.Namespace, saved: dict[str, Any] | None = None) -> 
     for key in DATA_DEFAULTS:
         value = getattr(args, key, None)
         if value is not None:
-            spec[key] = str(value) if isinstance(value, Path) else (list(value) if isinstance(value, tuple) else value)
+            spec[key] = str(value.resolve()) if isinstance(value, Path) else (list(value) if isinstance(value, tuple) else value)
     if getattr(args, "npz", None) is not None:
         spec["kind"] = spec["size"] = None
     return spec
@@ -128,9 +128,15 @@ def load_split(spec: dict[str, Any], split: str, kernel_size: int):
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w") as file:
-        json.dump(payload, file, indent=2)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(handle, "w") as file:
+            json.dump(payload, file, indent=2)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _read_run(checkpoint: Path) -> dict[str, Any]:
@@ -169,8 +175,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         model=args.model, model_kwargs=model_kwargs(args, spec, side), epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, highway_every=args.highway, seed=args.seed, device=args.device,
     )
+    run = {"data": spec, "kernel_size": args.kernel_size, "train": config.__dict__}
+    if not args.no_resume and (args.out / "checkpoint.pt").exists() and (args.out / RUN_FILE).exists():
+        saved = json.loads((args.out / RUN_FILE).read_text())
+        changed = [key for key in ("data", "kernel_size") if saved.get(key) != run[key]]
+        if changed:
+            raise ValueError(
+                f"{args.out} holds a run trained on other data ({', '.join(changed)} differ: "
+                f"saved {[saved.get(k) for k in changed]}); use another --out or --no-resume"
+            )
     trainer = Trainer(config, checkpoint=args.out / "checkpoint.pt", resume=not args.no_resume)
-    _write_json(args.out / RUN_FILE, {"data": spec, "kernel_size": args.kernel_size, "train": config.__dict__})
+    _write_json(args.out / RUN_FILE, run)
     if trainer.epoch:
         print(f"resuming {args.out / 'checkpoint.pt'} after epoch {trainer.epoch}")
     print(f"{args.model}: {sum(p.numel() for p in trainer.model.parameters())} parameters, "
@@ -275,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FloatingPointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -8,7 +8,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from gvin.models import GraphPlanner
-from gvin.planners import shortest_path, shortest_path_distances
+from gvin.planners import move_mask, shortest_path, shortest_path_distances
 from gvin.train.metrics import greedy_successor
 
 
@@ -32,7 +32,7 @@ class PlannedPath:
 
 def follow_policy(log_probs: Tensor, data: Data, start: int) -> tuple[list[int], bool]:
     """Follow the arg-max policy from ``start``; returns ``(nodes, reached_goal)``."""
-    successor, valid = greedy_successor(log_probs, data.edge_index, data.num_nodes, data.move)
+    successor, valid = greedy_successor(log_probs, data.edge_index, data.num_nodes, move_mask(data))
     goal = data.goal.bool()
     nodes, seen, node = [start], {start}, start
     while not bool(goal[node]):
@@ -51,10 +51,13 @@ def plan_path(model: GraphPlanner, data: Data, start: int, num_iterations: int |
     """Run ``model`` on one planning graph and roll its policy out from ``start``."""
     if not 0 <= start < data.num_nodes:
         raise ValueError(f"start node {start} is out of range for a graph of {data.num_nodes} nodes")
-    model.eval()
     device = next(model.parameters()).device
-    out = model(data.to(device), num_iterations=num_iterations)
-    data = data.cpu()
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(data.clone().to(device), num_iterations=num_iterations)
+    finally:
+        model.train(was_training)
     planned, reached = follow_policy(out.log_probs.cpu(), data, start)
     dist = shortest_path_distances(data)
     optimal = shortest_path(data, start, dist=dist) if torch.isfinite(dist[start]) else []

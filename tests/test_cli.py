@@ -66,3 +66,12 @@ def test_errors_are_clear(tmp_path, run, capsys):
         main(["plan", str(out / "checkpoint.pt"), "--index", "99"])
     assert main(["train", "--npz", str(tmp_path / "absent.npz"), "--out", str(tmp_path / "r")]) == 2
     assert "absent.npz" in capsys.readouterr().err
+
+
+def test_resume_refuses_other_data(run, capsys):
+    out, args = run
+    other = [*args, "--data-seed", "5"]
+    assert main(other) == 2
+    assert "other data" in capsys.readouterr().err
+    saved = json.loads((out / "run.json").read_text())
+    assert saved["data"]["data_seed"] == 0 and saved["data"]["root"].startswith("/")

@@ -258,3 +258,12 @@ def test_inference_keeps_no_history(monkeypatch):
     with torch.no_grad():
         out = model(batch)
     assert torch.isfinite(out.v).all()
+
+
+def test_second_order_gradients_raise_instead_of_being_wrong():
+    edge_index = torch.tensor([[0, 1, 1, 2, 2, 0], [1, 0, 2, 1, 0, 2]])
+    weight = torch.rand(6, 3, dtype=torch.float64, requires_grad=True)
+    transition = EdgeTransition(weight, edge_index, 3)
+    _, v = value_iteration(torch.randn(3, 3, dtype=torch.float64), transition, 5, memory="compact")
+    with pytest.raises(RuntimeError, match="second-order gradients"):
+        torch.autograd.grad((v**2).sum(), weight, create_graph=True)

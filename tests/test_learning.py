@@ -5,7 +5,8 @@
 100 held-out mazes with GPPN's %Success (greedy rollout from every free cell).
 
 Measured (seeds 0-3 of the model, maze seed 0): untrained %Success 5-13 %;
-trained DT-VIN 87-99 %, VIN 79-84 %. The thresholds sit well between.
+trained DT-VIN 87-99 %, VIN 79-84 %; GPPN (seed 0) 10.8 % -> 80.7 %.
+The thresholds sit well between.
 """
 import pytest
 import torch
@@ -16,7 +17,7 @@ from gvin.train import TrainConfig, Trainer, evaluate
 
 SIZE = 11
 COUNTS = (400, 0, 100)
-THRESHOLDS = {"dtvin": 0.75, "vin": 0.65}  # %Success / 100 on the held-out mazes
+THRESHOLDS = {"dtvin": 0.75, "vin": 0.65, "gppn": 0.65}  # %Success / 100 on the held-out mazes
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def mazes(tmp_path_factory):
     return [train[i] for i in range(len(train))], [test[i] for i in range(len(test))]
 
 
-@pytest.mark.parametrize("model, highway_every", [("dtvin", 3), ("vin", 0)])
+@pytest.mark.parametrize("model, highway_every", [("dtvin", 3), ("vin", 0), ("gppn", 0)])
 def test_planner_learns_to_reach_the_goal(mazes, single_thread, model, highway_every):
     train, test = mazes
     config = TrainConfig(

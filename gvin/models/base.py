@@ -112,6 +112,13 @@ def graph_inputs(
         raise ValueError("data.x contains NaN or inf")
     if edge_index.dim() != 2 or edge_index.shape[0] != 2 or edge_index.numel() == 0:
         raise ValueError(f"the planning graph has no edges (edge_index {tuple(edge_index.shape)})")
+    if edge_index.dtype != torch.long:
+        raise ValueError(f"edge_index must be int64 (long), got {edge_index.dtype}")
+    if int(edge_index.min()) < 0 or int(edge_index.max()) >= x.shape[0]:
+        raise ValueError(
+            f"edge_index refers to nodes in [{int(edge_index.min())}, {int(edge_index.max())}] "
+            f"but the graph has {x.shape[0]} nodes"
+        )
     if edge_dim is not None:
         edge_attr = _edge_attr(data, edge_index, edge_dim, x.dtype)
         return GraphInputs(x, edge_index, None, _choice(data, edge_index, actions), None, edge_attr)
@@ -170,6 +177,8 @@ def _choice(data: Data, edge_index: Tensor, actions: str) -> Tensor:
         raise ValueError("actions='directions' needs data.action (a grid graph from gvin.from_grid)")
     if choice is None:
         choice = edge_index[0] != edge_index[1]
+    if choice.shape != edge_index.shape[1:]:
+        raise ValueError(f"data.{key} must be [E]={edge_index.shape[1]}, got {tuple(choice.shape)}")
     return choice.bool()
 
 
@@ -193,7 +202,9 @@ class GraphPlanner(nn.Module):
             ``"checkpoint"``), ``"checkpoint"`` (``O(√K·N)`` memory, one extra
             forward), ``"compact"`` (``O(K·N)``, no recomputation) or
             ``"autograd"`` (plain unrolled autograd, ``O(K·E·A)``); see
-            :func:`gvin.nn.value_iteration`.
+            :func:`gvin.nn.value_iteration`. It applies to the planners built
+            on the value-iteration operator (VIN, DT-VIN); GPPN's recurrent
+            update keeps plain autograd.
             Values and gradients are the same in every mode.
     """
 

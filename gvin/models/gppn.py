@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Collection
 
+import torch
 from torch import Tensor, nn
 
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
@@ -61,12 +62,26 @@ class GPPN(GraphPlanner):
         self.c0 = edges.conv(hidden_channels, hidden_channels) if cell == "lstm" else None
         self.message = edges.conv(hidden_channels, 1)
         self.cell = nn.LSTMCell(1, hidden_channels) if cell == "lstm" else nn.GRUCell(1, hidden_channels)
+        self._open_forget_gate()
         self.head = edges.policy_head(hidden_channels, successor_value=False)
 
     def reset_parameters(self) -> None:
         for module in (self.encoder, self.h0, self.c0, self.message, self.cell, self.head):
             if module is not None:
                 module.reset_parameters()
+        self._open_forget_gate()
+
+    def _open_forget_gate(self) -> None:
+        """Forget-gate bias 1 (LSTM gates are ordered i, f, g, o).
+
+        With PyTorch's default the cell halves its memory every step: the maze is
+        forgotten after a few dozen steps and training stalls at a flat loss.
+        """
+        if isinstance(self.cell, nn.LSTMCell):
+            hidden = self.cell.hidden_size
+            with torch.no_grad():
+                self.cell.bias_ih[hidden : 2 * hidden].fill_(1.0)
+                self.cell.bias_hh[hidden : 2 * hidden].zero_()
 
     def plan(self, graph: GraphInputs, depth: int, hook: LayerHook, layers: Collection[int]) -> tuple[Tensor, Tensor]:
         z = self.encoder(graph.x, *graph.conv_args)

@@ -57,6 +57,11 @@ class CompactValueIteration(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_q: Tensor | None, grad_values: Tensor | None):
+        if torch.is_grad_enabled():  # create_graph=True: the stored arg-max history has no graph
+            raise RuntimeError(
+                "second-order gradients through compact value iteration are not supported; "
+                "set memory='autograd' on the planner (or in value_iteration)"
+            )
         weight, history, actions = ctx.saved_tensors
         transition, gamma = ctx.transition.with_weight(weight), ctx.gamma
         grad_reward = weight.new_zeros(ctx.reward_shape)

@@ -182,7 +182,9 @@ def value_iteration(
         segment: layers per recomputed segment (``"checkpoint"`` only).
 
     Returns:
-        ``(Q_K [N, A], V_K [N])``. All modes give the same values and gradients.
+        ``(Q_K [N, A], V_K [N])``. All modes give the same values and gradients;
+        second-order gradients (``create_graph=True``) need ``memory="autograd"``
+        (the other modes raise).
     """
     if num_iterations < 1:
         raise ValueError(f"num_iterations must be >= 1, got {num_iterations}")
@@ -194,7 +196,8 @@ def value_iteration(
         raise TypeError(
             f"value iteration runs in float32 or float64, got {reward.dtype}: over hundreds of layers "
             "values grow while 16-bit floats keep ~3 significant digits, so the max over actions "
-            "would be decided by rounding. Cast the model with .float()."
+            "would be decided by rounding. Cast the model with .float(), or keep value iteration "
+            "outside torch.autocast."
         )
     if values is None:
         values = reward.new_zeros(reward.shape[0])
