@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from gvin.graphs.grid import grid_stencil
+from gvin.io import atomic_write
 
 RUN_FILE = "run.json"
 
@@ -126,17 +125,8 @@ def load_split(spec: dict[str, Any], split: str, kernel_size: int):
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(payload, file, indent=2)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w") as file:
+        json.dump(payload, file, indent=2)
 
 
 def _read_run(checkpoint: Path) -> dict[str, Any]:

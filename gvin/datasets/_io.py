@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from gvin.io import atomic_write
 
 
 def atomic_savez(
@@ -25,20 +26,10 @@ def atomic_savez(
         The destination path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     save = np.savez_compressed if compressed else np.savez
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if isinstance(arrays, Mapping):
-                save(handle, **arrays)
-            else:
-                save(handle, *arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as handle:
+        if isinstance(arrays, Mapping):
+            save(handle, **arrays)
+        else:
+            save(handle, *arrays)
     return path
