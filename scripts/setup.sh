@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv and install gvin with its test extras, on a fresh machine.
-# torch comes first: a local CPU wheel when one is at hand (pip's find-links), otherwise
-# the index in TORCH_INDEX_URL (set it to PyTorch's CPU index for a CPU-only install),
-# otherwise PyPI's default build.
+# torch comes first; scripts/torch_choice.py decides which build and says why: torch already in
+# the venv, else a local wheel in pip's find-links, else TORCH_INDEX_URL, else PyPI's default
+# (on Linux a CUDA build of several GB). GVIN_TORCH=local|index|pypi forces one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -14,14 +14,19 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 
-if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
-  if "${PIP[@]}" install --no-index "torch==2.13.0" 2>/dev/null; then
-    echo "setup: installed torch from the local CPU wheel"
-  elif [ -n "${TORCH_INDEX_URL:-}" ]; then
-    "${PIP[@]}" install "torch>=2.3" --index-url "$TORCH_INDEX_URL"
-  else
-    "${PIP[@]}" install "torch>=2.3"
+choice=$("$VENV/bin/python" scripts/torch_choice.py)
+mapfile -t lines <<<"$choice"
+echo "setup: torch: ${lines[0]} (${lines[1]})"
+torch_args=("${lines[@]:2}")
+if [ ${#torch_args[@]} -gt 0 ]; then
+  if ! "${PIP[@]}" install "${torch_args[@]}"; then
+    echo "setup: FAILED: pip install ${torch_args[*]}" >&2
+    exit 1
   fi
 fi
-"${PIP[@]}" install -e ".[${EXTRAS}]" 2>&1 | grep -v "^WARNING: Location" || true
-"$VENV/bin/python" -c "import gvin, torch; print(f'setup: gvin {gvin.__version__}, torch {torch.__version__}')"
+"${PIP[@]}" install -e ".[${EXTRAS}]" 2>&1 | { grep -v "^WARNING: Location" || true; }
+"$VENV/bin/python" - <<'PY'
+import gvin, torch
+build = f"CUDA {torch.version.cuda} build, GPU available: {torch.cuda.is_available()}" if torch.version.cuda else "CPU-only build"
+print(f"setup: gvin {gvin.__version__}, torch {torch.__version__} ({build})")
+PY
