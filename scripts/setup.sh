@@ -14,17 +14,21 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 
+pip_install() {
+  "${PIP[@]}" install "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }
+}
+
 choice=$("$VENV/bin/python" scripts/torch_choice.py)
 mapfile -t lines <<<"$choice"
 echo "setup: torch: ${lines[0]} (${lines[1]})"
 torch_args=("${lines[@]:2}")
 if [ ${#torch_args[@]} -gt 0 ]; then
-  if ! "${PIP[@]}" install "${torch_args[@]}"; then
+  if ! pip_install "${torch_args[@]}"; then
     echo "setup: FAILED: pip install ${torch_args[*]}" >&2
     exit 1
   fi
 fi
-"${PIP[@]}" install -e ".[${EXTRAS}]" 2>&1 | { grep -v "^WARNING: Location" || true; }
+pip_install -e ".[${EXTRAS}]"
 "$VENV/bin/python" - <<'PY'
 import gvin, torch
 build = f"CUDA {torch.version.cuda} build, GPU available: {torch.cuda.is_available()}" if torch.version.cuda else "CPU-only build"
