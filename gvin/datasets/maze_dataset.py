@@ -81,6 +81,7 @@ class GridGraphBuilder:
             key: template[key].numpy()
             for key in ("edge_index", "edge_type", "edge_attr", "pos", "cell", "grid_shape")
         }
+        self._stencil = template.stencil
         stencil = grid_stencil(len(self.shape), connectivity, kernel_size).numpy()
         moves = move_offsets(len(self.shape), connectivity).numpy()
         is_move = (stencil[:, None, :] == moves[None, :, :]).all(-1).any(1)
@@ -113,6 +114,7 @@ class GridGraphBuilder:
             move=torch.from_numpy(move),
             action=torch.from_numpy(action),
             goal=torch.from_numpy(goal_mask),
+            stencil=self._stencil,
             **tensors,
         )
         if dist is not None:

@@ -81,6 +81,22 @@ def grid_stencil(
     return torch.from_numpy(_window(ndim, kernel_size // 2))
 
 
+def stencil_key(stencil) -> tuple[tuple[int, ...], ...]:
+    """A ``[S, d]`` offsets table as the tuple of offset tuples stored in ``data.stencil``."""
+    return tuple(tuple(int(v) for v in row) for row in np.asarray(stencil).tolist())
+
+
+def describe_stencil(stencil) -> str:
+    """A stencil table in words, e.g. ``"the 3×3 window (kernel_size=3)"`` or ``"self-loop + 4 moves"``."""
+    table = np.asarray(stencil)
+    ndim = table.shape[-1]
+    radius = int(np.abs(table).max()) if table.size else 0
+    if len(table) == (2 * radius + 1) ** ndim and radius >= 1:
+        side = 2 * radius + 1
+        return f"the {'×'.join([str(side)] * ndim)} window (kernel_size={side})"
+    return f"self-loop + {len(table) - 1} moves (connectivity={len(table) - 1})"
+
+
 def _flat(offsets: np.ndarray) -> np.ndarray:
     """Injective code for small offsets, for set membership tests."""
     base = 1024
@@ -193,7 +209,11 @@ def from_grid(
         * ``move`` ``[E]`` bool: both ends free, not a self-loop, a legal move,
         * ``action`` ``[E]`` bool: a move direction from a free cell, wall or
           not (GPPN's policies choose among these; a move into a wall fails),
-        * ``goal`` ``[N]`` bool.
+        * ``goal`` ``[N]`` bool,
+        * ``stencil``: the :func:`grid_stencil` table that ``edge_type``
+          indexes, as a tuple of ``S`` offset tuples (a plain value, so graphs of
+          different stencils still batch: a ``Batch`` holds a list of them), so
+          a planner can refuse a graph built with another stencil than its own.
     """
     free = as_occupancy(maze, free_value=free_value)
     shape = free.shape
@@ -244,6 +264,7 @@ def from_grid(
         pos=torch.from_numpy(coords[cells].astype(np.float32)),
         cell=torch.from_numpy(cells.astype(np.int64)),
         grid_shape=torch.tensor([shape], dtype=torch.long),
+        stencil=stencil_key(stencil),
     )
 
 
@@ -268,6 +289,17 @@ def to_grid(data: Data, values, fill: float = 0.0):
         raise ValueError(
             f"values must have one row per node ({data.num_nodes}), got shape {tuple(tensor.shape)}"
         )
+    if not tensor.dtype.is_floating_point and not tensor.dtype.is_complex:
+        kind = "bool" if tensor.dtype == torch.bool else "integer"
+        try:
+            representable = torch.tensor(fill, dtype=tensor.dtype).item() == fill
+        except (RuntimeError, TypeError, OverflowError):
+            representable = False
+        if not representable:
+            raise ValueError(
+                f"fill={fill!r} cannot be stored in the {kind} values ({tensor.dtype}); "
+                "give a fill of that type or convert the values to float"
+            )
     grid_shapes = data.grid_shape.view(-1, data.grid_shape.shape[-1])
     if not (grid_shapes == grid_shapes[0]).all():
         raise ValueError("to_grid on a batch needs equal grid shapes; split the batch first")
@@ -293,4 +325,4 @@ def grid_free_mask(data: Data) -> Tensor:
     return data.x[:, 0] > 0.5
 
 
-__all__: Sequence[str] = ["from_grid", "to_grid", "grid_stencil", "move_offsets", "grid_neighbours", "grid_free_mask"]
+__all__: Sequence[str] = ["from_grid", "to_grid", "grid_stencil", "stencil_key", "describe_stencil", "move_offsets", "grid_neighbours", "grid_free_mask"]

@@ -21,6 +21,12 @@ from torch_geometric.data import Data
 # --------------------------------------------------------------------------- from networkx
 def _goal_keys(G: nx.Graph, goal) -> list:
     """A node key or a collection of node keys → list of keys (validated)."""
+    if isinstance(goal, (bool, np.bool_)):
+        # True == 1 in Python: without this, goal=True would silently pick node 1.
+        raise ValueError(
+            f"goal={goal!r} is a bool, not a node key; pass a node key (or keys), or mark goal nodes "
+            "with the boolean node attribute 'goal' and leave goal=None"
+        )
     if isinstance(goal, Hashable) and goal in G:
         return [goal]
     if isinstance(goal, (np.ndarray, Tensor)):
@@ -33,6 +39,8 @@ def _goal_keys(G: nx.Graph, goal) -> list:
     if not keys:
         raise ValueError("goal is an empty collection of nodes")
     for key in keys:
+        if isinstance(key, (bool, np.bool_)):
+            raise ValueError(f"goal holds the bool {key!r}, not a node key (a goal mask is not accepted here)")
         if not isinstance(key, Hashable) or key not in G:
             if len(keys) == 1 and keys[0] is goal:
                 raise ValueError(f"goal {key!r} is not a node of the graph")

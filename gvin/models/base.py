@@ -1,6 +1,7 @@
 """The planner interface: what every planner reads from a graph and what it returns."""
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Collection, Iterable
 
@@ -9,9 +10,12 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 from torch_geometric.data import Data
 
-from gvin.nn.edge_kernels import EdgeKernels
+from gvin.graphs._validation import check_edge_index, positive_int
+from gvin.graphs.grid import describe_stencil
+from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 from gvin.nn.stencil import Stencil, build_stencil
 from gvin.nn.value_iteration import MEMORY_MODES, LayerHook
+from gvin.planners.shortest_paths import goal_mask
 
 
 @dataclass
@@ -103,22 +107,15 @@ def graph_inputs(
     for key in ("x", "edge_index"):
         if getattr(data, key, None) is None:
             raise ValueError(f"the planning graph has no '{key}' field (build it with gvin.from_grid)")
-    x, edge_index = data.x, data.edge_index
-    if x.dim() != 2 or not x.is_floating_point():
-        raise ValueError(f"data.x must be a float [N, F] tensor, got {x.dtype} {tuple(x.shape)}")
+    x = data.x
+    if not isinstance(x, Tensor) or x.dim() != 2 or not x.is_floating_point():
+        kind = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"data.x must be a float [N, F] tensor, got {kind}")
     if x.shape[0] == 0:
         raise ValueError("the planning graph is empty (no nodes)")
     if not torch.isfinite(x).all():
         raise ValueError("data.x contains NaN or inf")
-    if edge_index.dim() != 2 or edge_index.shape[0] != 2 or edge_index.numel() == 0:
-        raise ValueError(f"the planning graph has no edges (edge_index {tuple(edge_index.shape)})")
-    if edge_index.dtype != torch.long:
-        raise ValueError(f"edge_index must be int64 (long), got {edge_index.dtype}")
-    if int(edge_index.min()) < 0 or int(edge_index.max()) >= x.shape[0]:
-        raise ValueError(
-            f"edge_index refers to nodes in [{int(edge_index.min())}, {int(edge_index.max())}] "
-            f"but the graph has {x.shape[0]} nodes"
-        )
+    edge_index = check_edge_index(data.edge_index, x.shape[0])
     if edge_dim is not None:
         edge_attr = _edge_attr(data, edge_index, edge_dim, x.dtype)
         return GraphInputs(x, edge_index, None, _choice(data, edge_index, actions), None, edge_attr)
@@ -135,8 +132,11 @@ def _edge_type(data: Data, edge_index: Tensor, num_edge_types: int) -> Tensor:
             "the planning graph has no 'edge_type' field (build it with gvin.from_grid, or build the "
             "model with edge_dim=D to plan on data.edge_attr [E, D])"
         )
-    if edge_type.shape != edge_index.shape[1:]:
-        raise ValueError(f"edge_type must be [E]={edge_index.shape[1]}, got {tuple(edge_type.shape)}")
+    if not isinstance(edge_type, Tensor) or edge_type.shape != edge_index.shape[1:]:
+        shape = tuple(edge_type.shape) if isinstance(edge_type, Tensor) else type(edge_type).__name__
+        raise ValueError(f"edge_type must be [E]={edge_index.shape[1]}, got {shape}")
+    if edge_type.dtype != torch.long:
+        raise ValueError(f"edge_type must be int64 (long), got {edge_type.dtype}")
     if int(edge_type.max()) >= num_edge_types or int(edge_type.min()) < 0:
         raise ValueError(
             f"edge_type has values in [{int(edge_type.min())}, {int(edge_type.max())}] but the "
@@ -182,6 +182,47 @@ def _choice(data: Data, edge_index: Tensor, actions: str) -> Tensor:
     return choice.bool()
 
 
+def discount(gamma) -> float:
+    """``gamma`` as a float in ``[0, 1]`` (``ValueError`` otherwise)."""
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
+    return float(gamma)
+
+
+def as_stencil(stencil, num_edge_types: int | None, edge_dim: int | None) -> tuple[Tensor, int]:
+    """Check a planner's ``stencil`` argument; returns it as a ``[T, d]`` long tensor and ``T``.
+
+    Raises:
+        ValueError: not an integer ``[T, d]`` table of distinct offsets, given
+            with ``edge_dim`` (geometric planners read no edge types), or
+            ``num_edge_types`` given as well and different from ``T``.
+    """
+    if edge_dim is not None:
+        raise ValueError(
+            "stencil= is for planners on grid graphs (edge types); a planner with edge_dim reads "
+            "data.edge_attr instead, so give one of them"
+        )
+    try:
+        table = torch.as_tensor(stencil)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"stencil must be a [T, d] table of integer offsets: {error}") from None
+    if table.dim() != 2 or table.shape[0] == 0 or table.dtype.is_floating_point or table.dtype == torch.bool:
+        raise ValueError(
+            f"stencil must be a [T, d] table of integer offsets (gvin.grid_stencil), got "
+            f"{table.dtype} {tuple(table.shape)}"
+        )
+    table = table.long().cpu()
+    if len(torch.unique(table, dim=0)) != len(table):
+        raise ValueError("stencil has repeated offsets; each edge type must be one offset")
+    if not isinstance(num_edge_types, type(DEFAULT_NUM_EDGE_TYPES)) and num_edge_types is not None \
+            and num_edge_types != len(table):
+        raise ValueError(
+            f"num_edge_types={num_edge_types!r} disagrees with the stencil's {len(table)} offsets; "
+            "give only stencil="
+        )
+    return table, len(table)
+
+
 class GraphPlanner(nn.Module):
     """Base of the planners: resolves depth, collects intermediate policies.
 
@@ -208,17 +249,83 @@ class GraphPlanner(nn.Module):
             Values and gradients are the same in every mode.
     """
 
+    in_channels: int
     num_edge_types: int | None
     edge_dim: int | None = None
+    stencil: Tensor | None = None
     num_iterations: int
     actions: str = "moves"
     use_stencil: bool = True
     memory: str = "auto"
 
-    def _use_edges(self, edges: EdgeKernels) -> EdgeKernels:
-        """Record the kind of edge weights the planner is built with; returns ``edges``."""
+    def _setup(
+        self,
+        in_channels: int,
+        num_iterations: int,
+        actions: str,
+        num_edge_types: int | None,
+        edge_dim: int | None,
+        stencil,
+        num_bases: int,
+        edge_hidden: int,
+    ) -> EdgeKernels:
+        """Check and record the arguments every planner shares; returns its edge-layer factory."""
+        self.in_channels = positive_int(in_channels, "in_channels")
+        self.num_iterations = positive_int(num_iterations, "num_iterations")
+        if actions not in ACTION_SETS:
+            raise ValueError(f"actions must be one of {ACTION_SETS}, got {actions!r}")
+        self.actions = actions
+        if stencil is not None:
+            self.stencil, num_edge_types = as_stencil(stencil, num_edge_types, edge_dim)
+        edges = EdgeKernels(num_edge_types, edge_dim, num_bases, edge_hidden)
         self.num_edge_types, self.edge_dim = edges.num_edge_types, edges.edge_dim
         return edges
+
+    def check_fits(self, data: Data, graph: GraphInputs) -> None:
+        """Refuse a graph this planner was not built for (``ValueError`` naming the mismatch):
+        another feature width, dtype or device, or a graph without a goal."""
+        x = graph.x
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"data.x has {x.shape[1]} feature column(s) but the planner was built with "
+                f"in_channels={self.in_channels} (gvin.from_grid graphs have 2, gvin.from_networkx graphs 1)"
+            )
+        parameter = next(self.parameters(), None)
+        if parameter is not None and (x.dtype, x.device) != (parameter.dtype, parameter.device):
+            raise ValueError(
+                f"data.x is {x.dtype} on {x.device} but the planner's parameters are {parameter.dtype} on "
+                f"{parameter.device}; move one to the other (data.to(...), model.to(...))"
+            )
+        if getattr(data, "goal", None) is not None:
+            try:
+                goal_mask(data)
+            except ValueError as error:
+                raise ValueError(f"cannot plan without a goal: {error}") from None
+
+    def check_stencil(self, data: Data) -> None:
+        """Refuse a grid graph whose ``data.stencil`` is not the one this typed planner was built for."""
+        stencil = getattr(data, "stencil", None)
+        if stencil is None or self.num_edge_types is None:
+            return
+        tables = stencil if isinstance(stencil, list) else [stencil]  # a Batch holds one per graph
+        if any(table != tables[0] for table in tables):
+            raise ValueError("the batch mixes graphs built with different stencils")
+        try:
+            table = torch.tensor(tables[0], dtype=torch.long)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError("data.stencil must be the offsets table of gvin.from_grid (a tuple of offset tuples)") from None
+        built_for = f"num_edge_types={self.num_edge_types}"
+        if self.stencil is not None:
+            built_for = describe_stencil(self.stencil)
+            same = table.shape == self.stencil.shape and bool((table == self.stencil).all())
+        else:
+            same = len(table) == self.num_edge_types
+        if not same:
+            raise ValueError(
+                f"the graph was built with {describe_stencil(table)}, {len(table)} edge types, but the "
+                f"planner was built for {built_for}; build the graph with the planner's stencil "
+                "(gvin.from_grid(..., connectivity=..., kernel_size=...) as in training)"
+            )
 
     def plan(self, graph: GraphInputs, depth: int, hook: LayerHook, layers: Collection[int]) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
@@ -245,10 +352,10 @@ class GraphPlanner(nn.Module):
                 backward pass, so only ``Q_k`` and ``V_k`` stay alive per layer.
                 The results are in ``PlannerOutput.layer_losses``.
         """
+        self.check_stencil(data)
         graph = graph_inputs(data, self.num_edge_types, self.use_stencil, self.actions, edge_dim=self.edge_dim)
-        depth = self.num_iterations if num_iterations is None else int(num_iterations)
-        if depth < 1:
-            raise ValueError(f"num_iterations must be >= 1, got {depth}")
+        self.check_fits(data, graph)
+        depth = positive_int(self.num_iterations if num_iterations is None else num_iterations, "num_iterations")
         if self.memory not in MEMORY_MODES:
             raise ValueError(f"memory must be one of {MEMORY_MODES}, got {self.memory!r}")
         wanted = set(intermediate)

@@ -6,7 +6,8 @@ from typing import Collection
 
 from torch import Tensor, nn
 
-from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
+from gvin.graphs._validation import positive_int
+from gvin.models.base import GraphInputs, GraphPlanner, LayerHook, discount
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 from gvin.nn.value_iteration import value_iteration
 
@@ -35,6 +36,9 @@ class DTVIN(GraphPlanner):
         num_iterations: default depth ``K``.
         gamma: discount (1 as in DT-VIN; < 1 makes the operator a contraction).
         actions: the policy chooses among ``"moves"`` or all ``"directions"``.
+        stencil: ``[T, d]`` offsets table (``gvin.grid_stencil(...)``) of the grid
+            graphs the planner is built for; sets ``num_edge_types = T`` and makes
+            the planner refuse a graph whose ``data.stencil`` differs.
         edge_dim: ``D``: plan on ``data.edge_attr [E, D]`` instead of edge types.
         num_bases: (geometric) kernel matrices mixed per edge in the convs.
         edge_hidden: (geometric) hidden width of the edge MLPs.
@@ -52,13 +56,15 @@ class DTVIN(GraphPlanner):
         edge_dim: int | None = None,
         num_bases: int = 8,
         edge_hidden: int = 32,
+        stencil=None,
     ):
         super().__init__()
-        edges = self._use_edges(EdgeKernels(num_edge_types, edge_dim, num_bases, edge_hidden))
-        self.num_actions = num_actions
-        self.num_iterations = num_iterations
-        self.actions = actions
-        self.gamma = gamma
+        edges = self._setup(
+            in_channels, num_iterations, actions, num_edge_types, edge_dim, stencil, num_bases, edge_hidden
+        )
+        self.num_actions = positive_int(num_actions, "num_actions")
+        hidden_channels = positive_int(hidden_channels, "hidden_channels")
+        self.gamma = discount(gamma)
         self.encoder = edges.conv(in_channels, hidden_channels)
         self.reward = nn.Linear(hidden_channels, 1)
         self.transition = edges.dynamic_transition(in_channels, num_actions, hidden_channels)

@@ -6,6 +6,7 @@ from typing import Collection
 import torch
 from torch import Tensor, nn
 
+from gvin.graphs._validation import positive_int
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 
@@ -33,6 +34,9 @@ class GPPN(GraphPlanner):
         num_iterations: default ``K``.
         cell: ``"lstm"`` or ``"gru"``.
         actions: the policy chooses among ``"moves"`` or all ``"directions"``.
+        stencil: ``[T, d]`` offsets table (``gvin.grid_stencil(...)``) of the grid
+            graphs the planner is built for; sets ``num_edge_types = T`` and makes
+            the planner refuse a graph whose ``data.stencil`` differs.
         edge_dim: ``D``: plan on ``data.edge_attr [E, D]`` instead of edge types.
         num_bases: (geometric) kernel matrices mixed per edge in the convs.
         edge_hidden: (geometric) hidden width of the edge MLPs.
@@ -49,14 +53,16 @@ class GPPN(GraphPlanner):
         edge_dim: int | None = None,
         num_bases: int = 8,
         edge_hidden: int = 32,
+        stencil=None,
     ):
         super().__init__()
         if cell not in ("lstm", "gru"):
             raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
-        edges = self._use_edges(EdgeKernels(num_edge_types, edge_dim, num_bases, edge_hidden))
-        self.num_iterations = num_iterations
-        self.actions = actions
+        edges = self._setup(
+            in_channels, num_iterations, actions, num_edge_types, edge_dim, stencil, num_bases, edge_hidden
+        )
         self.cell_type = cell
+        hidden_channels = positive_int(hidden_channels, "hidden_channels")
         self.encoder = edges.conv(in_channels, hidden_channels)
         self.h0 = edges.conv(hidden_channels, hidden_channels)
         self.c0 = edges.conv(hidden_channels, hidden_channels) if cell == "lstm" else None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from gvin.graphs._validation import positive_int
 from gvin.nn.edge_geometry_conv import EdgeGeometryConv, EdgeMLP
 from gvin.nn.edge_type_conv import EdgeTypeConv
 from gvin.nn.policy import EdgePolicyHead, GeometricPolicyHead
@@ -35,12 +36,6 @@ class _DefaultEdgeTypes(int):
 DEFAULT_NUM_EDGE_TYPES: int = _DefaultEdgeTypes(9)
 
 EdgeKernel = nn.Parameter | EdgeMLP
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -74,9 +69,9 @@ class EdgeKernels:
                 "give exactly one of num_edge_types (edges indexed by data.edge_type) and edge_dim "
                 f"(edge weights from data.edge_attr [E, edge_dim]); got num_edge_types={types!r}, edge_dim={dim!r}"
             )
-        object.__setattr__(self, "num_edge_types", None if types is None else _positive_int(types, "num_edge_types"))
-        object.__setattr__(self, "edge_dim", None if dim is None else _positive_int(dim, "edge_dim"))
-        _positive_int(self.num_bases, "num_bases")
+        object.__setattr__(self, "num_edge_types", None if types is None else positive_int(types, "num_edge_types"))
+        object.__setattr__(self, "edge_dim", None if dim is None else positive_int(dim, "edge_dim"))
+        positive_int(self.num_bases, "num_bases")
         if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 0:
             raise ValueError(f"hidden must be an int >= 0, got {self.hidden!r}")
 

@@ -24,6 +24,8 @@ from scipy.sparse.csgraph import dijkstra
 from torch import Tensor
 from torch_geometric.data import Data
 
+from gvin.graphs._validation import check_edge_index
+
 WeightSpec = Union[None, str, Tensor, np.ndarray]
 
 
@@ -36,13 +38,7 @@ def _num_nodes(data: Data) -> int:
 
 
 def _edge_index(data: Data) -> Tensor:
-    _num_nodes(data)
-    edge_index = getattr(data, "edge_index", None)
-    if edge_index is None or edge_index.numel() == 0:
-        raise ValueError("the graph has no edges (edge_index is empty)")
-    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
-        raise ValueError(f"edge_index must have shape [2, E], got {tuple(edge_index.shape)}")
-    return edge_index
+    return check_edge_index(getattr(data, "edge_index", None), _num_nodes(data))
 
 
 def move_mask(data: Data) -> Tensor:
@@ -240,7 +236,32 @@ def _as_dist(data: Data, dist, weight: WeightSpec) -> Tensor:
         dist = dist.to(torch.float64)
     if bool(torch.isnan(dist).any()) or bool((dist < 0).any()):
         raise ValueError("dist must be non-negative (inf where unreachable), found NaN or < 0")
+    _check_bellman(data, dist, weight)
     return dist
+
+
+def _check_bellman(data: Data, dist: Tensor, weight: WeightSpec) -> None:
+    """Refuse distances that are not this graph's: ``dist`` must be 0 on the goals and
+    ``min_e (w_e + dist[s'])`` over each other node's moves (distances computed for
+    another goal, graph or weight are not)."""
+    goals = goal_mask(data)
+    move = move_mask(data)
+    costs = edge_costs(data, weight)
+    exact = dist.to(torch.float64)
+    src, dst = data.edge_index[:, move]
+    best = torch.full_like(exact, float("inf")).scatter_reduce(
+        0, src, costs[move] + exact[dst], "amin", include_self=True
+    )
+    best[goals] = 0.0
+    tol = max(1e-9, 8 * torch.finfo(dist.dtype).eps)
+    same = (best == exact) | ((best - exact).abs() <= tol * exact.abs())
+    if not bool(same.all()):
+        node = int(torch.nonzero(~same)[0])
+        raise ValueError(
+            f"dist does not fit this graph's goal and edge costs at {int((~same).sum())} node(s) "
+            f"(node {node}: dist {float(exact[node])}, but its best move gives {float(best[node])}); "
+            "it was computed for another goal, graph or weight"
+        )
 
 
 def optimal_edges(

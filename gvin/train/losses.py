@@ -61,6 +61,7 @@ def optimal_set_nll(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, num_
     log_mass = segment_logsumexp(masked, src, num_nodes)
     labelled = torch.zeros(num_nodes, dtype=torch.bool, device=src.device)
     labelled[src[optimal]] = True
+    _check_labels_choosable(log_probs, optimal, edge_index, num_nodes)
     loss = (-log_mass).masked_fill(~labelled, 0.0)
     return loss, labelled
 
@@ -147,3 +148,20 @@ def _check_edge_labels(log_probs: Tensor, optimal: Tensor, edge_index: Tensor) -
         raise ValueError(f"log_probs must be [E]={num_edges}, got {tuple(log_probs.shape)}")
     if optimal.shape != (num_edges,):
         raise ValueError(f"optimal must be [E]={num_edges}, got {tuple(optimal.shape)}")
+
+
+def _check_labels_choosable(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, num_nodes: int) -> None:
+    """A node whose every optimal label is an edge the policy cannot take (log-prob ``-inf``:
+    masked out, so not a move or not in its action set) would make the loss inf."""
+    src = edge_index[0]
+    labels = torch.bincount(src[optimal], minlength=num_nodes)
+    blocked = torch.bincount(src[optimal & (log_probs == float("-inf"))], minlength=num_nodes)
+    stuck = (labels > 0) & (blocked == labels)
+    if bool(stuck.any()):
+        node = int(torch.nonzero(stuck)[0])
+        edges = torch.nonzero(optimal & (src == node)).flatten()[:3].tolist()
+        raise ValueError(
+            f"the expert labels of {int(stuck.sum())} node(s) mark only edges the policy cannot take "
+            f"(e.g. node {node}: optimal edges {edges} have probability 0, so they are not moves or not "
+            "in the policy's action set); labels must mark moves (gvin.optimal_edges)"
+        )
