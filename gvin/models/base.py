@@ -8,7 +8,7 @@ from typing import Callable, Collection, Iterable
 import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 
 from gvin.graphs._validation import check_edge_index, positive_int
 from gvin.graphs.grid import describe_stencil
@@ -307,13 +307,13 @@ class GraphPlanner(nn.Module):
         stencil = getattr(data, "stencil", None)
         if stencil is None or self.num_edge_types is None:
             return
-        tables = stencil if isinstance(stencil, list) else [stencil]  # a Batch holds one per graph
-        if any(table != tables[0] for table in tables):
-            raise ValueError("the batch mixes graphs built with different stencils")
-        try:
-            table = torch.tensor(tables[0], dtype=torch.long)
+        try:  # a Batch holds one table per graph; clone() and to() turn tuples into lists
+            tables = [torch.tensor(t, dtype=torch.long) for t in (stencil if isinstance(data, Batch) else [stencil])]
         except (TypeError, ValueError, RuntimeError):
             raise ValueError("data.stencil must be the offsets table of gvin.from_grid (a tuple of offset tuples)") from None
+        table = tables[0]
+        if any(t.shape != table.shape or not torch.equal(t, table) for t in tables[1:]):
+            raise ValueError("the batch mixes graphs built with different stencils")
         built_for = f"num_edge_types={self.num_edge_types}"
         if self.stencil is not None:
             built_for = describe_stencil(self.stencil)
