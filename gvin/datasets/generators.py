@@ -141,6 +141,26 @@ def _check_fraction(value: Any, name: str) -> float:
     return float(value)
 
 
+def _as_maze_batch(free: Any, name: str = "free") -> np.ndarray:
+    """``[n, H, W]`` / ``[n, D, H, W]`` bool or 0/1 mazes → a bool copy (errors name ``name``)."""
+    if isinstance(free, (str, bytes)) or not isinstance(free, (np.ndarray, list, tuple)) and not hasattr(
+        free, "__array__"
+    ):
+        raise TypeError(f"{name} must be an array of mazes [n, H, W] or [n, D, H, W], got {type(free).__name__}")
+    array = np.asarray(free)
+    if array.ndim not in (3, 4):
+        raise ValueError(
+            f"{name} must be a batch of mazes [n, H, W] or [n, D, H, W], got shape {array.shape} "
+            "(add a leading axis for a single maze)"
+        )
+    if array.dtype != bool:
+        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+            raise TypeError(f"{name} must hold booleans or 0/1 numbers, got dtype {array.dtype}")
+        if not ((array == 0) | (array == 1)).all():
+            raise ValueError(f"{name} must be binary (True/1 = free, False/0 = wall)")
+    return np.array(array, dtype=bool, copy=True)
+
+
 def _interior(shape: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(slice(1, s - 1) for s in shape)
 
@@ -257,8 +277,13 @@ def decimate(free: np.ndarray, rate: Any, rng: Any) -> np.ndarray:
         ``[n, *shape]`` bool; the border is unchanged.
     """
     rng = as_rng(rng)
-    free = np.array(free, dtype=bool, copy=True)
-    rate = np.broadcast_to(np.asarray(rate, dtype=np.float64), free.shape[:1])
+    free = _as_maze_batch(free)
+    try:
+        rate = np.broadcast_to(np.asarray(rate, dtype=np.float64), free.shape[:1])
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"rate must be a number or one per maze [n={len(free)}], got {np.shape(rate)}"
+        ) from None
     if ((rate < 0) | (rate > 1)).any() or np.isnan(rate).any():
         raise ValueError("decimation rates must be in [0, 1]")
     view = (slice(None),) + _interior(free.shape[1:])
@@ -308,6 +333,8 @@ def random_gridworlds(
     """
     num = _as_count(num)
     density = _check_fraction(density, "density")
+    if not isinstance(border, (bool, np.bool_)):
+        raise TypeError(f"border must be True or False, got {border!r}")
     shape = as_shape(size, ndim)
     rng = as_rng(rng)
     allowed = np.zeros(shape, dtype=bool)
@@ -338,8 +365,10 @@ def sample_goals(free: np.ndarray, rng: Any, mode: str = "free") -> MazeBatch:
     Returns:
         :class:`MazeBatch` (the mazes are copied; ``"interior"`` may free a cell).
     """
+    if mode not in ("free", "interior"):
+        raise ValueError(f"goal mode must be 'free' or 'interior', got {mode!r}")
     rng = as_rng(rng)
-    free = np.array(free, dtype=bool, copy=True)
+    free = _as_maze_batch(free)
     num, shape = free.shape[0], free.shape[1:]
     flat = free.reshape(num, -1)
     if mode == "interior":

@@ -136,6 +136,12 @@ def _validate(mazes: Any, goals: Any, policy: Any, where: str) -> GPPNSplit:
 # ----------------------------------------------------------------------------- reading
 
 
+def _as_path(path: Any) -> Path:
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike to a GPPN .npz file, got {type(path).__name__}")
+    return Path(path)
+
+
 def _open_archive(path: Path) -> None:
     """Raise a clear ValueError unless ``path`` is a readable zip archive."""
     if not path.exists():
@@ -167,7 +173,7 @@ def load_gppn_npz(path: str | os.PathLike) -> dict[str, GPPNSplit]:
             not an archive, truncated / corrupted data, missing arrays, shapes,
             non-binary values, goal maps without exactly one free goal).
     """
-    path = Path(path)
+    path = _as_path(path)
     _open_archive(path)
     out: dict[str, GPPNSplit] = {}
     try:
@@ -270,6 +276,9 @@ def gppn_policy(
     Returns:
         ``[n, A, H, W]`` bool, one-hot on labelled cells, all-zero elsewhere.
     """
+    mazes = np.asarray(mazes)
+    if mazes.ndim != 3:
+        raise ValueError(f"mazes must be a batch [n, H, W] of 2-D mazes, got shape {mazes.shape}")
     if actions is None:
         actions = default_gppn_actions(connectivity)
     optimal = optimal_action_maps(mazes, goals, connectivity, actions, ndim=2)
@@ -298,9 +307,17 @@ def gppn_label_errors(
     Returns:
         ``[n]`` int64.
     """
+    if not isinstance(split, GPPNSplit):
+        raise TypeError(
+            f"split must be a GPPNSplit (an item of load_gppn_npz(...)), got {type(split).__name__}"
+        )
     num_actions = split.policy.shape[1]
     if actions is None:
         actions = default_gppn_actions(num_actions)
+    elif len(np.asarray(actions)) != num_actions:
+        raise ValueError(
+            f"actions has {len(np.asarray(actions))} offsets but the policy has {num_actions} action channels"
+        )
     if connectivity is None:
         connectivity = 8 if num_actions == 8 else 4
     optimal = optimal_action_maps(split.mazes, split.goals, connectivity, actions, ndim=2)

@@ -91,6 +91,30 @@ class GridGraphBuilder:
     def num_cells(self) -> int:
         return int(np.prod(self.shape))
 
+    def _check_free(self, free: Any) -> np.ndarray:
+        array = np.asarray(free)
+        if array.size != self.num_cells:
+            raise ValueError(
+                f"free must have one entry per cell ({self.num_cells} for shape {self.shape}), "
+                f"got shape {array.shape}"
+            )
+        if array.dtype != bool:
+            if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+                raise TypeError(f"free must hold booleans or 0/1 numbers, got dtype {array.dtype}")
+            if not ((array == 0) | (array == 1)).all():
+                raise ValueError("free must be binary (True/1 = free, False/0 = wall)")
+        return array.astype(bool, copy=False).reshape(self.num_cells)
+
+    def _check_goal(self, goal: Any, free: np.ndarray) -> int:
+        if isinstance(goal, (bool, np.bool_)) or not isinstance(goal, (int, np.integer)):
+            raise TypeError(f"goal must be an integer flat cell index, got {goal!r}")
+        if not 0 <= goal < self.num_cells:
+            raise ValueError(f"goal {int(goal)} is out of range for a grid of {self.num_cells} cells")
+        if not free[goal]:
+            where = tuple(int(i) for i in np.unravel_index(int(goal), self.shape))
+            raise ValueError(f"goal {int(goal)} (cell {where}) is on a wall")
+        return int(goal)
+
     def build(self, free: np.ndarray, goal: int, dist: np.ndarray | None = None) -> Data:
         """One planning graph.
 
@@ -102,9 +126,10 @@ class GridGraphBuilder:
         Returns:
             :class:`~torch_geometric.data.Data` equal to ``from_grid(maze, goal, ...)``.
         """
-        free = np.asarray(free, dtype=bool).reshape(self.num_cells)
+        free = self._check_free(free)
+        goal = self._check_goal(goal, free)
         goal_mask = np.zeros(self.num_cells, dtype=bool)
-        goal_mask[int(goal)] = True
+        goal_mask[goal] = True
         source, target = self._fields["edge_index"]
         action = self._edge_is_move & free[source]
         move = action & free[target]
@@ -118,7 +143,13 @@ class GridGraphBuilder:
             **tensors,
         )
         if dist is not None:
-            dist = np.asarray(dist, dtype=np.float32).reshape(self.num_cells)
+            dist = np.asarray(dist, dtype=np.float32)
+            if dist.size != self.num_cells:
+                raise ValueError(
+                    f"dist must have one entry per cell ({self.num_cells} for shape {self.shape}), "
+                    f"got shape {dist.shape}"
+                )
+            dist = dist.reshape(self.num_cells)
             start = dist[source]
             optimal = move & ~goal_mask[source] & np.isfinite(start) & (start == dist[target] + 1)
             data.dist = torch.from_numpy(dist.copy())
@@ -413,8 +444,8 @@ class GPPNDataset(GridMazeDataset):
         transform: Callable | None = None,
     ) -> None:
         self.split = _check_split(split)
+        data = load_gppn_npz(path)[self.split]
         self.file = Path(path)
-        data = load_gppn_npz(self.file)[self.split]
         num_actions = data.policy.shape[1]
         if connectivity is None:
             connectivity = 8 if num_actions == 8 else 4
