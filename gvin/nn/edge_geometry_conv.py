@@ -6,6 +6,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from gvin.nn import _checks as check
+
 
 def check_edge_attr(edge_attr: Tensor, edge_dim: int, num_edges: int | None = None) -> None:
     """Raise a ``ValueError`` unless ``edge_attr`` is a float ``[E, edge_dim]`` tensor."""
@@ -39,9 +41,10 @@ class EdgeMLP(nn.Module):
 
     def __init__(self, edge_dim: int, out_channels: int, hidden: int | None = 32, output_gain: float = 1.0):
         super().__init__()
-        self.edge_dim = edge_dim
-        self.out_channels = out_channels
-        self.output_gain = output_gain
+        self.edge_dim = edge_dim = check.positive_int(edge_dim, "edge_dim")
+        self.out_channels = out_channels = check.positive_int(out_channels, "out_channels")
+        self.output_gain = check.real(output_gain, "output_gain")
+        hidden = check.optional_width(hidden, "hidden")
         if hidden:
             self.net = nn.Sequential(nn.Linear(edge_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_channels))
         else:
@@ -62,6 +65,11 @@ class EdgeMLP(nn.Module):
 
     def forward(self, edge_attr: Tensor) -> Tensor:
         check_edge_attr(edge_attr, self.edge_dim)
+        if edge_attr.dtype != self.last.weight.dtype:
+            raise ValueError(
+                f"edge_attr is {edge_attr.dtype} but the layer's weights are {self.last.weight.dtype}; "
+                "cast one to the other"
+            )
         return self.net(edge_attr)
 
 
@@ -105,10 +113,10 @@ class EdgeGeometryConv(nn.Module):
         bias: bool = True,
     ):
         super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.edge_dim = edge_dim
-        self.num_bases = num_bases
+        self.in_channels = in_channels = check.positive_int(in_channels, "in_channels")
+        self.out_channels = out_channels = check.positive_int(out_channels, "out_channels")
+        self.edge_dim = edge_dim = check.positive_int(edge_dim, "edge_dim")
+        self.num_bases = num_bases = check.positive_int(num_bases, "num_bases")
         self.basis = EdgeMLP(edge_dim, num_bases, hidden)
         self.weight = nn.Parameter(torch.empty(num_bases, in_channels, out_channels))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
@@ -123,7 +131,9 @@ class EdgeGeometryConv(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
-        check_edge_attr(edge_attr, self.edge_dim, edge_index.shape[1])
+        check.features(x, "x", self.in_channels, self.weight)
+        num_edges = check.edge_index(edge_index, x.shape[0])
+        check_edge_attr(edge_attr, self.edge_dim, num_edges)
         out = self.mix(x, edge_index, self.basis(edge_attr))
         return out if self.bias is None else out + self.bias
 

@@ -6,6 +6,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from gvin.nn import _checks as check
 from gvin.nn.stencil import Stencil
 
 
@@ -34,9 +35,9 @@ class EdgeTypeConv(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, num_edge_types: int, bias: bool = True):
         super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.num_edge_types = num_edge_types
+        self.in_channels = in_channels = check.positive_int(in_channels, "in_channels")
+        self.out_channels = out_channels = check.positive_int(out_channels, "out_channels")
+        self.num_edge_types = num_edge_types = check.positive_int(num_edge_types, "num_edge_types")
         self.weight = nn.Parameter(torch.empty(num_edge_types, in_channels, out_channels))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
@@ -55,9 +56,14 @@ class EdgeTypeConv(nn.Module):
         edge_type: Tensor,
         stencil: Stencil | None = None,
     ) -> Tensor:
+        check.features(x, "x", self.in_channels, self.weight)
         if stencil is not None:
+            if stencil.num_nodes != x.shape[0]:
+                raise ValueError(f"the stencil has {stencil.num_nodes} nodes but x has {x.shape[0]} rows")
             out = self._forward_stencil(x, stencil)
         else:
+            num_edges = check.edge_index(edge_index, x.shape[0])
+            check.edge_type(edge_type, num_edges, self.num_edge_types)
             out = self._forward_scatter(x, edge_index, edge_type)
         return out if self.bias is None else out + self.bias
 

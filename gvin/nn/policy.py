@@ -6,6 +6,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from gvin.nn import _checks as check
 from gvin.nn.edge_geometry_conv import EdgeMLP
 from gvin.nn.softmax import segment_log_softmax
 
@@ -32,8 +33,8 @@ class EdgePolicyHead(nn.Module):
 
     def __init__(self, num_actions: int, num_edge_types: int, successor_value: bool = True):
         super().__init__()
-        self.num_actions = num_actions
-        self.num_edge_types = num_edge_types
+        self.num_actions = num_actions = check.positive_int(num_actions, "num_actions")
+        self.num_edge_types = num_edge_types = check.positive_int(num_edge_types, "num_edge_types")
         self.weight = nn.Parameter(torch.empty(num_actions, num_edge_types))
         self.beta = nn.Parameter(torch.zeros(())) if successor_value else None
         self.reset_parameters()
@@ -55,6 +56,8 @@ class EdgePolicyHead(nn.Module):
     def forward(
         self, q: Tensor, v: Tensor, edge_index: Tensor, edge_type: Tensor, move: Tensor
     ) -> Tensor:
+        num_edges = _check_head_inputs(q, v, edge_index, move, self.num_actions, self.weight)
+        check.edge_type(edge_type, num_edges, self.num_edge_types)
         scores = self.logits(q, v, edge_index, edge_type)
         return segment_log_softmax(scores, edge_index[0], q.shape[0], mask=move)
 
@@ -82,8 +85,8 @@ class GeometricPolicyHead(nn.Module):
 
     def __init__(self, num_actions: int, edge_dim: int, hidden: int | None = 32, successor_value: bool = True):
         super().__init__()
-        self.num_actions = num_actions
-        self.edge_dim = edge_dim
+        self.num_actions = num_actions = check.positive_int(num_actions, "num_actions")
+        self.edge_dim = edge_dim = check.positive_int(edge_dim, "edge_dim")
         self.weight = EdgeMLP(edge_dim, num_actions, hidden)
         self.beta = nn.Parameter(torch.zeros(())) if successor_value else None
 
@@ -103,5 +106,17 @@ class GeometricPolicyHead(nn.Module):
     def forward(
         self, q: Tensor, v: Tensor, edge_index: Tensor, edge_attr: Tensor, move: Tensor
     ) -> Tensor:
+        _check_head_inputs(q, v, edge_index, move, self.num_actions, self.weight.last.weight)
         scores = self.logits(q, v, edge_index, edge_attr)
         return segment_log_softmax(scores, edge_index[0], q.shape[0], mask=move)
+
+
+def _check_head_inputs(q: Tensor, v: Tensor, edge_index: Tensor, move: Tensor, num_actions: int, weight: Tensor) -> int:
+    """``q [N, A]``, ``v [N]``, ``edge_index [2, E]``, ``move [E]`` bool; returns ``E``."""
+    check.features(q, "q", num_actions, weight)
+    check.tensor(v, "v")
+    if v.shape != (q.shape[0],):
+        raise ValueError(f"v must be [N]={q.shape[0]} (one value per row of q), got {tuple(v.shape)}")
+    num_edges = check.edge_index(edge_index, q.shape[0])
+    check.mask(move, "move", (num_edges,))
+    return num_edges

@@ -4,12 +4,26 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gvin.nn import _checks as check
+
 
 def masked_log_softmax(logits: Tensor, mask: Tensor, dim: int = -1) -> Tensor:
     """Log-softmax over the entries where ``mask``; ``-inf`` elsewhere.
 
     A row with no entry gives ``-inf`` everywhere (probabilities 0), never NaN.
     """
+    check.tensor(logits, "logits")
+    if not logits.is_floating_point():
+        raise ValueError(f"logits must be a float tensor, got {logits.dtype}")
+    check.tensor(mask, "mask")
+    if mask.dtype != torch.bool:
+        raise ValueError(f"mask must be a bool tensor, got {mask.dtype}")
+    try:
+        shape = torch.broadcast_shapes(mask.shape, logits.shape)
+    except RuntimeError:
+        shape = None
+    if shape != logits.shape:
+        raise ValueError(f"mask {tuple(mask.shape)} does not fit logits {tuple(logits.shape)}")
     masked = logits.masked_fill(~mask, float("-inf"))
     row_max = masked.amax(dim=dim, keepdim=True).detach()
     row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
@@ -25,6 +39,20 @@ def segment_log_softmax(logits: Tensor, index: Tensor, num_segments: int, mask: 
     Entries outside ``mask [E]`` are excluded and get ``-inf``. Segments without
     entries are simply absent; nothing becomes NaN.
     """
+    check.tensor(logits, "logits")
+    if logits.dim() == 0 or not logits.is_floating_point():
+        raise ValueError(f"logits must be a float [E, ...] tensor, got {logits.dtype} {tuple(logits.shape)}")
+    num_segments = check.positive_int(num_segments, "num_segments", minimum=0)
+    check.tensor(index, "index")
+    if index.shape != logits.shape[:1]:
+        raise ValueError(f"index must be [E]={logits.shape[0]} (one segment per row of logits), got {tuple(index.shape)}")
+    check.integer(index, "index")
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= num_segments):
+        raise ValueError(
+            f"index has values in [{int(index.min())}, {int(index.max())}] but num_segments={num_segments}"
+        )
+    if mask is not None:
+        check.mask(mask, "mask", logits.shape[:1])
     if mask is not None:
         logits = logits.masked_fill(_expand(~mask, logits), float("-inf"))
     shape = (num_segments, *logits.shape[1:])

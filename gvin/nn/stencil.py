@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from gvin.nn import _checks as check
+
 
 @dataclass(frozen=True)
 class Stencil:
@@ -45,6 +47,11 @@ class Stencil:
 
     def gather(self, node_values: Tensor, fill: float = 0.0) -> Tensor:
         """``[N, *F]`` node values → ``[N, S, *F]`` values of each slot's neighbour."""
+        check.tensor(node_values, "node_values")
+        if node_values.dim() == 0 or node_values.shape[0] != self.num_nodes:
+            raise ValueError(
+                f"node_values must have one row per node ({self.num_nodes}), got {tuple(node_values.shape)}"
+            )
         padded = torch.cat(
             [node_values, node_values.new_full((1, *node_values.shape[1:]), fill)]
         )
@@ -53,6 +60,9 @@ class Stencil:
     def scatter(self, slot_values: Tensor) -> Tensor:
         """The transpose of :meth:`gather`: ``[N, S]`` → ``[N]``, summing each
         slot's value into its neighbour (empty slots are dropped)."""
+        check.tensor(slot_values, "slot_values")
+        if tuple(slot_values.shape) != tuple(self.neighbour.shape):
+            raise ValueError(f"slot_values must be [N, S] = {list(self.neighbour.shape)}, got {tuple(slot_values.shape)}")
         out = slot_values.new_zeros(self.num_nodes + 1)
         out.index_add_(0, self.neighbour.reshape(-1), slot_values.reshape(-1))
         return out[: self.num_nodes]
@@ -69,10 +79,17 @@ def build_stencil(
         num_nodes: ``N``.
         num_slots: ``S`` (default ``edge_type.max() + 1``).
     """
-    num_edges = edge_index.shape[1]
+    num_nodes = check.positive_int(num_nodes, "num_nodes", minimum=0)
+    num_edges = check.edge_index(edge_index, num_nodes)
+    check.edge_type(edge_type, num_edges, None)
+    if num_edges and int(edge_type.min()) < 0:
+        raise ValueError(f"edge_type must be >= 0 (a slot), got {int(edge_type.min())}")
     device = edge_index.device
     if num_slots is None:
         num_slots = int(edge_type.max()) + 1 if num_edges else 1
+    num_slots = check.positive_int(num_slots, "num_slots")
+    if num_edges and int(edge_type.max()) >= num_slots:
+        raise ValueError(f"edge_type has values up to {int(edge_type.max())} but num_slots={num_slots}")
     src, dst = edge_index
     flat = src * num_slots + edge_type
     if num_edges and torch.unique(flat).numel() != num_edges:

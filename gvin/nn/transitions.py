@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from gvin.nn import _checks as check
 from gvin.nn.edge_geometry_conv import EdgeGeometryConv
 from gvin.nn.edge_type_conv import EdgeTypeConv
 from gvin.nn.softmax import masked_log_softmax, segment_log_softmax
@@ -37,8 +38,9 @@ class DynamicTransition(nn.Module):
 
     def __init__(self, in_channels: int, num_edge_types: int, num_actions: int, hidden_channels: int = 32):
         super().__init__()
-        self.num_edge_types = num_edge_types
-        self.num_actions = num_actions
+        self.num_edge_types = num_edge_types = check.positive_int(num_edge_types, "num_edge_types")
+        self.num_actions = num_actions = check.positive_int(num_actions, "num_actions")
+        hidden_channels = check.positive_int(hidden_channels, "hidden_channels")
         self.features = EdgeTypeConv(in_channels, hidden_channels, num_edge_types)
         self.logits = nn.Linear(hidden_channels, num_edge_types * num_actions)
 
@@ -100,8 +102,15 @@ class GeometricDynamicTransition(nn.Module):
         edge_hidden: int = 32,
     ):
         super().__init__()
-        self.edge_dim = edge_dim
-        self.num_actions = num_actions
+        self.edge_dim = edge_dim = check.positive_int(edge_dim, "edge_dim")
+        self.num_actions = num_actions = check.positive_int(num_actions, "num_actions")
+        hidden_channels = check.positive_int(hidden_channels, "hidden_channels")
+        if isinstance(edge_hidden, int) and not isinstance(edge_hidden, bool) and edge_hidden == 0:
+            raise ValueError(
+                "edge_hidden must be an int >= 1: the transition logits are an MLP of both ends' features "
+                "and edge_attr, and a hidden width of 0 would make them a constant"
+            )
+        edge_hidden = check.positive_int(edge_hidden, "edge_hidden")
         self.features = EdgeGeometryConv(in_channels, hidden_channels, edge_dim, num_bases, edge_hidden)
         self.source = nn.Linear(hidden_channels, edge_hidden)
         self.target = nn.Linear(hidden_channels, edge_hidden, bias=False)

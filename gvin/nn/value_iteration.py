@@ -24,6 +24,7 @@ from typing import Callable, Collection, Protocol
 import torch
 from torch import Tensor
 
+from gvin.nn import _checks as check
 from gvin.nn.stencil import Stencil
 
 
@@ -125,6 +126,8 @@ def bellman_backup(
     values: Tensor, reward: Tensor, transition: Transition, gamma: float = 1.0
 ) -> tuple[Tensor, Tensor]:
     """One layer: ``values [N]`` → ``(Q [N, A], V [N])``."""
+    if values.shape != reward.shape[:1]:
+        raise ValueError(f"values must be [N]={reward.shape[0]} (one per row of reward), got {tuple(values.shape)}")
     q = reward + gamma * transition(values)
     return q, q.max(dim=-1).values
 
@@ -142,6 +145,34 @@ def resolve_memory(memory: str, num_nodes: int, num_iterations: int, dtype: torc
         return memory
     history = num_nodes * num_iterations * (torch.finfo(dtype).bits // 8 + 1)
     return "compact" if history <= COMPACT_BUDGET_BYTES else "checkpoint"
+
+
+def _check_transition(reward: Tensor, transition: Transition) -> None:
+    """The transition must act on ``N`` nodes with ``A`` actions and ``reward``'s dtype."""
+    weight = getattr(transition, "weight", None)
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"transition must have a weight tensor (EdgeTransition, StencilTransition), got {type(transition).__name__}")
+    num_nodes, num_actions = reward.shape
+    if isinstance(transition, StencilTransition):
+        nodes = transition.stencil.num_nodes
+        expected = "[S, A] or [N, S, A]"
+        fits = (weight.dim() == 2 and weight.shape[0] == transition.stencil.num_slots) or (
+            weight.dim() == 3 and weight.shape[:2] == transition.stencil.neighbour.shape
+        )
+    elif isinstance(transition, EdgeTransition):
+        nodes = transition.num_nodes
+        expected = f"[E, A] = [{transition.edge_index.shape[1]}, A]"
+        fits = weight.dim() == 2 and weight.shape[0] == transition.edge_index.shape[1]
+    else:
+        return
+    if nodes != num_nodes:
+        raise ValueError(f"reward has {num_nodes} rows but the transition acts on {nodes} nodes")
+    if not fits:
+        raise ValueError(f"the transition weight must be {expected}, got {tuple(weight.shape)}")
+    if weight.shape[-1] != num_actions:
+        raise ValueError(f"reward has {num_actions} actions but the transition weight has {weight.shape[-1]}")
+    if weight.dtype != reward.dtype:
+        raise ValueError(f"reward is {reward.dtype} but the transition weight is {weight.dtype}; use one dtype")
 
 
 def value_iteration(
@@ -186,8 +217,9 @@ def value_iteration(
         second-order gradients (``create_graph=True``) need ``memory="autograd"``
         (the other modes raise).
     """
-    if num_iterations < 1:
-        raise ValueError(f"num_iterations must be >= 1, got {num_iterations}")
+    num_iterations = check.positive_int(num_iterations, "num_iterations")
+    gamma = check.real(gamma, "gamma")
+    check.tensor(reward, "reward")
     if reward.dim() != 2:
         raise ValueError(f"reward must be [N, A], got shape {tuple(reward.shape)}")
     if memory not in MEMORY_MODES:
@@ -199,8 +231,15 @@ def value_iteration(
             "would be decided by rounding. Cast the model with .float(), or keep value iteration "
             "outside torch.autocast."
         )
+    _check_transition(reward, transition)
     if values is None:
         values = reward.new_zeros(reward.shape[0])
+    check.tensor(values, "values")
+    if values.shape != reward.shape[:1] or values.dtype != reward.dtype:
+        raise ValueError(
+            f"values (V_0) must be a {reward.dtype} [N]={reward.shape[0]} tensor like reward's rows, "
+            f"got {values.dtype} {tuple(values.shape)}"
+        )
     memory = resolve_memory(memory, reward.shape[0], num_iterations, reward.dtype)
     differentiable = torch.is_grad_enabled() and any(
         t.requires_grad for t in (reward, transition.weight, values)

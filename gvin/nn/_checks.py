@@ -1,0 +1,93 @@
+"""Argument checks of the building blocks: errors that name the argument instead of a torch error from deep inside."""
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+from torch import Tensor
+
+
+def positive_int(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an ``int >= minimum``; bools, floats (even ``3.0``) and the rest are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def optional_width(value, name: str) -> int | None:
+    """A hidden width: ``None`` or an ``int >= 0`` (``0`` / ``None``: no hidden layer)."""
+    if value is None:
+        return None
+    return positive_int(value, name, minimum=0)
+
+
+def real(value, name: str) -> float:
+    """A finite real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def tensor(value, name: str) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a torch tensor, got {type(value).__name__}")
+    return value
+
+
+def features(x, name: str, width: int | None, like: Tensor | None = None) -> Tensor:
+    """A float ``[N, width]`` tensor of the dtype of ``like`` (a layer's weight)."""
+    tensor(x, name)
+    if x.dim() != 2 or not x.is_floating_point():
+        raise ValueError(f"{name} must be a float [N, C] tensor, got {x.dtype} {tuple(x.shape)}")
+    if width is not None and x.shape[1] != width:
+        raise ValueError(f"{name} has {x.shape[1]} channels but the layer was built for {width}")
+    if like is not None and x.dtype != like.dtype:
+        raise ValueError(
+            f"{name} is {x.dtype} but the layer's weights are {like.dtype}; cast one to the other "
+            "(x.to(dtype) or layer.to(dtype))"
+        )
+    return x
+
+
+def integer(value: Tensor, name: str) -> Tensor:
+    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+        raise ValueError(f"{name} must be an integer (int64) tensor, got {value.dtype}")
+    return value
+
+
+def edge_index(value, num_nodes: int | None) -> int:
+    """``[2, E]`` integer node indices in ``[0, num_nodes)``; returns ``E``."""
+    tensor(value, "edge_index")
+    if value.dim() != 2 or value.shape[0] != 2:
+        raise ValueError(f"edge_index must be [2, E], got {tuple(value.shape)}")
+    integer(value, "edge_index")
+    if num_nodes is not None and value.numel() and (int(value.min()) < 0 or int(value.max()) >= num_nodes):
+        raise ValueError(
+            f"edge_index refers to nodes in [{int(value.min())}, {int(value.max())}] but there are {num_nodes} nodes"
+        )
+    return value.shape[1]
+
+
+def edge_type(value, num_edges: int, num_types: int | None) -> Tensor:
+    """``[E]`` integer edge types in ``[0, num_types)``."""
+    tensor(value, "edge_type")
+    if value.shape != (num_edges,):
+        raise ValueError(f"edge_type must be [E]={num_edges}, got {tuple(value.shape)}")
+    integer(value, "edge_type")
+    if num_types is not None and value.numel() and (int(value.min()) < 0 or int(value.max()) >= num_types):
+        raise ValueError(
+            f"edge_type has values in [{int(value.min())}, {int(value.max())}] but the layer was built "
+            f"for num_edge_types={num_types}"
+        )
+    return value
+
+
+def mask(value, name: str, shape: tuple[int, ...]) -> Tensor:
+    """A bool mask of ``shape``."""
+    tensor(value, name)
+    if value.dtype != torch.bool:
+        raise ValueError(f"{name} must be a bool mask, got {value.dtype}")
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(f"{name} must be {list(shape)}, got {tuple(value.shape)}")
+    return value
