@@ -11,8 +11,10 @@ from gvin.grid.layout import (
     GridPlannerOutput,
     GridPolicyHead,
     check_depth,
+    check_gamma,
     check_input,
     check_kernel_size,
+    positive_int,
     masked_log_softmax,
     slot_mask,
 )
@@ -59,6 +61,11 @@ class GridDTVIN(nn.Module):
     ):
         super().__init__()
         size = check_kernel_size(kernel_size)
+        in_channels = positive_int(in_channels, "in_channels")
+        hidden_channels = positive_int(hidden_channels, "hidden_channels")
+        num_iterations = positive_int(num_iterations, "num_iterations")
+        num_actions = positive_int(num_actions, "num_actions")
+        gamma = check_gamma(gamma)
         pad = size // 2
         self.in_channels = in_channels
         self.kernel_size = size
@@ -69,8 +76,13 @@ class GridDTVIN(nn.Module):
         self.gamma = gamma
         if kernel_mask is None:
             kernel_mask = torch.ones(size, size, dtype=torch.bool)
+        kernel_mask = torch.as_tensor(kernel_mask)
         if tuple(kernel_mask.shape) != (size, size):
             raise ValueError(f"kernel_mask must be [{size}, {size}], got {tuple(kernel_mask.shape)}")
+        if kernel_mask.dtype != torch.bool and not bool(((kernel_mask == 0) | (kernel_mask == 1)).all()):
+            raise ValueError(f"kernel_mask must be a bool (or 0/1) [{size}, {size}] mask")
+        if not bool(kernel_mask.bool().any()):
+            raise ValueError("kernel_mask selects no kernel slot: every transition would be empty")
         self.register_buffer("kernel_mask", kernel_mask.bool().clone())
         self.encoder = nn.Conv2d(in_channels, hidden_channels, size, padding=pad)
         self.reward = nn.Conv2d(hidden_channels, 1, 1)
@@ -107,7 +119,7 @@ class GridDTVIN(nn.Module):
         intermediate: Iterable[int] = (),
     ) -> GridPlannerOutput:
         """Plan on ``x [B, C, H, W]``; ``free [B, H, W]`` defaults to ``x[:, 0] > 0.5``."""
-        free = check_input(x, self.in_channels, free)
+        free = check_input(x, self.in_channels, free, self.encoder.weight)
         depth = check_depth(num_iterations, self.num_iterations)
         wanted = set(intermediate)
         kernel = self.kernel(x)

@@ -11,6 +11,7 @@ from gvin.grid.layout import (
     check_depth,
     check_input,
     check_kernel_size,
+    positive_int,
 )
 
 
@@ -50,6 +51,9 @@ class GridGPPN(nn.Module):
         if cell not in ("lstm", "gru"):
             raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
         size = check_kernel_size(kernel_size)
+        in_channels = positive_int(in_channels, "in_channels")
+        hidden_channels = positive_int(hidden_channels, "hidden_channels")
+        num_iterations = positive_int(num_iterations, "num_iterations")
         pad = size // 2
         self.in_channels = in_channels
         self.kernel_size = size
@@ -88,7 +92,7 @@ class GridGPPN(nn.Module):
         intermediate: Iterable[int] = (),
     ) -> GridPlannerOutput:
         """Plan on ``x [B, C, H, W]``; ``free [B, H, W]`` defaults to ``x[:, 0] > 0.5``."""
-        free = check_input(x, self.in_channels, free)
+        free = check_input(x, self.in_channels, free, self.encoder.weight)
         depth = check_depth(num_iterations, self.num_iterations)
         wanted = set(intermediate)
         z = self.encoder(x)

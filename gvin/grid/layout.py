@@ -15,6 +15,7 @@ tested against, so it uses plain ``torch`` ops and nothing from :mod:`gvin.nn`.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import torch
@@ -117,28 +118,54 @@ def slot_mask(height: int, width: int, kernel_size: int, device=None) -> Tensor:
     return inside.view(kernel_size * kernel_size, height, width) > 0.5
 
 
-def check_input(x: Tensor, in_channels: int, free: Tensor | None) -> Tensor:
-    """Validate ``x [B, C, H, W]``; return ``free [B, H, W]`` bool (default ``x[:, 0] > 0.5``)."""
+def check_input(x: Tensor, in_channels: int, free: Tensor | None, weight: Tensor | None = None) -> Tensor:
+    """Validate ``x [B, C, H, W]`` (of ``weight``'s dtype and device, if given); return
+    ``free [B, H, W]`` bool (default ``x[:, 0] > 0.5``)."""
     if not isinstance(x, Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 4 or not x.is_floating_point():
         raise ValueError(f"x must be a float [B, C, H, W] tensor, got {x.dtype} {tuple(x.shape)}")
     if x.shape[1] != in_channels:
         raise ValueError(f"x has {x.shape[1]} channels but the model expects in_channels={in_channels}")
+    if 0 in x.shape:
+        raise ValueError(f"x is empty (shape {tuple(x.shape)})")
+    if weight is not None and (x.dtype, x.device) != (weight.dtype, weight.device):
+        raise ValueError(
+            f"x is {x.dtype} on {x.device} but the model's parameters are {weight.dtype} on {weight.device}; "
+            "move one to the other"
+        )
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x contains NaN or inf")
     if free is None:
         return x[:, 0] > 0.5
+    if not isinstance(free, Tensor):
+        raise TypeError(f"free must be a torch.Tensor, got {type(free).__name__}")
     expected = (x.shape[0], *x.shape[2:])
     if free.shape != expected:
         raise ValueError(f"free must be [B, H, W] = {list(expected)}, got {tuple(free.shape)}")
+    if free.dtype != torch.bool and not bool(((free == 0) | (free == 1)).all()):
+        raise ValueError(f"free must be a bool (or 0/1) mask, got {free.dtype} values other than 0 and 1")
     return free.bool()
 
 
 def check_depth(num_iterations: int | None, default: int) -> int:
-    """The depth ``K >= 1`` to run."""
-    depth = default if num_iterations is None else int(num_iterations)
-    if depth < 1:
-        raise ValueError(f"num_iterations must be >= 1, got {depth}")
-    return depth
+    """The depth ``K >= 1`` to run (an int: ``2.9`` or ``True`` are refused, not truncated)."""
+    depth = default if num_iterations is None else num_iterations
+    return positive_int(depth, "num_iterations")
+
+
+def positive_int(value, name: str) -> int:
+    """``value`` as an ``int >= 1`` (``ValueError`` naming ``name`` otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def check_gamma(gamma) -> float:
+    """A discount in ``[0, 1]``."""
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
+    return float(gamma)
 
 
 class GridPolicyHead(nn.Module):
@@ -161,6 +188,7 @@ class GridPolicyHead(nn.Module):
 
     def __init__(self, num_actions: int, connectivity: int | None = 4, successor_value: bool = True):
         super().__init__()
+        num_actions = positive_int(num_actions, "num_actions")
         self.connectivity = connectivity
         self.offsets = [tuple(o) for o in move_offsets(2, connectivity).tolist()]
         self.weight = nn.Parameter(torch.empty(num_actions, len(self.offsets)))

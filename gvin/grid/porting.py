@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
@@ -214,7 +215,23 @@ def grid_from_graph(
         model's output on ``from_grid(maze, connectivity=..., kernel_size=...)``.
     """
     cls = _graph_class(graph_model, _RULES)
+    if getattr(graph_model, "edge_dim", None) is not None:
+        raise ValueError(
+            f"the {cls.__name__} plans on edge geometry (edge_dim={graph_model.edge_dim}), not on grid edge "
+            "types: it has no conv reference (build it with num_edge_types=... for grid graphs)"
+        )
+    if getattr(graph_model, "actions", "moves") != "moves":
+        raise ValueError(
+            f"the conv references choose among real moves; the {cls.__name__} was built with "
+            f"actions={graph_model.actions!r}, whose policy differs (it also scores moves into walls)"
+        )
     stencil = grid_stencil(2, connectivity, kernel_size)
+    own = getattr(graph_model, "stencil", None)
+    if isinstance(own, Tensor) and (own.shape != stencil.shape or not bool((own.cpu() == stencil).all())):
+        raise ValueError(
+            f"the model was built for another stencil ({len(own)} offsets) than connectivity={connectivity}, "
+            f"kernel_size={kernel_size} ({len(stencil)} offsets)"
+        )
     if len(stencil) != graph_model.num_edge_types:
         raise ValueError(
             f"the model has num_edge_types={graph_model.num_edge_types} but the 2-D stencil with "
@@ -322,6 +339,8 @@ def edge_values_to_grid(
         ``[B, M, *shape]`` (``B = 1`` for a single graph), dtype of ``edge_values``.
     """
     shape, num_graphs, batch = _grid_layout(data)
+    if not isinstance(edge_values, (Tensor, np.ndarray, list, tuple)):
+        raise TypeError(f"edge_values must be an [E] tensor or array, got {type(edge_values).__name__}")
     values = torch.as_tensor(edge_values)
     num_edges = data.edge_index.shape[1]
     if values.shape != (num_edges,):

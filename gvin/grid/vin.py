@@ -9,8 +9,10 @@ from gvin.grid.layout import (
     GridPlannerOutput,
     GridPolicyHead,
     check_depth,
+    check_gamma,
     check_input,
     check_kernel_size,
+    positive_int,
 )
 
 
@@ -49,6 +51,11 @@ class GridVIN(nn.Module):
     ):
         super().__init__()
         size = check_kernel_size(kernel_size)
+        in_channels = positive_int(in_channels, "in_channels")
+        hidden_channels = positive_int(hidden_channels, "hidden_channels")
+        num_iterations = positive_int(num_iterations, "num_iterations")
+        num_actions = positive_int(num_actions, "num_actions")
+        gamma = check_gamma(gamma)
         pad = size // 2
         self.in_channels = in_channels
         self.kernel_size = size
@@ -79,7 +86,7 @@ class GridVIN(nn.Module):
         intermediate: Iterable[int] = (),
     ) -> GridPlannerOutput:
         """Plan on ``x [B, C, H, W]``; ``free [B, H, W]`` defaults to ``x[:, 0] > 0.5``."""
-        free = check_input(x, self.in_channels, free)
+        free = check_input(x, self.in_channels, free, self.encoder.weight)
         depth = check_depth(num_iterations, self.num_iterations)
         wanted = set(intermediate)
         reward = self.reward_map(x)
