@@ -33,6 +33,7 @@ from gvin.grid import (
 )
 from gvin.io import atomic_write
 from gvin.models import DTVIN, GPPN, VIN, build_model
+from gvin.planners import grid_distances, optimal_action_maps
 from gvin.rollout import follow_policy, plan_path
 from gvin.train import (
     TrainConfig,
@@ -418,6 +419,24 @@ PLANNER_CASES = [
          r"source", open="shortest_path(source=tensor([1, 2])) leaks 'a Tensor with 2 elements cannot be converted'"),
     case("shortest_path-dist-inconsistent", lambda t: gvin.shortest_path(path3(), 2, dist=torch.tensor([0.0, 5, 7])), ValueError,
          r"dist does not fit"),
+    case("optimal_edges-batch-with-a-goalless-graph", lambda t: gvin.optimal_edges(Batch.from_data_list([grid(), grid(goal=None)])),
+         ValueError, r"graph\(s\) 1 of the batch have no goal node"),
+    case("grid_distances-goal-on-wall", lambda t: grid_distances(np.array([[0, 1], [1, 1]]), 0), ValueError,
+         r"goal \(0, 0\) of maze 0 is on a wall"),
+    case("grid_distances-goal-float", lambda t: grid_distances(np.ones((3, 3)), 1.5), TypeError,
+         r"goal must be a numpy array"),
+    case("grid_distances-goal-count-for-batch", lambda t: grid_distances(np.ones((2, 3, 3)), np.array([0])), ValueError,
+         r"goal must be a mask of shape \(2, 3, 3\) or integer flat cell indices of shape \(2,\)"),
+    case("grid_distances-free-value-2", lambda t: grid_distances(np.full((3, 3), 2), 0), ValueError, r"free must be binary"),
+    case("grid_distances-wrap-string", lambda t: grid_distances(np.ones((3, 3)), 0, wrap="no"), TypeError, r"wrap",
+         open="grid_distances(wrap='no') is truthy and plans on a torus"),
+    case("optimal_action_maps-no-goal-no-dist", lambda t: optimal_action_maps(np.ones((3, 3))), ValueError,
+         r"needs a goal or precomputed dist"),
+    case("optimal_action_maps-action-not-a-move", lambda t: optimal_action_maps(np.ones((3, 3)), 0, actions=[[1, 1]]),
+         ValueError, r"action \(1, 1\) is not a move of connectivity 4"),
+    case("optimal_action_maps-dist-for-another-goal", lambda t: optimal_action_maps(np.ones((1, 3)), goal=0,
+                                                                                    dist=np.array([[2.0, 1, 0]])),
+         ValueError, r"dist", open="optimal_action_maps(goal=0, dist=...for goal 2) ignores the goal and labels moves to cell 2"),
     case("value_iteration-gamma-0", lambda t: gvin.value_iteration(path3(), gamma=0), ValueError, r"gamma must be in \(0, 1\]"),
     case("value_iteration-gamma-1.5", lambda t: gvin.value_iteration(path3(), gamma=1.5), ValueError, r"gamma must be in"),
     case("value_iteration-gamma-string", lambda t: gvin.value_iteration(path3(), gamma="a"), ValueError, r"gamma",
@@ -612,6 +631,18 @@ MODEL_CASES = [
          r"actions='directions' needs data.action"),
     case("VIN-forward-num_iterations-2.9", lambda t: small(VIN)(grid(), num_iterations=2.9), ValueError, r"num_iterations"),
     case("VIN-memory-unknown", lambda t: _with_memory(small(VIN), "cheap")(grid()), ValueError, r"memory must be one of"),
+    case("DTVIN-batch-of-two-stencils", lambda t: small(DTVIN, num_edge_types=9)(Batch.from_data_list([grid(kernel_size=3), grid()])),
+         ValueError, r"mixes graphs built with different stencils"),
+    case("DTVIN-3d-grid-graph", lambda t: small(DTVIN)(gvin.from_grid(np.ones((3, 3, 3)), goal=0)), ValueError,
+         r"7 edge types, but the planner was built for num_edge_types=5"),
+    case("VIN-typed-on-networkx-graph", lambda t: small(VIN, in_channels=1)(nx_graph()), ValueError, r"no 'edge_type' field"),
+    case("VIN-edge_dim-2-on-1-d-edge_attr", lambda t: VIN(edge_dim=2, in_channels=1, hidden_channels=3, num_actions=2,
+                                                           num_iterations=2)(nx_graph()),
+         ValueError, r"edge_attr must be \[E, edge_dim\] = \[10, 2\]"),
+    case("VIN-intermediate-layer-beyond-depth", lambda t: small(VIN)(grid(), intermediate=[5]), ValueError, r"intermediate",
+         open="intermediate=[5] on a 2-layer run is ignored: out.intermediate is silently empty"),
+    case("VIN-intermediate-int", lambda t: small(VIN)(grid(), intermediate=2), TypeError, r"intermediate",
+         open="intermediate=2 leaks \"'int' object is not iterable\""),
     case("VIN-edge_index-out-of-range", lambda t: small(VIN)(_bad_edge_index(grid())), ValueError, r"edge_index refers to nodes"),
 ]
 
