@@ -196,6 +196,18 @@ class GridPolicyHead(nn.Module):
         nn.init.uniform_(self.weight, -num_actions**-0.5, num_actions**-0.5)
 
     def forward(self, q: Tensor, v: Tensor, free: Tensor) -> Tensor:
+        for name, value in (("q", q), ("v", v), ("free", free)):
+            if not isinstance(value, Tensor):
+                raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+        if q.dim() != 4 or q.shape[1] != self.weight.shape[0]:
+            raise ValueError(f"q must be [B, A={self.weight.shape[0]}, H, W], got {tuple(q.shape)}")
+        spatial = (q.shape[0], *q.shape[2:])
+        if v.shape != spatial or free.shape != spatial:
+            raise ValueError(
+                f"v and free must be [B, H, W] = {list(spatial)} like q, got v {tuple(v.shape)}, free {tuple(free.shape)}"
+            )
+        if free.dtype != torch.bool:
+            raise ValueError(f"free must be a bool mask, got {free.dtype}")
         logits = torch.einsum("bahw,am->bmhw", q, self.weight)
         if self.beta is not None:
             successor_v = torch.stack([shift(v, o) for o in self.offsets], dim=1)
