@@ -121,11 +121,14 @@ def without(data: Data, *keys: str) -> Data:
     return data
 
 
-def non_move_label() -> Data:
-    """Labels that also mark a self-loop (edge 0 of node 0's stencil: not a move)."""
+def non_move_label(only: bool = True) -> Data:
+    """Labels that mark node 0's self-loop (edge 0: not a move), instead of (``only``) or
+    next to its real optimal moves."""
     data = labelled(goal=(2, 2))
-    assert not data.move[0]
+    assert not data.move[0] and data.edge_index[0, 0] == 0
     data.optimal = data.optimal.clone()
+    if only:
+        data.optimal[data.edge_index[0] == 0] = False
     data.optimal[0] = True
     return data
 
@@ -240,10 +243,8 @@ GRAPH_CASES = [
     case("from_grid-kernel_size-3.0", lambda t: grid(kernel_size=3.0), ValueError, r"kernel_size must be an odd integer .* 3\.0"),
     case("from_grid-wrap-too-small", lambda t: gvin.from_grid(np.ones((2, 5)), wrap=True), ValueError, r"wrap=True needs every side >= 3"),
     case("from_grid-free_value-2", lambda t: grid(free_value=2), ValueError, r"free_value must be 0 or 1"),
-    case("from_grid-wrap-string", lambda t: grid(wrap="no"), TypeError, r"wrap",
-         open="from_grid(wrap='no') is truthy and builds a torus"),
-    case("from_grid-free_only-string", lambda t: grid(free_only="no"), TypeError, r"free_only",
-         open="from_grid(free_only='no') is truthy and drops the walls"),
+    case("from_grid-wrap-string", lambda t: grid(wrap="no"), TypeError, r"wrap"),
+    case("from_grid-free_only-string", lambda t: grid(free_only="no"), TypeError, r"free_only"),
     # to_grid
     case("to_grid-int-values-fill-1.5", lambda t: gvin.to_grid(grid(np.array([[1, 0], [1, 1]]), free_only=True),
                                                                torch.arange(3), fill=-1.5),
@@ -254,8 +255,7 @@ GRAPH_CASES = [
     case("to_grid-int-values-fill-nan", lambda t: gvin.to_grid(grid(np.array([[1, 0], [1, 1]]), free_only=True),
                                                                np.arange(3), fill=float("nan")),
          ValueError, r"fill"),
-    case("to_grid-values-None", lambda t: gvin.to_grid(grid(), None), TypeError, r"values",
-         open="to_grid(data, None) leaks 'Could not infer dtype of NoneType'"),
+    case("to_grid-values-None", lambda t: gvin.to_grid(grid(), None), TypeError, r"values"),
     case("to_grid-values-8-rows-for-9-nodes", lambda t: gvin.to_grid(grid(), torch.arange(8)), ValueError,
          r"values must have one row per node \(9\)"),
     case("to_grid-networkx-graph", lambda t: gvin.to_grid(nx_graph(), torch.arange(4)), ValueError, r"from_grid .*'cell'"),
@@ -264,8 +264,7 @@ GRAPH_CASES = [
          ValueError, r"equal grid shapes"),
     # grid_stencil / move_offsets
     case("move_offsets-ndim-1", lambda t: gvin.move_offsets(1), ValueError, r"2-D or 3-D, got ndim=1"),
-    case("move_offsets-ndim-2.0", lambda t: gvin.move_offsets(2.0), ValueError, r"ndim",
-         open="move_offsets(2.0) leaks numpy's 'float object cannot be interpreted as an integer'"),
+    case("move_offsets-ndim-2.0", lambda t: gvin.move_offsets(2.0), ValueError, r"ndim"),
     case("move_offsets-connectivity-8-in-3d", lambda t: gvin.move_offsets(3, 8), ValueError, r"connectivity=8 is not valid in 3-D"),
     case("grid_stencil-kernel_size-2", lambda t: gvin.grid_stencil(2, kernel_size=2), ValueError, r"kernel_size must be an odd integer"),
     case("grid_stencil-kernel_size-True", lambda t: gvin.grid_stencil(2, kernel_size=True), ValueError, r"kernel_size .* got True"),
@@ -290,19 +289,16 @@ GRAPH_CASES = [
     case("from_networkx-goal-attribute-2", lambda t: gvin.from_networkx(_with_goal_attr({0: 2, 1: 0, 2: 0})), ValueError,
          r"attribute 'goal' must be boolean"),
     case("from_networkx-dtype-int64", lambda t: gvin.from_networkx(nx.path_graph(3), goal=0, dtype=torch.int64), ValueError,
-         r"dtype", open="from_networkx(dtype=torch.int64) returns an integer x that no planner accepts"),
+         r"dtype"),
     case("from_networkx-dtype-string", lambda t: gvin.from_networkx(nx.path_graph(3), goal=0, dtype="float32"), TypeError,
-         r"dtype", open="from_networkx(dtype='float32') leaks torch's 'Invalid device string'"),
+         r"dtype"),
     # to_networkx
-    case("to_networkx-networkx-graph", lambda t: gvin.to_networkx(nx.path_graph(3)), TypeError, r"data",
-         open="to_networkx(nx graph) leaks AttributeError 'num_nodes'"),
-    case("to_networkx-None", lambda t: gvin.to_networkx(None), TypeError, r"data", open="to_networkx(None) leaks AttributeError"),
-    case("to_networkx-edge_index-out-of-range", lambda t: gvin.to_networkx(_bad_edge_index(grid())), ValueError, r"edge_index",
-         open="to_networkx with an out-of-range edge_index leaks 'list index out of range'"),
+    case("to_networkx-networkx-graph", lambda t: gvin.to_networkx(nx.path_graph(3)), TypeError, r"data"),
+    case("to_networkx-None", lambda t: gvin.to_networkx(None), TypeError, r"data"),
+    case("to_networkx-edge_index-out-of-range", lambda t: gvin.to_networkx(_bad_edge_index(grid())), ValueError, r"edge_index"),
     case("to_networkx-short-move", lambda t: gvin.to_networkx(with_field(grid(), move=torch.ones(3, dtype=torch.bool))),
-         ValueError, r"move", open="to_networkx with move of another length leaks numpy's 'all keys need to be the same shape'"),
-    case("to_networkx-float-goal", lambda t: gvin.to_networkx(with_field(grid(), goal=torch.zeros(9))), ValueError, r"goal",
-         open="to_networkx with a float goal leaks 'tensors used as indices must be long'"),
+         ValueError, r"move"),
+    case("to_networkx-float-goal", lambda t: gvin.to_networkx(with_field(grid(), goal=torch.zeros(9))), ValueError, r"goal"),
 ]
 
 
@@ -360,8 +356,7 @@ PLANNER_CASES = [
     case(f"{fname}-no-goal", lambda t, f=f: f(path3(goal=None)), ValueError, r"no goal")
     for fname, f in EXACT.items()
 ] + [
-    case(f"{fname}-data-networkx-graph", lambda t, f=f: f(nx.path_graph(3)), TypeError, r"data",
-         open=f"{fname}(a networkx graph) leaks AttributeError 'num_nodes'")
+    case(f"{fname}-data-networkx-graph", lambda t, f=f: f(nx.path_graph(3)), TypeError, r"data")
     for fname, f in EXACT.items()
 ] + [
     case("distances-empty-goal-mask", lambda t: gvin.shortest_path_distances(path3(goal=torch.zeros(3, dtype=torch.bool))),
@@ -373,7 +368,7 @@ PLANNER_CASES = [
     case("distances-goal-uint8", lambda t: gvin.shortest_path_distances(path3(goal=torch.tensor([1, 0, 0], dtype=torch.uint8))),
          ValueError, r"goal has dtype uint8"),
     case("distances-goal-int-0-1-mask", lambda t: gvin.shortest_path_distances(path3(goal=torch.tensor([1, 0, 0]))),
-         ValueError, r"goal", open="an int64 0/1 goal mask of length N is read as indices {0, 1}: two goals"),
+         ValueError, r"goal"),
     case("distances-goal-override-True", lambda t: gvin.shortest_path_distances(path3(), goal=True), ValueError,
          r"goal mask must have shape \[N\]"),
     case("distances-negative-weight", lambda t: gvin.shortest_path_distances(path3(edge_weight=torch.tensor([1.0, -1, 1, 1]))),
@@ -389,14 +384,14 @@ PLANNER_CASES = [
     case("distances-euclidean-without-edge_attr", lambda t: gvin.shortest_path_distances(path3(), weight="euclidean"), ValueError,
          r"weight='euclidean' needs data.edge_attr"),
     case("distances-complex-weight", lambda t: gvin.shortest_path_distances(path3(), weight=torch.ones(4, dtype=torch.complex64)),
-         ValueError, r"weight", open="a complex weight is cast to its real part with only a torch warning",
+         ValueError, r"weight",
          marks=[pytest.mark.filterwarnings("ignore:Casting complex values")]),
     case("distances-no-edges", lambda t: gvin.shortest_path_distances(path3(edge_index=torch.zeros(2, 0, dtype=torch.long))),
          ValueError, r"no edges"),
     case("distances-move-wrong-length", lambda t: gvin.shortest_path_distances(path3(move=torch.tensor([True, True]))),
          ValueError, r"move must have shape \[E\] = \[4\]"),
     case("distances-move-float-0.5", lambda t: gvin.shortest_path_distances(path3(move=torch.tensor([1.0, 0.5, 1, 1]))),
-         ValueError, r"move", open="a float move mask is cast to bool: 0.5 becomes a move"),
+         ValueError, r"move"),
     case("distances-no-moves", lambda t: gvin.shortest_path_distances(path3(move=torch.zeros(4, dtype=torch.bool))),
          ValueError, r"no moves"),
     case("distances-no-nodes", lambda t: gvin.shortest_path_distances(Data(edge_index=torch.tensor([[0], [0]]), num_nodes=0)),
@@ -409,15 +404,13 @@ PLANNER_CASES = [
          r"dist must be non-negative"),
     case("optimal_edges-dist-string", lambda t: gvin.optimal_edges(path3(), dist="abc"), TypeError, r"dist",
          open="optimal_edges(dist='abc') leaks torch's 'new(): invalid data type'"),
-    case("optimal_edges-rtol-nan", lambda t: gvin.optimal_edges(path3(), rtol=float("nan")), ValueError, r"rtol",
-         open="optimal_edges(rtol=nan) returns no optimal edge at all"),
-    case("optimal_edges-rtol-negative", lambda t: gvin.optimal_edges(path3(), rtol=-1.0), ValueError, r"rtol",
-         open="optimal_edges(rtol=-1) is accepted (clamped to 8 eps)"),
+    case("optimal_edges-rtol-nan", lambda t: gvin.optimal_edges(path3(), rtol=float("nan")), ValueError, r"rtol"),
+    case("optimal_edges-rtol-negative", lambda t: gvin.optimal_edges(path3(), rtol=-1.0), ValueError, r"rtol"),
     case("shortest_path-source-out-of-range", lambda t: gvin.shortest_path(path3(), 5), ValueError, r"source 5 is out of range"),
     case("shortest_path-source-float", lambda t: gvin.shortest_path(path3(), 1.0), TypeError, r"source must be an integer"),
     case("shortest_path-source-bool", lambda t: gvin.shortest_path(path3(), True), TypeError, r"source must be an integer"),
     case("shortest_path-source-2-element-tensor", lambda t: gvin.shortest_path(path3(), torch.tensor([1, 2])), TypeError,
-         r"source", open="shortest_path(source=tensor([1, 2])) leaks 'a Tensor with 2 elements cannot be converted'"),
+         r"source"),
     case("shortest_path-dist-inconsistent", lambda t: gvin.shortest_path(path3(), 2, dist=torch.tensor([0.0, 5, 7])), ValueError,
          r"dist does not fit"),
     case("optimal_edges-batch-with-a-goalless-graph", lambda t: gvin.optimal_edges(Batch.from_data_list([grid(), grid(goal=None)])),
@@ -429,28 +422,25 @@ PLANNER_CASES = [
     case("grid_distances-goal-count-for-batch", lambda t: grid_distances(np.ones((2, 3, 3)), np.array([0])), ValueError,
          r"goal must be a mask of shape \(2, 3, 3\) or integer flat cell indices of shape \(2,\)"),
     case("grid_distances-free-value-2", lambda t: grid_distances(np.full((3, 3), 2), 0), ValueError, r"free must be binary"),
-    case("grid_distances-wrap-string", lambda t: grid_distances(np.ones((3, 3)), 0, wrap="no"), TypeError, r"wrap",
-         open="grid_distances(wrap='no') is truthy and plans on a torus"),
+    case("grid_distances-wrap-string", lambda t: grid_distances(np.ones((3, 3)), 0, wrap="no"), TypeError, r"wrap"),
     case("optimal_action_maps-no-goal-no-dist", lambda t: optimal_action_maps(np.ones((3, 3))), ValueError,
          r"needs a goal or precomputed dist"),
     case("optimal_action_maps-action-not-a-move", lambda t: optimal_action_maps(np.ones((3, 3)), 0, actions=[[1, 1]]),
          ValueError, r"action \(1, 1\) is not a move of connectivity 4"),
     case("optimal_action_maps-dist-for-another-goal", lambda t: optimal_action_maps(np.ones((1, 3)), goal=0,
                                                                                     dist=np.array([[2.0, 1, 0]])),
-         ValueError, r"dist", open="optimal_action_maps(goal=0, dist=...for goal 2) ignores the goal and labels moves to cell 2"),
-    case("value_iteration-gamma-0", lambda t: gvin.value_iteration(path3(), gamma=0), ValueError, r"gamma must be in \(0, 1\]"),
-    case("value_iteration-gamma-1.5", lambda t: gvin.value_iteration(path3(), gamma=1.5), ValueError, r"gamma must be in"),
-    case("value_iteration-gamma-string", lambda t: gvin.value_iteration(path3(), gamma="a"), ValueError, r"gamma",
-         open="value_iteration(gamma='a') says only 'could not convert string to float'"),
-    case("value_iteration-tol-negative", lambda t: gvin.value_iteration(path3(), tol=-1), ValueError, r"tol must be >= 0"),
+         ValueError, r"dist"),
+    case("value_iteration-gamma-0", lambda t: gvin.value_iteration(path3(), gamma=0), ValueError, r"gamma must be .*in \(0, 1\]"),
+    case("value_iteration-gamma-1.5", lambda t: gvin.value_iteration(path3(), gamma=1.5), ValueError, r"gamma must be .*in \(0, 1\]"),
+    case("value_iteration-gamma-string", lambda t: gvin.value_iteration(path3(), gamma="a"), ValueError, r"gamma"),
+    case("value_iteration-tol-negative", lambda t: gvin.value_iteration(path3(), tol=-1), ValueError, r"tol must be .*>= 0"),
     case("value_iteration-tol-string", lambda t: gvin.value_iteration(path3(), tol="a"), TypeError, r"tol",
          open="value_iteration(tol='a') leaks \"'<' not supported\""),
     case("value_iteration-max_iters-negative", lambda t: gvin.value_iteration(path3(), max_iters=-1), ValueError,
-         r"max_iters must be >= 0"),
-    case("value_iteration-max_iters-2.5", lambda t: gvin.value_iteration(path3(), max_iters=2.5), ValueError, r"max_iters",
-         open="value_iteration(max_iters=2.5) runs 3 backups"),
+         r"max_iters must be .*>= 0"),
+    case("value_iteration-max_iters-2.5", lambda t: gvin.value_iteration(path3(), max_iters=2.5), ValueError, r"max_iters"),
     case("value_iteration-max_iters-nan", lambda t: gvin.value_iteration(path3(), max_iters=float("nan")), ValueError,
-         r"max_iters", open="value_iteration(max_iters=nan) runs no backup and reports -inf values"),
+         r"max_iters"),
 ]
 
 
@@ -595,8 +585,7 @@ MODEL_CASES = [
     case("VIN-num_edge_types-and-edge_dim", lambda t: VIN(num_edge_types=None, edge_dim=None), ValueError,
          r"exactly one of num_edge_types .* and edge_dim"),
     case("build_model-unknown-name", lambda t: build_model("resnet"), ValueError, r"unknown model 'resnet'"),
-    case("build_model-name-not-a-string", lambda t: build_model(3), TypeError, r"name",
-         open="build_model(3) leaks AttributeError \"'int' object has no attribute 'lower'\""),
+    case("build_model-name-not-a-string", lambda t: build_model(3), TypeError, r"name"),
     case("build_model-unknown-argument", lambda t: build_model("vin", depth=3), TypeError, r"depth"),
     # forward on graphs the planner was not built for
     case("VIN-9-types-on-5-slot-graph", lambda t: small(VIN, num_edge_types=9)(grid()), ValueError, r"stencil|edge types"),
@@ -640,10 +629,8 @@ MODEL_CASES = [
     case("VIN-edge_dim-2-on-1-d-edge_attr", lambda t: VIN(edge_dim=2, in_channels=1, hidden_channels=3, num_actions=2,
                                                            num_iterations=2)(nx_graph()),
          ValueError, r"edge_attr must be \[E, edge_dim\] = \[10, 2\]"),
-    case("VIN-intermediate-layer-beyond-depth", lambda t: small(VIN)(grid(), intermediate=[5]), ValueError, r"intermediate",
-         open="intermediate=[5] on a 2-layer run is ignored: out.intermediate is silently empty"),
-    case("VIN-intermediate-int", lambda t: small(VIN)(grid(), intermediate=2), TypeError, r"intermediate",
-         open="intermediate=2 leaks \"'int' object is not iterable\""),
+    case("VIN-intermediate-layer-beyond-depth", lambda t: small(VIN)(grid(), intermediate=[5]), ValueError, r"intermediate"),
+    case("VIN-intermediate-int", lambda t: small(VIN)(grid(), intermediate=2), TypeError, r"intermediate"),
     case("VIN-edge_index-out-of-range", lambda t: small(VIN)(_bad_edge_index(grid())), ValueError, r"edge_index refers to nodes"),
 ]
 
@@ -827,17 +814,21 @@ TRAIN_CASES = [
     case("imitation_loss-optimal-wrong-length", lambda t: imitation_loss(LP, labelled().optimal[:-1], grid().edge_index, N),
          ValueError, r"optimal must be \[E\]=33"),
     case("imitation_loss-edge_index-E-by-2", lambda t: imitation_loss(LP, labelled().optimal, grid().edge_index.T, N),
-         ValueError, r"edge_index must be \[2, E\]"),
-    case("imitation_loss-label-on-a-non-move", lambda t: imitation_loss(policy_of(non_move_label()), non_move_label().optimal,
-                                                                          grid().edge_index, N),
-         ValueError, r"optimal", open="a label on an edge that is not a move gives an infinite loss"),
+         ValueError, r"edge_index must .*\[2, E\]"),
+    case("imitation_loss-only-label-on-a-non-move", lambda t: imitation_loss(policy_of(non_move_label()), non_move_label().optimal,
+                                                                               grid().edge_index, N),
+         ValueError, r"labels mark .* the policy cannot take"),
+    case("imitation_loss-extra-label-on-a-non-move", lambda t: imitation_loss(policy_of(non_move_label(only=False)),
+                                                                                non_move_label(only=False).optimal,
+                                                                                grid().edge_index, N),
+         ValueError, r"optimal|label"),
     case("imitation_loss-num_nodes-too-small", lambda t: imitation_loss(LP, labelled().optimal, grid().edge_index, 3),
          ValueError, r"num_nodes", open="imitation_loss(num_nodes=3) on a 9-node graph leaks a torch index error"),
     case("imitation_loss-log_probs-nan", lambda t: imitation_loss(torch.full((E,), float("nan")), labelled().optimal,
                                                                    grid().edge_index, N),
-         ValueError, r"log_probs", open="NaN log-probs give an infinite loss instead of an error"),
+         ValueError, r"log_probs"),
     case("imitation_loss-optimal-float-0.5", lambda t: imitation_loss(LP, labelled().optimal.float() * 0.5, grid().edge_index, N),
-         ValueError, r"optimal", open="float labels are cast to bool: 0.5 marks an optimal edge"),
+         ValueError, r"optimal"),
     case("highway_loss-no-layer", lambda t: highway_loss({}, labelled().optimal, labelled().dist, grid().edge_index, N),
          ValueError, r"at least one layer"),
     case("highway_loss-dist-wrong-length", lambda t: highway_loss({1: LP}, labelled().optimal, labelled().dist[:-1],
@@ -847,16 +838,15 @@ TRAIN_CASES = [
                                                                         grid().edge_index, N),
          ValueError, r"log_probs must be \[E\]=33"),
     case("highway_loss-layer-0", lambda t: highway_loss({0: LP}, labelled().optimal, labelled().dist, grid().edge_index, N),
-         ValueError, r"layer", open="highway_loss accepts layer 0 (and negative layers) and returns 0"),
+         ValueError, r"layer"),
     case("highway_loss-list-not-mapping", lambda t: highway_loss([LP], labelled().optimal, labelled().dist, grid().edge_index, N),
-         TypeError, r"layer_log_probs", open="highway_loss(list) leaks AttributeError 'items'"),
+         TypeError, r"layer_log_probs"),
     case("highway_loss-dist-nan", lambda t: highway_loss({1: LP}, labelled().optimal, torch.full((N,), float("nan")),
                                                          grid().edge_index, N),
-         ValueError, r"dist", open="highway_loss with NaN distances drops every term and returns 0"),
-    case("highway_layers-depth-0", lambda t: highway_layers(0, 1), ValueError, r"depth must be >= 1"),
-    case("highway_layers-every-0", lambda t: highway_layers(5, 0), ValueError, r"highway interval must be >= 1"),
-    case("highway_layers-depth-5.5", lambda t: highway_layers(5.5, 2), ValueError, r"depth",
-         open="highway_layers(5.5, 2) leaks 'float object cannot be interpreted as an integer'"),
+         ValueError, r"dist"),
+    case("highway_layers-depth-0", lambda t: highway_layers(0, 1), ValueError, r"depth must be .*>= 1"),
+    case("highway_layers-every-0", lambda t: highway_layers(5, 0), ValueError, r"highway interval must be .*>= 1"),
+    case("highway_layers-depth-5.5", lambda t: highway_layers(5.5, 2), ValueError, r"depth"),
     # metrics
     case("planning_metrics-goal-8-for-9-nodes", lambda t: planning_metrics(**metrics_args(goal=labelled().goal[:-1])),
          ValueError, r"goal must be \[N\]=9"),
@@ -929,7 +919,7 @@ TRAIN_CASES = [
     case("Trainer-fit-labels-mark-no-optimal-edge", lambda t: trainer().fit([no_optimal_label()], progress=False), ValueError,
          r"optimal"),
     case("Trainer-fit-label-on-a-non-move", lambda t: trainer().fit([non_move_label()], progress=False), ValueError,
-         r"optimal", open="a label on an edge that is not a move surfaces as 'the loss became inf'"),
+         r"labels mark .* the policy cannot take"),
     case("Trainer-fit-graph-of-another-stencil", lambda t: trainer().fit([labelled(kernel_size=3)], progress=False), ValueError,
          r"stencil|edge types"),
     case("Trainer-fit-epochs-negative", lambda t: trainer().fit([labelled()], epochs=-1, progress=False), ValueError, r"epochs",
