@@ -1,9 +1,9 @@
 """Bad input over the whole public Python API: every wrong or odd input raises an error of
 the right type whose message names the argument (or field) and what is wrong with it.
 
-Each case gives ONE bad input to ONE public function or class. ``open(...)`` marks a case
-whose defect is known and being fixed elsewhere (strict xfail: the mark turns red as soon
-as the fix lands, and is then removed). A few good inputs check that the checks do not
+Each case gives ONE bad input to ONE public function or class. ``case(..., open=reason)``
+marks a case whose defect is known and being fixed elsewhere (strict xfail: the mark turns
+red as soon as the fix lands, and is then removed). A few good inputs check that the checks do not
 refuse what must work, and a couple of property tests (hypothesis) hold the grid graphs
 to a plain breadth-first search.
 """
@@ -617,7 +617,7 @@ MODEL_CASES = [
     case("VIN-geometric-missing-edge_attr", lambda t: VIN(edge_dim=1, in_channels=1, hidden_channels=3, num_actions=2,
                                                            num_iterations=2)(without(nx_graph(), "edge_attr")),
          ValueError, r"no 'edge_attr' field"),
-    case("VIN-directions-without-action", lambda t: small(VIN, actions="directions")(nx_graph_typed()), ValueError,
+    case("VIN-directions-without-action", lambda t: small(VIN, actions="directions")(grid_without_action()), ValueError,
          r"actions='directions' needs data.action"),
     case("VIN-forward-num_iterations-2.9", lambda t: small(VIN)(grid(), num_iterations=2.9), ValueError, r"num_iterations"),
     case("VIN-memory-unknown", lambda t: _with_memory(small(VIN), "cheap")(grid()), ValueError, r"memory must be one of"),
@@ -635,7 +635,7 @@ MODEL_CASES = [
 ]
 
 
-def nx_graph_typed() -> Data:
+def grid_without_action() -> Data:
     """A graph with edge types but no 'action' field."""
     return without(grid(), "action")
 
@@ -1017,6 +1017,17 @@ OTHER_CASES = [
 @pytest.mark.parametrize("call, error, match", OTHER_CASES)
 def test_rollout_viz_io(call, error, match, tmp_path):
     run_case(call, error, match, tmp_path)
+
+
+# ----------------------------------------------------------------------------- the suite itself
+
+ALL_CASES = GRAPH_CASES + PLANNER_CASES + DATASET_CASES + MODEL_CASES + NN_CASES + GRID_CASES + TRAIN_CASES + OTHER_CASES
+
+
+def test_cases_are_many_and_distinct():
+    ids = [param.id for param in ALL_CASES]
+    assert len(ids) >= 110
+    assert len(set(ids)) == len(ids), sorted({i for i in ids if ids.count(i) > 1})
 
 
 # ----------------------------------------------------------------------------- good inputs still work
