@@ -1084,7 +1084,7 @@ def mazes_with_goal(draw):
     return maze, goal
 
 
-PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY
