@@ -40,6 +40,10 @@ class Stencil:
 
     def to_dense(self, edge_values: Tensor, fill: float = 0.0) -> Tensor:
         """``[E, *F]`` per-edge values → ``[N, S, *F]``, ``fill`` in empty slots."""
+        check.tensor(edge_values, "edge_values")
+        num_edges = int(self.mask.sum())
+        if edge_values.dim() == 0 or edge_values.shape[0] != num_edges:
+            raise ValueError(f"edge_values must have one row per edge ({num_edges}), got {tuple(edge_values.shape)}")
         padded = torch.cat(
             [edge_values, edge_values.new_full((1, *edge_values.shape[1:]), fill)]
         )

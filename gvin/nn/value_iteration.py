@@ -51,6 +51,8 @@ class EdgeTransition:
     num_nodes: int
 
     def __call__(self, values: Tensor) -> Tensor:
+        if values.shape != (self.num_nodes,):
+            raise ValueError(f"values must be [N]={self.num_nodes}, got {tuple(values.shape)}")
         src, dst = self.edge_index
         messages = self.weight * values[dst].unsqueeze(-1)
         out = values.new_zeros(self.num_nodes, self.weight.shape[-1])
