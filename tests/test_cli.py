@@ -6,8 +6,10 @@ import json
 import pytest
 import torch
 
+from gvin import rollout
 from gvin.cli import main
 from gvin.datasets import load_gppn_npz
+from gvin.graphs.grid import grid_stencil
 
 TINY = ["--size", "7", "--counts", "24", "8", "8", "--depth", "8", "--hidden", "8", "--batch-size", "8"]
 
@@ -59,11 +61,11 @@ def test_evaluate_and_plan_from_checkpoint_alone(run, capsys):
 
 
 def test_errors_are_clear(tmp_path, run, capsys):
-    with pytest.raises(SystemExit, match="no checkpoint"):
-        main(["evaluate", str(tmp_path / "missing.pt")])
+    assert main(["evaluate", str(tmp_path / "missing.pt")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
     out, _ = run
-    with pytest.raises(SystemExit, match="out of range"):
-        main(["plan", str(out / "checkpoint.pt"), "--index", "99"])
+    assert main(["plan", str(out / "checkpoint.pt"), "--index", "99"]) == 2
+    assert "out of range" in capsys.readouterr().err
     assert main(["train", "--npz", str(tmp_path / "absent.npz"), "--out", str(tmp_path / "r")]) == 2
     assert "absent.npz" in capsys.readouterr().err
 
@@ -75,3 +77,128 @@ def test_resume_refuses_other_data(run, capsys):
     assert "other data" in capsys.readouterr().err
     saved = json.loads((out / "run.json").read_text())
     assert saved["data"]["data_seed"] == 0 and saved["data"]["root"].startswith("/")
+
+
+# ----------------------------------------------------------------------------- issue 7: what the CLI records and uses
+def _payload(out):
+    return torch.load(out / "checkpoint.pt", weights_only=True)
+
+
+def test_the_checkpoint_records_its_data_and_stencil(run):
+    out, _ = run
+    config = _payload(out)["config"]
+    record = {"kind": "gppn", "size": 7, "counts": [24, 8, 8], "data_seed": 0, "connectivity": 4, "kernel_size": 3}
+    assert config["data"] == record
+    assert config["model_kwargs"]["stencil"] == grid_stencil(2, 4, 3).tolist()
+    assert "num_edge_types" not in config["model_kwargs"]
+
+
+def test_plan_uses_its_depth(run, capsys, monkeypatch):
+    out, _ = run
+    real, seen = rollout.plan_path, []
+
+    def spy(model, data, start, num_iterations=None):
+        result = real(model, data, start, num_iterations)
+        seen.append((num_iterations, result.values))
+        return result
+
+    monkeypatch.setattr(rollout, "plan_path", spy)
+    capsys.readouterr()
+    assert main(["plan", str(out / "checkpoint.pt"), "--depth", "1"]) == 0
+    assert "K=1 layers" in capsys.readouterr().out
+    assert main(["plan", str(out / "checkpoint.pt")]) == 0
+    assert "K=8 layers" in capsys.readouterr().out  # as trained
+    assert [depth for depth, _ in seen] == [1, None]
+    assert not torch.equal(seen[0][1], seen[1][1])  # one layer of value iteration is not eight
+
+
+def test_resume_claims_no_file_it_did_not_write(run, capsys):
+    out, args = run
+    before = (out / "checkpoint.pt").read_bytes()
+    capsys.readouterr()
+    assert main(args) == 0  # --epochs 1 again: the checkpoint holds epoch 1 already
+    text = capsys.readouterr().out
+    assert "nothing to train" in text and "holds epoch 1" in text
+    assert (out / "checkpoint.pt").read_bytes() == before
+
+
+def test_resume_without_run_json_still_refuses_other_data(run, capsys):
+    out, args = run
+    (out / "run.json").unlink()
+    assert main([*args, "--data-seed", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "other data" in err and "data_seed" in err and "checkpoint.pt" in err
+    assert main([*args, "--counts", "24", "8", "9"]) == 2
+    assert "counts" in capsys.readouterr().err
+    assert _payload(out)["epoch"] == 1 and not (out / "run.json").exists()
+    assert main([*args, "--epochs", "2"]) == 0  # the same data resumes
+    assert "resuming" in capsys.readouterr().out and _payload(out)["epoch"] == 2
+
+
+def _make_old_style(out) -> None:
+    """Rewrite a run as gvin wrote it before data records: num_edge_types, no data in checkpoint or config."""
+    payload = _payload(out)
+    del payload["config"]["data"]
+    kwargs = payload["config"]["model_kwargs"]
+    kwargs["num_edge_types"] = len(kwargs.pop("stencil"))
+    torch.save(payload, out / "checkpoint.pt")
+    saved = json.loads((out / "run.json").read_text())
+    saved["data"]["npz"] = None
+    del saved["train"]["data"]
+    saved["train"]["model_kwargs"] = kwargs
+    (out / "run.json").write_text(json.dumps(saved))
+
+
+def test_an_old_checkpoint_without_a_data_record_still_evaluates_plans_and_resumes(run, capsys):
+    out, args = run
+    _make_old_style(out)
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "checkpoint.pt")]) == 0
+    assert "test (8 mazes" in capsys.readouterr().out
+    assert main(["plan", str(out / "checkpoint.pt"), "--index", "1"]) == 0
+    assert main([*args, "--data-seed", "5"]) == 2  # run.json vouches for the data
+    assert "run.json" in capsys.readouterr().err
+    assert main([*args, "--epochs", "2"]) == 0
+    payload = _payload(out)
+    assert payload["epoch"] == 2 and payload["config"]["data"]["kernel_size"] == 3  # recorded from now on
+    assert payload["config"]["model_kwargs"]["num_edge_types"] == 9  # built as it was
+
+
+def test_an_old_checkpoint_without_run_json_is_not_resumed_blindly(run, capsys):
+    out, args = run
+    _make_old_style(out)
+    (out / "run.json").unlink()
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "run.json" in capsys.readouterr().err
+    assert main([*args, "--no-resume"]) == 0
+
+
+def test_evaluate_and_plan_build_graphs_with_the_trained_kernel_size(tmp_path, capsys):
+    out = tmp_path / "k5"
+    args = ["train", "--size", "7", "--counts", "16", "4", "4", "--hidden", "8", "--batch-size", "8",
+            "--kernel-size", "5", "--epochs", "1", "--root", str(tmp_path / "data"), "--out", str(out)]
+    assert main(args) == 0
+    assert "K=21" in capsys.readouterr().out  # default depth: 3 × side
+    assert _payload(out)["config"]["model_kwargs"]["stencil"] == grid_stencil(2, 4, 5).tolist()
+    (out / "run.json").unlink()  # the checkpoint alone says how its graphs are built
+    assert main(["evaluate", str(out / "checkpoint.pt"), "--root", str(tmp_path / "data")]) == 0
+    assert main(["plan", str(out / "checkpoint.pt"), "--root", str(tmp_path / "data")]) == 0
+
+
+def test_npz_runs_record_only_the_file(tmp_path, capsys):
+    npz, out = tmp_path / "mazes.npz", tmp_path / "run"
+    assert main(["generate", str(npz), "--size", "7", "--counts", "16", "4", "4"]) == 0
+    assert main(["train", "--npz", str(npz), "--size", "9", "--data-seed", "2", "--out", str(out)]) == 2
+    assert "--size, --data-seed" in capsys.readouterr().err and not out.exists()
+    args = ["train", "--npz", str(npz), "--depth", "4", "--hidden", "8", "--batch-size", "8", "--epochs", "1"]
+    assert main([*args, "--out", str(out)]) == 0
+    record = {"npz": str(npz.resolve()), "connectivity": 4}
+    assert json.loads((out / "run.json").read_text())["data"] == record
+    assert _payload(out)["config"]["data"] == {**record, "kernel_size": 3}
+    other = tmp_path / "other.npz"
+    assert main(["generate", str(other), "--size", "7", "--counts", "16", "4", "4", "--seed", "1"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--npz", str(other), "--depth", "4", "--hidden", "8", "--batch-size", "8",
+                 "--out", str(out)]) == 2
+    assert "other data" in capsys.readouterr().err

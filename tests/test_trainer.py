@@ -8,6 +8,7 @@ from gvin import from_grid
 from gvin.datasets import MazeDataset
 from gvin.models import build_model
 from gvin.train import TrainConfig, Trainer, evaluate, load_checkpoint, save_checkpoint
+from gvin.train.checkpoint import load_planner
 
 KWARGS = dict(num_edge_types=9, hidden_channels=8, num_iterations=10)
 
@@ -297,3 +298,85 @@ def test_evaluate_accepts_datasets_lists_and_loaders(mazes):
     d = evaluate(model, valid[0], num_iterations=2)
     assert d.num_graphs == 1
     assert set(a.as_percent()) == {"%Optimal", "%Success", "%Success(random starts)"}
+
+
+# ----------------------------------------------------------------------------- issue 7
+
+
+def test_labels_that_mark_no_optimal_edge_are_refused(mazes):
+    train, _ = mazes
+    unlabelled = [train[i] for i in range(8)]
+    for data in unlabelled:
+        data.optimal = torch.zeros_like(data.optimal)
+    trainer = Trainer(config(epochs=1))
+    with pytest.raises(ValueError, match="mark no optimal edge"):
+        trainer.fit(unlabelled, progress=False)  # the first graph is checked before training
+    with pytest.raises(ValueError, match="mark no optimal edge"):
+        trainer.fit(DataLoader(unlabelled, batch_size=4), progress=False)  # a loader: every batch
+    for data in unlabelled:  # nothing reaches the goal: no batch is wrong, the data set is
+        data.dist = torch.where(data.goal, 0.0, float("inf"))
+    with pytest.raises(ValueError, match="no optimal edge in any graph"):
+        trainer.fit(unlabelled, progress=False)
+    assert trainer.epoch == 0
+    mixed = [unlabelled[0]] + [train[i] for i in range(8, 16)]  # one goal walled in among real mazes
+    history = Trainer(config(epochs=1)).fit(mixed, progress=False)
+    assert history[0]["loss"] > 0
+
+
+def test_learning_rates_must_be_finite():
+    for lr in (float("inf"), float("nan"), 0.0):
+        with pytest.raises(ValueError, match="lr"):
+            TrainConfig(lr=lr)
+    with pytest.raises(TypeError, match="data"):
+        TrainConfig(data=["train.npz"])
+
+
+def test_the_checkpoint_records_the_data_and_resume_compares_it(mazes, tmp_path):
+    path = tmp_path / "ck.pt"
+    Trainer(config(epochs=1, data={"maze": "a"}), checkpoint=path).fit(mazes[0], progress=False)
+    assert load_checkpoint(path)["config"]["data"] == {"maze": "a"}
+    with pytest.raises(ValueError, match="data"):
+        Trainer(config(epochs=2, data={"maze": "b"}), checkpoint=path)
+    assert Trainer(config(epochs=2, data={"maze": "a"}), checkpoint=path).epoch == 1
+    assert Trainer.from_checkpoint(path).config.data == {"maze": "a"}
+    payload = load_checkpoint(path)
+    del payload["config"]["data"]  # written before data records: not compared, still resumes
+    save_checkpoint(path, payload)
+    assert Trainer(config(epochs=2, data={"maze": "b"}), checkpoint=path).epoch == 1
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"model": {"w": torch.ones(2)}}, "no gvin training config"),
+    ({"w": torch.ones(2)}, "bare state_dict"),
+    ({"model": {}, "config": {"model": "dtvin", "model_kwargs": "big"}}, "no gvin training config"),
+])
+def test_hand_saved_checkpoints_are_named(tmp_path, payload, message):
+    path = tmp_path / "hand.pt"
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match=message):
+        Trainer(config(), checkpoint=path, resume=True)
+    with pytest.raises(ValueError, match="hand.pt"):
+        Trainer.from_checkpoint(path)
+
+
+def test_weights_that_do_not_fit_their_config_are_named(mazes, tmp_path):
+    path = tmp_path / "ck.pt"
+    Trainer(config(epochs=1), checkpoint=path).fit(mazes[0], progress=False)
+    payload = load_checkpoint(path)
+    payload["config"]["model_kwargs"]["hidden_channels"] = 16
+    save_checkpoint(path, payload)
+    with pytest.raises(ValueError, match=r"ck.pt: its weights do not fit its dtvin config: size mismatch"):
+        load_planner(path)
+    with pytest.raises(ValueError, match="ck.pt does not fit the model"):
+        Trainer.from_checkpoint(path)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_loading_onto_cuda_without_cuda_says_so(tmp_path):
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, {"model": {"w": torch.ones(2)}})
+    with pytest.raises(ValueError, match="CUDA is not available") as error:
+        load_checkpoint(path, map_location="cuda")
+    assert "damaged" not in str(error.value)
+    with pytest.raises(ValueError, match="is a folder"):
+        load_checkpoint(tmp_path)

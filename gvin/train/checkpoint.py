@@ -28,21 +28,99 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     return path
 
 
+def _one_line(error: BaseException) -> str:
+    """The first line of an error message (torch's load errors span paragraphs)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _check_device(path: Path, map_location: Any) -> None:
+    """Refuse a map location this machine does not have, before torch calls the file damaged."""
+    if not isinstance(map_location, (str, torch.device)):
+        return
+    try:
+        device = torch.device(map_location)
+    except RuntimeError as error:
+        raise ValueError(f"cannot load checkpoint {path} onto {map_location!r}: {_one_line(error)}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"cannot load checkpoint {path} onto {device}: CUDA is not available on this machine")
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint` (weights only, no pickled code).
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is damaged, not a checkpoint, or has no ``"model"`` state.
+        ValueError: ``path`` is a folder, the file is damaged or not a
+            checkpoint, has no ``"model"`` state, or ``map_location`` is a CUDA
+            device on a machine without CUDA.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(
+            f"checkpoint {path} is a folder; expected a checkpoint file (such as {path / 'checkpoint.pt'})"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    _check_device(path, map_location)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises several types for damaged files
-        raise ValueError(f"checkpoint {path} is damaged or not a gvin checkpoint: {error}") from error
+        if "weights only load failed" in str(error).lower():
+            reason = "a weights-only load refuses it: pickled objects, or not a torch file at all"
+        else:
+            reason = f"{type(error).__name__}: {_one_line(error)}"
+        raise ValueError(f"checkpoint {path} is damaged or not a gvin checkpoint ({reason})") from error
     if not isinstance(payload, dict) or "model" not in payload:
-        raise ValueError(f"checkpoint {path} has no model state")
+        bare = isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values())
+        what = "a bare state_dict" if bare else f"a {type(payload).__name__} without a 'model' entry"
+        raise ValueError(
+            f"checkpoint {path} has no model state: it holds {what}, "
+            "not a gvin checkpoint ({'model': ..., 'config': ..., ...} as written by gvin train)"
+        )
     return payload
 
+
+def training_config(payload: dict[str, Any], path: str | os.PathLike) -> dict[str, Any]:
+    """The training config saved in a checkpoint (``ValueError`` naming ``path`` if it has none)."""
+    config = payload.get("config")
+    if (
+        not isinstance(config, dict)
+        or not isinstance(config.get("model"), str)
+        or not isinstance(config.get("model_kwargs", {}), dict)
+    ):
+        raise ValueError(
+            f"checkpoint {path} has no gvin training config (model name and settings): it was not "
+            "written by gvin train / Trainer; build the model yourself and load its 'model' weights"
+        )
+    return config
+
+
+def load_planner(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Any, dict[str, Any]]:
+    """The planner saved in a checkpoint, on ``device``, and the checkpoint's payload.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`load_checkpoint`; also when the
+            saved config builds no model or the weights do not fit it.
+    """
+    from gvin.models import build_model
+
+    payload = load_checkpoint(path, map_location=device)
+    config = training_config(payload, path)
+    kwargs = config.get("model_kwargs", {})
+    try:
+        model = build_model(config["model"], **kwargs)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"checkpoint {path}: its config does not build a {config['model']!r} model: {_one_line(error)}"
+        ) from None
+    try:
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, TypeError, AttributeError) as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else _one_line(error)
+        more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
+        raise ValueError(
+            f"checkpoint {path}: its weights do not fit its {config['model']} config: {detail}{more}"
+        ) from None
+    return model.to(device), payload

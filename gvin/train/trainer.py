@@ -25,7 +25,7 @@ from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 from gvin.models import GraphPlanner, build_model
-from gvin.train.checkpoint import load_checkpoint, save_checkpoint
+from gvin.train.checkpoint import load_checkpoint, save_checkpoint, training_config
 from gvin.train.losses import highway_layers, highway_terms, imitation_loss, reduce_highway_terms
 from gvin.train.metrics import GraphScores, PlanningMetrics, graph_scores
 
@@ -48,6 +48,10 @@ class TrainConfig:
             last layer only).
         seed: seeds the model's initialisation and the data order.
         device: ``"cpu"``, ``"cuda"``, ...
+        data: a record of what the model is trained on (plain values, e.g. the
+            CLI's data settings and kernel size); saved in the checkpoint, and a
+            resume refuses a checkpoint whose record differs. ``{}``: no record
+            (checkpoints written before this field have none, and are not compared).
     """
 
     model: str = "dtvin"
@@ -59,12 +63,13 @@ class TrainConfig:
     highway_every: int = 0
     seed: int = 0
     device: str = "cpu"
+    data: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         checks = {
             "epochs": self.epochs >= 0,
             "batch_size": self.batch_size >= 1,
-            "lr": self.lr > 0,
+            "lr": math.isfinite(self.lr) and self.lr > 0,
             "grad_clip": self.grad_clip >= 0,
             "highway_every": self.highway_every >= 0,
             "seed": self.seed >= 0,
@@ -72,8 +77,9 @@ class TrainConfig:
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid TrainConfig values: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
-        if not isinstance(self.model_kwargs, dict):
-            raise TypeError(f"model_kwargs must be a dict, got {type(self.model_kwargs).__name__}")
+        for name in ("model_kwargs", "data"):
+            if not isinstance(getattr(self, name), dict):
+                raise TypeError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
 
 
 # Fields that may change between a checkpoint and the run resuming it.
@@ -81,8 +87,13 @@ RESUMABLE_CHANGES = ("epochs", "device")
 REQUIRED_LABELS = ("optimal", "dist", "goal", "move")
 
 
-def check_labelled(batch: Data) -> None:
-    """Training and evaluation need expert labels on every graph (``ValueError`` if not)."""
+def check_labelled(batch: Data, training: bool = False) -> None:
+    """Training and evaluation need expert labels on every graph (``ValueError`` if not).
+
+    With ``training``, the ``optimal`` labels must also mark some edge wherever
+    ``dist`` says a node can reach the goal: labels that mark no optimal move
+    leave nothing to imitate (the loss would be 0 from the start).
+    """
     if not isinstance(batch, Data):
         raise TypeError(f"expected torch_geometric Data planning graphs, got {type(batch).__name__}")
     missing = [key for key in REQUIRED_LABELS if getattr(batch, key, None) is None]
@@ -91,6 +102,32 @@ def check_labelled(batch: Data) -> None:
             f"the planning graphs lack expert labels {missing}; use a gvin.datasets dataset "
             "or add them with gvin.planners (optimal_edges, shortest_path_distances)"
         )
+    if training and not bool(torch.as_tensor(batch.optimal).bool().any()):
+        dist = torch.as_tensor(batch.dist)
+        reaching = int((torch.isfinite(dist) & (dist > 0)).sum())
+        if reaching:
+            raise ValueError(
+                f"the expert labels mark no optimal edge (data.optimal is all False) although {reaching} "
+                "nodes can reach the goal (finite data.dist > 0): there is nothing to imitate; "
+                "label the optimal moves with gvin.optimal_edges"
+            )
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The fields of ``current`` that a resume from a checkpoint with config ``saved`` may not change.
+
+    A field missing from ``saved`` (a checkpoint older than the field) counts as
+    its default; ``data`` is compared only when both sides hold a record.
+    """
+    defaults = asdict(TrainConfig())
+    differ = []
+    for key, value in current.items():
+        old = saved.get(key, defaults.get(key))
+        if key in RESUMABLE_CHANGES or (key == "data" and not (old and value)):
+            continue
+        if old != value:
+            differ.append(key)
+    return differ
 
 
 def node_is_free(batch: Data) -> torch.Tensor:
@@ -192,10 +229,7 @@ class Trainer:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | None = None) -> "Trainer":
         """A trainer (and its model) restored from ``path`` with the config saved there."""
-        payload = load_checkpoint(path)
-        saved = payload.get("config")
-        if not isinstance(saved, dict):
-            raise ValueError(f"checkpoint {path} has no training config")
+        saved = training_config(load_checkpoint(path), path)
         known = {f.name for f in fields(TrainConfig)}
         config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
         if device is not None:
@@ -224,11 +258,9 @@ class Trainer:
     def load(self, path: str | os.PathLike) -> None:
         """Restore model, optimizer, epoch and history from ``path`` (``ValueError`` on a config mismatch)."""
         payload = load_checkpoint(path, map_location=self.device)
-        saved = payload.get("config")
-        if not isinstance(saved, dict):
-            raise ValueError(f"checkpoint {path} has no training config")
+        saved = training_config(payload, path)
         current = asdict(self.config)
-        differ = [key for key in current if key not in RESUMABLE_CHANGES and saved.get(key) != current[key]]
+        differ = config_differences(saved, current)
         if differ:
             details = ", ".join(f"{key}: saved {saved.get(key)!r} vs now {current[key]!r}" for key in differ)
             raise ValueError(
@@ -238,26 +270,39 @@ class Trainer:
         try:
             self.model.load_state_dict(payload["model"])
             self.optimizer.load_state_dict(payload["optimizer"])
-        except (KeyError, RuntimeError, ValueError) as error:
-            raise ValueError(f"checkpoint {path} does not fit the model: {error}") from error
-        self.epoch = int(payload["epoch"])
+            self.epoch = int(payload["epoch"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as error:
+            detail = " ".join(str(error).split())
+            raise ValueError(
+                f"checkpoint {path} does not fit the model: {type(error).__name__} {detail[:300]}"
+            ) from error
         self.history = [dict(record) for record in payload.get("history", [])]
 
     # --------------------------------------------------------------- training
     def loss(self, batch: Batch) -> torch.Tensor:
-        """The imitation loss of one batch (highway loss if ``config.highway_every``)."""
-        check_labelled(batch)
+        """The imitation loss of one batch (highway loss if ``config.highway_every``).
+
+        Raises:
+            FloatingPointError: the policy holds NaN (training diverged).
+        """
+        check_labelled(batch, training=True)
         every = self.config.highway_every
         if every:
             layers = highway_layers(self.model.num_iterations, every)
 
             def layer_loss(layer: int, log_probs: torch.Tensor) -> torch.Tensor:
+                self._check_policy(log_probs, layer)
                 return highway_terms(layer, log_probs, batch.optimal, batch.dist, batch.edge_index, batch.num_nodes)
 
             out = self.model(batch, intermediate=layers, layer_loss=layer_loss)
             return reduce_highway_terms(list(out.layer_losses.values()))
         out = self.model(batch)
+        self._check_policy(out.log_probs, self.model.num_iterations)
         return imitation_loss(out.log_probs, batch.optimal, batch.edge_index, batch.num_nodes)
+
+    def _check_policy(self, log_probs: torch.Tensor, layer: int) -> None:
+        if bool(torch.isnan(log_probs).any()):
+            raise FloatingPointError(f"the policy of layer {layer} became NaN in epoch {self.epoch + 1}")
 
     def step(self, batch: Batch) -> float:
         """One optimiser step on ``batch``; returns its loss (``FloatingPointError`` if not finite)."""
@@ -279,15 +324,21 @@ class Trainer:
         generator = torch.Generator().manual_seed(derived_seed(self.config.seed, self.epoch, 0))
         loader = graph_loader(train, self.config.batch_size, shuffle=True, generator=generator)
         self.model.train()
-        total, steps = 0.0, 0
+        total, steps, labelled = 0.0, 0, False
         with seeded_rng(derived_seed(self.config.seed, self.epoch, 1), self.device):
             bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, disable=None if progress else True)
             for batch in bar:
+                labelled = labelled or bool(torch.as_tensor(getattr(batch, "optimal", True)).any())
                 total += self.step(batch)
                 steps += 1
                 bar.set_postfix(loss=f"{total / steps:.4f}")
         if steps == 0:
             raise ValueError("the training set gave no batch")
+        if not labelled:
+            raise ValueError(
+                "the expert labels of the training set mark no optimal edge in any graph "
+                "(data.optimal is all False): there is nothing to imitate"
+            )
         return total / steps
 
     def fit(
@@ -312,10 +363,10 @@ class Trainer:
         Returns:
             :attr:`history`.
         """
-        for data in (train_dataset, valid_dataset):
+        for data, training in ((train_dataset, True), (valid_dataset, False)):
             first = _first_item(data) if data is not None else None
             if first is not None:
-                check_labelled(first)
+                check_labelled(first, training)
         target = self.config.epochs if epochs is None else int(epochs)
         while self.epoch < target:
             loss = self.train_epoch(train_dataset, progress)

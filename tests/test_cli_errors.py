@@ -1,0 +1,208 @@
+"""Mistakes a careless user makes with the gvin command: one ``error:`` line, a non-zero exit, no traceback."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gvin.cli import main
+from gvin.datasets import MazeDataset
+
+TINY = ["--size", "7", "--counts", "24", "8", "8", "--depth", "4", "--hidden", "8", "--batch-size", "8"]
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    """``gvin argv`` in-process: (exit status, stdout, stderr); any other exception fails the test."""
+    try:
+        code = main(argv)
+    except SystemExit as stop:  # argparse's usage errors
+        code = stop.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, str]:
+    """A trained tiny run, its cached data, a GPPN file, and broken copies of the run's files."""
+    base = tmp_path_factory.mktemp("cli_errors")
+    run = base / "run"
+    code = main(["train", *TINY, "--epochs", "1", "--root", str(base / "data"), "--out", str(run)])
+    assert code == 0
+    assert main(["generate", str(base / "mazes.npz"), "--size", "7", "--counts", "8", "2", "2"]) == 0
+    MazeDataset(base / "data", split="valid", size=7, counts=(8, 0, 8), connectivity=4, kernel_size=3, log=False)
+    (base / "afile").write_text("not a folder, not a checkpoint, not an archive\n")
+    (base / "folder").mkdir()
+    (base / "garbage.pt").write_bytes(b"this is not a checkpoint")
+    payload = torch.load(run / "checkpoint.pt", weights_only=True)
+
+    def variant(name: str, checkpoint, run_json: str | None = "copy") -> None:
+        folder = base / name
+        folder.mkdir()
+        torch.save(checkpoint, folder / "checkpoint.pt")
+        if run_json == "copy":
+            shutil.copy(run / "run.json", folder / "run.json")
+        elif run_json is not None:
+            (folder / "run.json").write_text(run_json)
+
+    variant("handmade", {"model": payload["model"]})
+    variant("bare", payload["model"])
+    variant("no_model_name", {**payload, "config": {"epochs": 3}})
+    wrong = json.loads(json.dumps(payload["config"]))
+    wrong["model_kwargs"]["hidden_channels"] = 16
+    variant("mismatch", {**payload, "config": wrong})
+    unknown = json.loads(json.dumps(payload["config"]))
+    unknown["model_kwargs"]["colour"] = "red"
+    variant("unknown_kwarg", {**payload, "config": unknown})
+    old = json.loads(json.dumps(payload["config"]))
+    del old["data"]
+    variant("old_no_run", {**payload, "config": old}, run_json=None)
+    variant("json_truncated", payload, run_json='{"data": ')
+    variant("json_list", payload, run_json="[1, 2]")
+    variant("json_empty", {**payload, "config": old}, run_json="{}")
+    variant("bad_record", {**payload, "config": {**old, "data": {"kind": "gppn", "size": "big"}}})
+    (base / "garbage_run").mkdir()
+    (base / "garbage_run" / "checkpoint.pt").write_bytes(b"half a checkpoint")
+    names = ("run", "afile", "folder", "data", "handmade", "bare", "no_model_name", "mismatch", "unknown_kwarg",
+             "old_no_run", "json_truncated", "json_list", "json_empty", "bad_record", "garbage_run")
+    return {name: str(base / name) for name in names} | {
+        "base": str(base), "garbage": str(base / "garbage.pt"), "npz": str(base / "mazes.npz"),
+    }
+
+
+HUGE = str(10**12)
+OUT = ["--out", "{base}/new"]
+
+# (argv with {placeholders}, a piece of the error message that names the problem)
+CASES = [
+    # generate
+    (["generate", "{folder}", "--size", "7", "--counts", "2", "1", "1"], "is a folder"),
+    (["generate", "{afile}/x.npz", "--size", "7", "--counts", "2", "1", "1"], "afile"),
+    (["generate", "{base}/x.npz", "--counts", "0", "0", "0"], "--counts"),
+    (["generate", "{base}/x.npz", "--counts", "2", "1"], "--counts"),
+    (["generate", "{base}/x.npz", "--size", "7", "--counts", HUGE, "1", "1"], "GiB"),
+    (["generate", "{base}/x.npz", "--size", HUGE, "--counts", "1", "1", "1"], "GiB"),
+    (["generate", "{base}/x.npz", "--size", "2"], "--size"),
+    (["generate", "{base}/x.npz", "--size", "seven"], "--size"),
+    (["generate", "{base}/x.npz", "--seed", "-1"], "--seed"),
+    (["generate", "{base}/x.npz", "--kind", "forest"], "--kind"),
+    # train: numbers
+    (["train", *TINY, "--depth", "0", *OUT], "--depth"),
+    (["train", *TINY, "--epochs", "0", *OUT], "--epochs"),
+    (["train", *TINY, "--lr", "inf", *OUT], "--lr"),
+    (["train", *TINY, "--lr", "nan", *OUT], "--lr"),
+    (["train", *TINY, "--lr", "-0.1", *OUT], "--lr"),
+    (["train", *TINY, "--lr", "fast", *OUT], "--lr"),
+    (["train", *TINY, "--batch-size", "0", *OUT], "--batch-size"),
+    (["train", *TINY, "--highway", "-1", *OUT], "--highway"),
+    (["train", *TINY, "--threads", "-1", *OUT], "--threads"),
+    (["train", *TINY, "--threads", "0", *OUT], "--threads"),
+    (["train", *TINY, "--counts", "0", "0", "0", *OUT], "--counts"),
+    (["train", *TINY, "--counts", "-1", "8", "8", *OUT], "--counts"),
+    (["train", *TINY, "--counts", "8", "8", "0", *OUT], "--counts"),
+    (["train", *TINY, "--counts", HUGE, "1", "1", *OUT], "GiB"),
+    (["train", *TINY, "--depth", HUGE, *OUT], "--depth"),
+    (["train", *TINY, "--size", "1", *OUT], "--size"),
+    (["train", *TINY, "--kernel-size", "4", *OUT], "--kernel-size"),
+    (["train", *TINY, "--kernel-size", "1", *OUT], "--kernel-size"),
+    (["train", *TINY, "--seed", "-1", *OUT], "--seed"),
+    (["train", *TINY, "--data-seed", "-1", *OUT], "--data-seed"),
+    (["train", *TINY, "--hidden", "0", *OUT], "--hidden"),
+    (["train", *TINY, "--latent-actions", "0", *OUT], "--latent-actions"),
+    (["train", *TINY, "--device", "tpu", *OUT], "--device"),
+    (["train", *TINY, "--device", "cuda:99", *OUT], "cuda:99"),
+    (["train", *TINY], "--out"),
+    # train: files and data
+    (["train", *TINY, "--out", "{afile}"], "afile"),
+    (["train", *TINY, "--out", "{afile}/run"], "afile"),
+    (["train", *TINY, "--root", "{afile}", *OUT], "afile"),
+    (["train", "--npz", "{folder}", *OUT], "folder"),
+    (["train", "--npz", "{afile}", *OUT], "afile"),
+    (["train", "--npz", "{base}/absent.npz", *OUT], "absent.npz"),
+    (["train", "--npz", "{npz}", "--size", "9", *OUT], "--size"),
+    (["train", "--npz", "{npz}", "--counts", "1", "1", "1", "--data-seed", "3", *OUT], "--counts, --data-seed"),
+    (["train", "--npz", "{npz}", "--root", "{folder}", *OUT], "--root"),
+    (["train", *TINY, "--data-seed", "5", "--root", "{data}", "--out", "{run}"], "other data"),
+    (["train", *TINY, "--kernel-size", "5", "--root", "{data}", "--out", "{run}"], "kernel_size"),
+    (["train", *TINY, "--root", "{data}", "--out", "{old_no_run}"], "run.json"),
+    (["train", *TINY, "--root", "{data}", "--out", "{garbage_run}"], "checkpoint.pt"),
+    # evaluate
+    (["evaluate", "{folder}"], "is a folder"),
+    (["evaluate", "{base}/missing.pt"], "missing.pt"),
+    (["evaluate", "{garbage}"], "garbage.pt"),
+    (["evaluate", "{run}/run.json"], "run.json"),
+    (["evaluate", "{handmade}/checkpoint.pt"], "no gvin training config"),
+    (["evaluate", "{bare}/checkpoint.pt"], "bare state_dict"),
+    (["evaluate", "{no_model_name}/checkpoint.pt"], "no gvin training config"),
+    (["evaluate", "{mismatch}/checkpoint.pt"], "do not fit"),
+    (["evaluate", "{unknown_kwarg}/checkpoint.pt"], "colour"),
+    (["evaluate", "{old_no_run}/checkpoint.pt"], "run.json"),
+    (["evaluate", "{json_truncated}/checkpoint.pt"], "json_truncated/run.json"),
+    (["evaluate", "{json_list}/checkpoint.pt"], "json_list/run.json"),
+    (["evaluate", "{json_empty}/checkpoint.pt"], "json_empty/run.json"),
+    (["evaluate", "{bad_record}/checkpoint.pt"], "bad_record/checkpoint.pt"),
+    (["evaluate", "{run}/checkpoint.pt", "--depth", "0"], "--depth"),
+    (["evaluate", "{run}/checkpoint.pt", "--device", "cuda:99"], "cuda:99"),
+    (["evaluate", "{run}/checkpoint.pt", "--npz", "{afile}"], "afile"),
+    (["evaluate", "{run}/checkpoint.pt", "--npz", "{npz}", "--kind", "gridworld"], "--kind"),
+    (["evaluate", "{run}/checkpoint.pt", "--root", "{afile}"], "afile"),
+    (["evaluate", "{run}/checkpoint.pt", "--counts", "8", "0", "8", "--split", "valid", "--root", "{data}"],
+     "no mazes"),
+    # plan
+    (["plan", "{run}/checkpoint.pt", "--index", "99"], "--index"),
+    (["plan", "{run}/checkpoint.pt", "--index", "-1"], "--index"),
+    (["plan", "{run}/checkpoint.pt", "--depth", "0"], "--depth"),
+    (["plan", "{run}/checkpoint.pt", "--png", "{folder}"], "--png"),
+    (["plan", "{run}/checkpoint.pt", "--png", "{afile}/x.png"], "afile"),
+    (["plan", "{run}/checkpoint.pt", "--split", "dev"], "--split"),
+    (["plan", "{run}"], "is a folder"),
+    # demo and the command itself
+    (["demo", "--epochs", "0"], "--epochs"),
+    (["demo", "--out", "{afile}"], "afile"),
+    (["launch"], "launch"),
+    ([], "command"),
+]
+
+
+def _fill(argv: list[str], files: dict[str, str]) -> list[str]:
+    return [arg.format(**files) for arg in argv]
+
+
+@pytest.mark.parametrize("argv, names", CASES, ids=[" ".join(a[:1] + a[-4:]) for a, _ in CASES])
+def test_a_user_mistake_is_one_error_line(argv, names, files, capsys):
+    before = sorted(p.name for p in Path(files["base"]).iterdir())
+    code, out, err = run_cli(_fill(argv, files), capsys)
+    assert code not in (0, None), out
+    assert "Traceback" not in out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert names in lines[0], lines[0]
+    assert sorted(p.name for p in Path(files["base"]).iterdir()) == before  # nothing written ('new' never appears)
+
+
+def test_the_cases_are_many_and_distinct():
+    assert len({tuple(argv) for argv, _ in CASES}) == len(CASES) >= 30
+    assert {argv[0] for argv, _ in CASES if argv} >= {"generate", "train", "evaluate", "plan", "demo"}
+
+
+def test_the_installed_command_exits_non_zero_without_a_traceback(files):
+    for argv, names in [(["train", *TINY, "--threads", "-1", "--out", "x"], "--threads"),
+                        (["evaluate", os.path.join(files["base"], "bare", "checkpoint.pt")], "bare state_dict")]:
+        done = subprocess.run([sys.executable, "-m", "gvin.cli", *argv], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and names in done.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_is_named_not_a_damaged_checkpoint(files, capsys):
+    code, _, err = run_cli(["evaluate", files["run"] + "/checkpoint.pt", "--device", "cuda"], capsys)
+    assert code == 2 and "CUDA is not available" in err and "damaged" not in err
+    from gvin.train import load_checkpoint
+
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        load_checkpoint(Path(files["run"]) / "checkpoint.pt", map_location="cuda")
