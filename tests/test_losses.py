@@ -33,8 +33,8 @@ def test_optimal_set_nll_tie_is_not_single_label_cross_entropy():
     """With both tied moves optimal, putting all mass on either one is a perfect policy."""
     edge_index = torch.tensor([[0, 0, 0], [1, 2, 3]])
     optimal = torch.tensor([True, True, False])
-    for probs in ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 0.0]):
-        log_probs = torch.tensor(probs).log()
+    for probs in ([1.0, 1e-30, 0.0], [1e-30, 1.0, 0.0], [0.5, 0.5, 0.0]):
+        log_probs = torch.tensor(probs, dtype=torch.float64).log()
         loss, _ = optimal_set_nll(log_probs, optimal, edge_index, 4)
         assert loss[0].item() == pytest.approx(0.0, abs=1e-6)
 

@@ -39,8 +39,8 @@ def move_offsets(ndim: int, connectivity: int | None = None) -> Tensor:
     Returns:
         ``[M, ndim]`` long tensor of non-zero offsets.
     """
-    if ndim not in _VALID_CONNECTIVITY:
-        raise ValueError(f"grids must be 2-D or 3-D, got ndim={ndim}")
+    if isinstance(ndim, (bool, np.bool_)) or ndim not in _VALID_CONNECTIVITY or not isinstance(ndim, (int, np.integer)):
+        raise ValueError(f"grids must be 2-D or 3-D, got ndim={ndim!r}")
     connectivity = _DEFAULT_CONNECTIVITY[ndim] if connectivity is None else connectivity
     if connectivity not in _VALID_CONNECTIVITY[ndim]:
         raise ValueError(
@@ -215,6 +215,9 @@ def from_grid(
           different stencils still batch: a ``Batch`` holds a list of them), so
           a planner can refuse a graph built with another stencil than its own.
     """
+    for name, flag in (("wrap", wrap), ("free_only", free_only)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
     free = as_occupancy(maze, free_value=free_value)
     shape = free.shape
     ndim = len(shape)
@@ -284,7 +287,10 @@ def to_grid(data: Data, values, fill: float = 0.0):
     if not hasattr(data, "cell") or not hasattr(data, "grid_shape"):
         raise ValueError("to_grid needs a graph built by from_grid (fields 'cell' and 'grid_shape')")
     as_numpy = isinstance(values, np.ndarray)
-    tensor = torch.as_tensor(values)
+    try:
+        tensor = torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(f"values must be an [N, ...] tensor or array, got {type(values).__name__}: {error}") from None
     if tensor.dim() == 0 or tensor.shape[0] != data.num_nodes:
         raise ValueError(
             f"values must have one row per node ({data.num_nodes}), got shape {tuple(tensor.shape)}"

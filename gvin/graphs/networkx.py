@@ -17,6 +17,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from gvin.graphs._validation import check_edge_index
+
 
 # --------------------------------------------------------------------------- from networkx
 def _goal_keys(G: nx.Graph, goal) -> list:
@@ -161,6 +163,10 @@ def from_networkx(
     """
     if not isinstance(G, nx.Graph):
         raise TypeError(f"G must be a networkx graph, got {type(G).__name__}")
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch dtype such as torch.float32, got {dtype!r}")
+    if not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating dtype (planners read float features), got {dtype}")
     if G.number_of_nodes() == 0:
         raise ValueError("the networkx graph has no nodes")
     if G.number_of_edges() == 0:
@@ -211,10 +217,36 @@ def _node_labels(data: Data, num_nodes: int, use_node_keys: bool) -> list:
     return list(range(num_nodes))
 
 
+def _edge_field(data: Data, name: str, num_edges: int) -> Tensor | None:
+    value = getattr(data, name, None)
+    if value is not None and (not isinstance(value, Tensor) or value.shape != (num_edges,)):
+        shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+        raise ValueError(f"data.{name} must be an [E] = [{num_edges}] tensor, got {shape}")
+    return value
+
+
+def _goal_of(data: Data, num_nodes: int) -> Tensor | None:
+    """``data.goal`` as an ``[N]`` bool mask (it may be a mask or integer node indices)."""
+    goal = getattr(data, "goal", None)
+    if goal is None:
+        return None
+    goal = torch.as_tensor(goal).detach().cpu()
+    if goal.dtype == torch.bool and goal.shape == (num_nodes,):
+        return goal
+    if goal.dtype in (torch.bool, torch.uint8) or goal.is_floating_point() or goal.is_complex() or goal.dim() > 1:
+        raise ValueError(
+            f"data.goal must be an [N] = [{num_nodes}] bool mask or integer node indices, "
+            f"got {goal.dtype} {tuple(goal.shape)}"
+        )
+    if goal.numel() and (int(goal.min()) < 0 or int(goal.max()) >= num_nodes):
+        raise ValueError(f"data.goal has node indices outside [0, {num_nodes})")
+    return torch.zeros(num_nodes, dtype=torch.bool).index_fill_(0, goal.reshape(-1).long(), True)
+
+
 def _edge_table(data: Data) -> dict[str, np.ndarray]:
-    edge_index = data.edge_index.detach().cpu().numpy()
+    edge_index = check_edge_index(getattr(data, "edge_index", None), int(data.num_nodes)).detach().cpu().numpy()
     num_edges = edge_index.shape[1]
-    move = getattr(data, "move", None)
+    move = _edge_field(data, "move", num_edges)
     table = {
         "src": edge_index[0],
         "dst": edge_index[1],
@@ -222,7 +254,7 @@ def _edge_table(data: Data) -> dict[str, np.ndarray]:
         if move is None
         else move.detach().cpu().numpy().astype(bool),
     }
-    weight = getattr(data, "edge_weight", None)
+    weight = _edge_field(data, "edge_weight", num_edges)
     table["weight"] = (
         np.ones(num_edges) if weight is None else weight.detach().cpu().double().numpy()
     )
@@ -251,7 +283,13 @@ def to_networkx(
         and ``edge_type`` (int, if present). Parallel edges collapse into one:
         a move wins over a non-move, then the lowest weight, then the first.
     """
+    if not isinstance(data, Data):
+        raise TypeError(f"data must be a torch_geometric Data planning graph, got {type(data).__name__}")
+    if not data.num_nodes:
+        raise ValueError("the planning graph has no nodes")
     num_nodes = int(data.num_nodes)
+    table = _edge_table(data)
+    mask = _goal_of(data, num_nodes)
     labels = _node_labels(data, num_nodes, use_node_keys)
     G = nx.DiGraph()
     G.add_nodes_from(labels)
@@ -259,13 +297,9 @@ def to_networkx(
     if pos is not None:
         rows = pos.detach().cpu().double().numpy().reshape(num_nodes, -1)
         nx.set_node_attributes(G, {k: tuple(r.tolist()) for k, r in zip(labels, rows)}, "pos")
-    goal = getattr(data, "goal", None)
-    if goal is not None:
-        mask = torch.zeros(num_nodes, dtype=torch.bool)
-        mask[goal.detach().cpu()] = True  # a mask or indices
+    if mask is not None:
         nx.set_node_attributes(G, dict(zip(labels, mask.tolist())), "goal")
 
-    table = _edge_table(data)
     keep = table["move"] if moves_only else np.ones(len(table["src"]), dtype=bool)
     # Order so that, per (s, t), the preferred parallel edge comes last and overwrites.
     order = np.lexsort((-np.arange(len(keep)), -table["weight"], table["move"]))

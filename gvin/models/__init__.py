@@ -11,6 +11,8 @@ MODELS: dict[str, type[GraphPlanner]] = {"vin": VIN, "dtvin": DTVIN, "gppn": GPP
 
 def build_model(name: str, **kwargs) -> GraphPlanner:
     """A planner by name (``"vin"``, ``"dtvin"``, ``"gppn"``) with constructor arguments."""
+    if not isinstance(name, str):
+        raise TypeError(f"the model name must be a string, one of {sorted(MODELS)}; got {name!r}")
     try:
         cls = MODELS[name.lower()]
     except KeyError:

@@ -223,6 +223,17 @@ def as_stencil(stencil, num_edge_types: int | None, edge_dim: int | None) -> tup
     return table, len(table)
 
 
+def _layers(intermediate: Iterable[int], depth: int) -> set[int]:
+    """The intermediate layers asked for, each an int in ``[1, depth]``."""
+    if isinstance(intermediate, (int, str)) or not isinstance(intermediate, Iterable):
+        raise TypeError(f"intermediate must be a collection of layer numbers, got {intermediate!r}")
+    layers = set(intermediate)
+    bad = [k for k in layers if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= depth]
+    if bad:
+        raise ValueError(f"intermediate layers must be ints in [1, {depth}] (the depth of this run), got {sorted(map(str, bad))}")
+    return {int(k) for k in layers}
+
+
 class GraphPlanner(nn.Module):
     """Base of the planners: resolves depth, collects intermediate policies.
 
@@ -358,7 +369,7 @@ class GraphPlanner(nn.Module):
         depth = positive_int(self.num_iterations if num_iterations is None else num_iterations, "num_iterations")
         if self.memory not in MEMORY_MODES:
             raise ValueError(f"memory must be one of {MEMORY_MODES}, got {self.memory!r}")
-        wanted = set(intermediate)
+        wanted = _layers(intermediate, depth)
         kept: dict[int, Tensor] = {}
         reduced: dict[int, Tensor] = {}
 

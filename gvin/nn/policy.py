@@ -106,7 +106,7 @@ class GeometricPolicyHead(nn.Module):
     def forward(
         self, q: Tensor, v: Tensor, edge_index: Tensor, edge_attr: Tensor, move: Tensor
     ) -> Tensor:
-        _check_head_inputs(q, v, edge_index, move, self.num_actions, self.weight.last.weight)
+        _check_head_inputs(q, v, edge_index, move, self.num_actions, next(self.parameters(), q))
         scores = self.logits(q, v, edge_index, edge_attr)
         return segment_log_softmax(scores, edge_index[0], q.shape[0], mask=move)
 

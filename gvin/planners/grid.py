@@ -177,6 +177,8 @@ def neighbour_table(shape: tuple[int, ...], offsets: np.ndarray, wrap: bool = Fa
     Returns:
         ``[C, M]`` int64, ``C = prod(shape)``.
     """
+    if not isinstance(wrap, (bool, np.bool_)):
+        raise TypeError(f"wrap must be True or False, got {wrap!r}")
     shape = tuple(int(s) for s in shape)
     if wrap and min(shape) < 3:
         raise ValueError(f"wrap=True needs every side >= 3, got shape {shape}")
@@ -348,9 +350,21 @@ def optimal_action_maps(
         work = _bfs(free_flat, goal_flat, move_table)
     else:
         work = _work_from_dist(dist, free_flat, shape, batched)
+        if goal is not None:
+            _check_dist_goal(work, _goal_mask(goal, free_flat, shape, batched))
     out = _optimal_flat(work, neighbour_table(shape, action_array, wrap))
     out = out.reshape((out.shape[0], len(action_array)) + shape)
     return out if batched else out[0]
+
+
+def _check_dist_goal(work: np.ndarray, goal_flat: np.ndarray) -> None:
+    """Distances given with a goal must be 0 exactly on that goal's cells."""
+    wrong = np.flatnonzero(((work == 0) != goal_flat).any(axis=-1))
+    if len(wrong):
+        raise ValueError(
+            f"dist was computed for another goal than the one given (maze {int(wrong[0])}: dist is 0 "
+            "elsewhere than on its goal cells); pass the matching dist, or only the goal"
+        )
 
 
 def grid_labels(

@@ -15,6 +15,7 @@ no goal can be reached.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Union
 
 import numpy as np
@@ -31,6 +32,11 @@ WeightSpec = Union[None, str, Tensor, np.ndarray]
 
 # --------------------------------------------------------------------------- inputs
 def _num_nodes(data: Data) -> int:
+    if not isinstance(data, Data):
+        raise TypeError(
+            f"data must be a torch_geometric Data planning graph, got {type(data).__name__} "
+            "(convert networkx graphs with gvin.from_networkx)"
+        )
     num_nodes = data.num_nodes
     if num_nodes is None or num_nodes == 0:
         raise ValueError("the graph has no nodes")
@@ -59,6 +65,8 @@ def move_mask(data: Data) -> Tensor:
             raise ValueError(
                 f"move must have shape [E] = [{edge_index.shape[1]}], got {tuple(move.shape)}"
             )
+        if move.is_floating_point() or move.is_complex() or not bool(((move == 0) | (move == 1)).all()):
+            raise ValueError(f"move must be a bool mask of the traversable edges, got {move.dtype}")
         move = move.to(device=edge_index.device, dtype=torch.bool)
     if not bool(move.any()):
         raise ValueError("the graph has no moves (no traversable edge)")
@@ -101,7 +109,10 @@ def edge_costs(data: Data, weight: WeightSpec = None) -> Tensor:
         name = "the norm of data.edge_attr"
     else:
         name = "weight"
-    weight = torch.as_tensor(weight).to(device=device, dtype=torch.float64)
+    weight = torch.as_tensor(weight)
+    if weight.is_complex() or weight.dtype == torch.bool:
+        raise ValueError(f"{name} must hold real costs, got {weight.dtype}")
+    weight = weight.to(device=device, dtype=torch.float64)
     if weight.shape != (num_edges,):
         raise ValueError(f"{name} must have shape [E] = [{num_edges}], got {tuple(weight.shape)}")
     _check_costs(weight[move_mask(data)], name)
@@ -151,6 +162,11 @@ def goal_mask(data: Data, goal=None) -> Tensor:
         mask = goal
     elif not goal.dtype.is_floating_point and not goal.dtype.is_complex and goal.dim() <= 1:
         index = goal.reshape(-1).long()
+        if num_nodes > 2 and index.numel() == num_nodes and bool(((index == 0) | (index == 1)).all()):
+            raise ValueError(
+                f"goal is an integer 0/1 vector of length N = {num_nodes}: a mask, not node indices? "
+                "Pass a bool mask (goal.bool()) or the goal nodes' indices"
+            )
         if index.numel() and bool(((index < 0) | (index >= num_nodes)).any()):
             raise ValueError(f"goal index out of range for a graph of {num_nodes} nodes")
         mask = torch.zeros(num_nodes, dtype=torch.bool, device=device)
@@ -229,7 +245,12 @@ def _as_dist(data: Data, dist, weight: WeightSpec) -> Tensor:
     if dist is None:
         return shortest_path_distances(data, weight)
     num_nodes = _num_nodes(data)
-    dist = torch.as_tensor(dist, device=data.edge_index.device)
+    try:
+        dist = torch.as_tensor(dist, device=data.edge_index.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"dist must be an [N] = [{num_nodes}] tensor of distances, got {type(dist).__name__}") from None
+    if dist.is_complex() or dist.dtype == torch.bool:
+        raise ValueError(f"dist must hold real distances, got {dist.dtype}")
     if dist.shape != (num_nodes,):
         raise ValueError(f"dist must have shape [N] = [{num_nodes}], got {tuple(dist.shape)}")
     if not dist.dtype.is_floating_point:
@@ -283,6 +304,8 @@ def optimal_edges(
     Returns:
         ``[E]`` bool tensor.
     """
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not 0 <= rtol < 1:
+        raise ValueError(f"rtol must be a number in [0, 1), got {rtol!r}")
     move = move_mask(data)
     costs = edge_costs(data, weight)
     goals = goal_mask(data)
@@ -320,6 +343,8 @@ def shortest_path(
     num_nodes = _num_nodes(data)
     move_mask(data)  # graph errors first
     if isinstance(source, Tensor):
+        if source.numel() != 1:
+            raise TypeError(f"source must be one integer node index, got a tensor of shape {tuple(source.shape)}")
         source = source.item()
     if isinstance(source, bool) or not isinstance(source, (int, np.integer)):
         raise TypeError(f"source must be an integer node index, got {source!r}")

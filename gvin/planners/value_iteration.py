@@ -15,6 +15,7 @@ the fixed point is ``-dist`` (:func:`~gvin.planners.shortest_path_distances`).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -102,11 +103,13 @@ def value_iteration(
         ``gamma = 1``, ``values == -shortest_path_distances(data)``; with
         ``gamma < 1`` and unit costs, ``values == -(1 - gamma**d) / (1 - gamma)``.
     """
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0.0 < float(gamma) <= 1.0:
+        raise ValueError(f"gamma must be a number in (0, 1], got {gamma!r}")
     gamma = float(gamma)
-    if not 0.0 < gamma <= 1.0:
-        raise ValueError(f"gamma must be in (0, 1], got {gamma}")
-    if tol < 0 or math.isnan(tol):
-        raise ValueError(f"tol must be >= 0, got {tol}")
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not float(tol) >= 0:
+        raise ValueError(f"tol must be a number >= 0, got {tol!r}")
+    if max_iters is not None and (isinstance(max_iters, bool) or not isinstance(max_iters, numbers.Integral) or max_iters < 0):
+        raise ValueError(f"max_iters must be an int >= 0 (or None), got {max_iters!r}")
     num_nodes = _num_nodes(data)
     move = move_mask(data)
     costs = edge_costs(data, weight)

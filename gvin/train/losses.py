@@ -6,10 +6,13 @@ Every loss reads the expert labels of the planning-graph conventions: ``optimal`
 """
 from __future__ import annotations
 
+import numbers
 from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
+
+from gvin.graphs._validation import check_edge_index, positive_int
 
 
 def segment_logsumexp(values: Tensor, index: Tensor, num_segments: int) -> Tensor:
@@ -27,7 +30,7 @@ def segment_logsumexp(values: Tensor, index: Tensor, num_segments: int) -> Tenso
     seg_max = values.new_full((num_segments,), float("-inf")).scatter_reduce(
         0, index, values.detach(), "amax", include_self=True
     )
-    empty = ~torch.isfinite(seg_max)
+    empty = seg_max == float("-inf")  # NaN is not empty: it propagates, so a diverged policy gives a NaN loss
     safe_max = seg_max.masked_fill(empty, 0.0)
     total = values.new_zeros(num_segments).index_add_(0, index, (values - safe_max[index]).exp())
     # log(0) has an infinite derivative: take the log of 1 on empty segments
@@ -54,14 +57,12 @@ def optimal_set_nll(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, num_
         where a node has no optimal move (walls, goals, unreachable cells);
         ``labelled`` marks the rest.
     """
-    _check_edge_labels(log_probs, optimal, edge_index)
+    _check_edge_labels(log_probs, optimal, edge_index, num_nodes)
     src = edge_index[0]
-    optimal = optimal.bool()
     masked = log_probs.masked_fill(~optimal, float("-inf"))
     log_mass = segment_logsumexp(masked, src, num_nodes)
     labelled = torch.zeros(num_nodes, dtype=torch.bool, device=src.device)
     labelled[src[optimal]] = True
-    _check_labels_choosable(log_probs, optimal, edge_index, num_nodes)
     loss = (-log_mass).masked_fill(~labelled, 0.0)
     return loss, labelled
 
@@ -98,6 +99,8 @@ def highway_loss(
     Returns:
         A scalar; 0 (still attached to the graph) when no pair qualifies.
     """
+    if not isinstance(layer_log_probs, Mapping):
+        raise TypeError(f"layer_log_probs must be a mapping {{layer: log_probs [E]}}, got {type(layer_log_probs).__name__}")
     if not layer_log_probs:
         raise ValueError("highway_loss needs the log-probs of at least one layer")
     terms = [
@@ -115,8 +118,11 @@ def highway_terms(
     Reducing each layer on the spot (see ``layer_loss`` of
     :meth:`gvin.models.GraphPlanner.forward`) keeps no layer's policy alive.
     """
-    if dist.shape != (num_nodes,):
-        raise ValueError(f"dist must be [N]={num_nodes}, got {tuple(dist.shape)}")
+    positive_int(layer, "layer")
+    if not isinstance(dist, Tensor) or dist.shape != (num_nodes,):
+        raise ValueError(f"dist must be [N]={num_nodes}, got {_shape(dist)}")
+    if bool(torch.isnan(dist).any()) or bool((dist < 0).any()):
+        raise ValueError("dist must be non-negative distances (inf where unreachable), found NaN or < 0")
     loss, labelled = optimal_set_nll(log_probs, optimal, edge_index, num_nodes)
     active = labelled & (dist <= layer)
     return torch.stack([loss.masked_fill(~active, 0.0).sum(), active.sum().to(loss.dtype)])
@@ -130,38 +136,36 @@ def reduce_highway_terms(terms: Sequence[Tensor]) -> Tensor:
 
 def highway_layers(depth: int, every: int) -> list[int]:
     """Layers ``n ≤ depth`` with ``n mod every = 0``, and always the last one (``depth``)."""
-    if depth < 1:
-        raise ValueError(f"the depth must be >= 1, got {depth}")
-    if every < 1:
-        raise ValueError(f"the highway interval must be >= 1, got {every}")
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
+        raise ValueError(f"the depth must be an int >= 1, got {depth!r}")
+    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+        raise ValueError(f"the highway interval must be an int >= 1, got {every!r}")
     layers = list(range(every, depth + 1, every))
     if not layers or layers[-1] != depth:
         layers.append(depth)
     return layers
 
 
-def _check_edge_labels(log_probs: Tensor, optimal: Tensor, edge_index: Tensor) -> None:
-    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
-        raise ValueError(f"edge_index must be [2, E], got {tuple(edge_index.shape)}")
+def _check_edge_labels(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, num_nodes: int) -> None:
+    """Shapes, dtypes and values of a policy and its labels (``ValueError`` naming the field)."""
+    check_edge_index(edge_index, positive_int(num_nodes, "num_nodes"))
     num_edges = edge_index.shape[1]
-    if log_probs.shape != (num_edges,):
-        raise ValueError(f"log_probs must be [E]={num_edges}, got {tuple(log_probs.shape)}")
-    if optimal.shape != (num_edges,):
-        raise ValueError(f"optimal must be [E]={num_edges}, got {tuple(optimal.shape)}")
-
-
-def _check_labels_choosable(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, num_nodes: int) -> None:
-    """A node whose every optimal label is an edge the policy cannot take (log-prob ``-inf``:
-    masked out, so not a move or not in its action set) would make the loss inf."""
-    src = edge_index[0]
-    labels = torch.bincount(src[optimal], minlength=num_nodes)
-    blocked = torch.bincount(src[optimal & (log_probs == float("-inf"))], minlength=num_nodes)
-    stuck = (labels > 0) & (blocked == labels)
-    if bool(stuck.any()):
-        node = int(torch.nonzero(stuck)[0])
-        edges = torch.nonzero(optimal & (src == node)).flatten()[:3].tolist()
+    if not isinstance(log_probs, Tensor) or log_probs.shape != (num_edges,):
+        raise ValueError(f"log_probs must be [E]={num_edges}, got {_shape(log_probs)}")
+    if not isinstance(optimal, Tensor) or optimal.shape != (num_edges,):
+        raise ValueError(f"optimal must be [E]={num_edges}, got {_shape(optimal)}")
+    if optimal.dtype != torch.bool:
+        raise ValueError(f"optimal must be a bool mask of the optimal edges, got {optimal.dtype}")
+    blocked = optimal & (log_probs == float("-inf"))
+    if bool(blocked.any()):
+        edge = int(torch.nonzero(blocked)[0])
+        source, target = (int(v) for v in edge_index[:, edge])
         raise ValueError(
-            f"the expert labels of {int(stuck.sum())} node(s) mark only edges the policy cannot take "
-            f"(e.g. node {node}: optimal edges {edges} have probability 0, so they are not moves or not "
-            "in the policy's action set); labels must mark moves (gvin.optimal_edges)"
+            f"the optimal labels mark {int(blocked.sum())} edge(s) the policy cannot take (e.g. edge {edge}: "
+            f"{source} → {target} has probability 0, so it is not a move or not in the policy's action set); "
+            "labels must mark moves only (gvin.optimal_edges)"
         )
+
+
+def _shape(value) -> str:
+    return str(tuple(value.shape)) if isinstance(value, Tensor) else type(value).__name__
