@@ -34,19 +34,23 @@ class CLIError(Exception):
 
 
 # ----------------------------------------------------------------------------- argument types
-def _integer(low: int) -> Callable[[str], int]:
-    """An argparse type: an integer ``>= low``."""
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer ``>= low`` (and ``<= high``)."""
+    expected = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
         return value
 
     return parse
+
+
+MAX_DEPTH = 1_000_000  # layers: a million sweeps plan paths far longer than any maze gvin generates
 
 
 def _positive_float(text: str) -> float:
@@ -109,7 +113,7 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", default="dtvin", choices=("vin", "dtvin", "gppn"))
-    group.add_argument("--depth", type=_integer(1), default=None, help="layers K (default 3 × maze side)")
+    group.add_argument("--depth", type=_integer(1, MAX_DEPTH), default=None, help="layers K (default 3 × maze side)")
     group.add_argument("--kernel-size", type=_kernel_size, default=3, help="stencil F×F (odd, default 3)")
     group.add_argument("--hidden", type=_integer(1), default=None, help="hidden channels")
     group.add_argument("--latent-actions", type=_integer(1), default=None, help="latent actions A (VIN/DT-VIN)")
@@ -146,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="adaptive highway loss every J layers (0: last layer only)")
     group.add_argument("--seed", type=_integer(0), default=0)
     group.add_argument("--device", type=_device, default=default_device)
-    group.add_argument("--threads", type=_integer(1), default=None, help="torch CPU threads")
+    group.add_argument("--threads", type=_integer(1, os.cpu_count() or 1), default=None, help="torch CPU threads")
     group.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, run.json, plan.png)")
     group.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
 
@@ -154,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("checkpoint", type=Path)
     _add_data_arguments(evaluate)
     evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    evaluate.add_argument("--depth", type=_integer(1), default=None, help="plan with K layers (default: as trained)")
+    evaluate.add_argument("--depth", type=_integer(1, MAX_DEPTH), default=None,
+                          help="plan with K layers (default: as trained)")
     evaluate.add_argument("--device", type=_device, default=default_device)
 
     plan = sub.add_parser("plan", help="plan one maze with a trained planner; print it and write a PNG")
@@ -162,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_arguments(plan)
     plan.add_argument("--split", default="test", choices=("train", "valid", "test"))
     plan.add_argument("--index", type=_integer(0), default=0, help="which maze of the split")
-    plan.add_argument("--depth", type=_integer(1), default=None, help="plan with K layers (default: as trained)")
+    plan.add_argument("--depth", type=_integer(1, MAX_DEPTH), default=None,
+                      help="plan with K layers (default: as trained)")
     plan.add_argument("--png", type=Path, default=None, help="where to write the picture")
     return parser
 
@@ -220,18 +226,17 @@ def _memory_bytes() -> int | None:
         return None
 
 
-def _check_memory(side: int, mazes: int, batch: int = 0, kernel_size: int = 3, depth: int = 0) -> None:
-    """Refuse data or training steps that cannot fit in memory, before allocating anything.
+def _check_memory(side: int, mazes: int, batch: int = 0, kernel_size: int = 3) -> None:
+    """Refuse data or batches that cannot fit in memory, before allocating anything.
 
-    A lower bound: 2 bytes a cell for stored mazes, 32 bytes an edge of a batch,
-    4 bytes a node and layer of a training step.
+    A lower bound: 2 bytes a cell for stored mazes, 32 bytes an edge of a batch.
     """
     cells = side * side
-    need = cells * (2 * mazes + batch * (32 * kernel_size**2 + 4 * depth))
+    need = cells * (2 * mazes + batch * 32 * kernel_size**2)
     have = _memory_bytes()
     if have and need > have:
-        steps = f", trained in batches of {batch} with {depth} layers," if batch else ""
-        options = "--counts, --size, --batch-size or --depth" if batch else "--counts or --size"
+        steps = f" in batches of {batch} with a {kernel_size}x{kernel_size} stencil" if batch else ""
+        options = "--counts, --size, --batch-size or --kernel-size" if batch else "--counts or --size"
         raise CLIError(
             f"{mazes} mazes of {side}x{side}{steps} need at least {need / 2**30:,.0f} GiB of memory, "
             f"more than this machine's {have / 2**30:,.0f} GiB; reduce {options}"
@@ -260,12 +265,15 @@ def data_identity(spec: dict[str, Any]) -> dict[str, Any]:
     return {key: spec.get(key) for key in (*GENERATED, "connectivity")}
 
 
-def _checked_record(record: dict[str, Any], source: Path) -> dict[str, Any]:
+def _checked_record(record: Any, source: Path) -> dict[str, Any]:
     """A data record (identity and ``kernel_size``) read from ``source``, validated."""
-    bad = [key for key, value in record.items() if key in _SPEC_CHECKS and not _SPEC_CHECKS[key](value)]
-    missing = [key for key in ("connectivity", "kernel_size") if key not in record]
-    if bad or missing:
-        raise CLIError(f"{source} holds a broken data record (bad: {bad or missing}); fix or delete it")
+    if not isinstance(record, dict):
+        raise CLIError(f"{source} holds a broken data record (a {type(record).__name__}, not a mapping)")
+    keys = ("npz",) if record.get("npz") else GENERATED
+    bad = [key for key in (*keys, "connectivity", "kernel_size")
+           if key not in record or not _SPEC_CHECKS[key](record[key])]
+    if bad:
+        raise CLIError(f"{source} holds a broken data record (missing or bad: {', '.join(bad)}); fix or delete it")
     return record
 
 
@@ -323,7 +331,7 @@ def _load_evaluation_split(args: argparse.Namespace):
     run = _read_run_file(run_file)
     record = training_config(payload, args.checkpoint).get("data")
     if record:
-        record = _checked_record(dict(record), args.checkpoint)
+        record = _checked_record(record, args.checkpoint)
     elif run is not None:  # a checkpoint from before data records
         record = _checked_record({**data_identity(run["data"]), "kernel_size": run["kernel_size"]}, run_file)
     else:
@@ -349,7 +357,7 @@ def model_kwargs(args: argparse.Namespace, spec: dict[str, Any], side: int) -> d
     }
     if args.hidden is not None:
         kwargs["hidden_channels"] = args.hidden
-    if args.latent_actions is not None and args.model != "gppn":
+    if args.latent_actions is not None:
         kwargs["num_actions"] = args.latent_actions
     return kwargs
 
@@ -385,6 +393,8 @@ def _as_saved(kwargs: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
 
 def _training_data(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     """The data spec and cache root of ``gvin train``, checked before anything is loaded or written."""
+    if args.latent_actions is not None and args.model == "gppn":
+        raise CLIError("--latent-actions sets the latent actions of vin and dtvin; gppn has none")
     _check_folder(args.out, "--out")
     if (args.out / CHECKPOINT).is_dir():
         raise CLIError(f"{args.out / CHECKPOINT} is a folder; expected the run's checkpoint file")
@@ -393,8 +403,8 @@ def _training_data(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
         if spec["counts"][0] < 1 or spec["counts"][2] < 1:
             raise CLIError(f"--counts {' '.join(map(str, spec['counts']))}: training needs at least one "
                            "training maze and one test maze")
-        _check_memory(spec["size"], sum(spec["counts"]), args.batch_size, args.kernel_size,
-                      args.depth or 3 * spec["size"])
+        batch = min(args.batch_size, spec["counts"][0])
+        _check_memory(spec["size"], sum(spec["counts"]), batch, args.kernel_size)
     return spec, root
 
 
@@ -422,7 +432,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     valid_set = load_split(spec, root, "valid", args.kernel_size)
     side = int(train_set[0].grid_shape.max())
     if "npz" in spec:
-        _check_memory(side, 0, args.batch_size, args.kernel_size, args.depth or 3 * side)
+        _check_memory(side, 0, min(args.batch_size, len(train_set)), args.kernel_size)
     config = TrainConfig(
         model=args.model, model_kwargs=_as_saved(model_kwargs(args, spec, side), saved.get("model_kwargs", {})),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, highway_every=args.highway, seed=args.seed,
@@ -481,9 +491,19 @@ def _plot_example(model, dataset, index: int, png: Path, depth: int | None = Non
                            f"optimal {len(result.optimal) - 1}")
 
 
+def _check_picture(path: Path) -> None:
+    """Refuse a picture path that cannot be written, or in a format the plots do not have."""
+    from gvin import viz
+
+    _check_file_target(path, "--png")
+    formats = getattr(viz, "_FORMATS", None)
+    if formats and path.suffix and path.suffix.lstrip(".").lower() not in formats:
+        raise CLIError(f"--png {path}: expected a picture file ending in one of {', '.join('.' + f for f in formats)}")
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     png = args.png or args.checkpoint.parent / f"plan_{args.split}_{args.index}.png"
-    _check_file_target(png, "--png")
+    _check_picture(png)
     model, dataset, _ = _load_evaluation_split(args)
     if args.index >= len(dataset):
         raise CLIError(f"--index {args.index} is out of range: the {args.split} split has {len(dataset)} mazes "

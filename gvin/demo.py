@@ -48,6 +48,9 @@ def run_demo(out: Path = Path("runs/demo"), epochs: int = 10) -> int:
     """The main job on built-in defaults: exact planning, then DT-VIN trained on small mazes."""
     from gvin.cli import main
 
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+
     print("== 1. exact planning on a planning graph ==")
     if not exact_planning_tour():
         return 1

@@ -66,10 +66,15 @@ def files(tmp_path_factory) -> dict[str, str]:
     variant("json_list", payload, run_json="[1, 2]")
     variant("json_empty", {**payload, "config": old}, run_json="{}")
     variant("bad_record", {**payload, "config": {**old, "data": {"kind": "gppn", "size": "big"}}})
+    partial = {"kind": "gppn", "connectivity": 4, "kernel_size": 3}
+    variant("partial_record", {**payload, "config": {**old, "data": partial}})
+    variant("string_record", {**payload, "config": {**old, "data": "mazes.npz"}})
+    variant("json_no_data_keys", {**payload, "config": old}, run_json='{"data": {"root": "/tmp"}, "kernel_size": 3}')
     (base / "garbage_run").mkdir()
     (base / "garbage_run" / "checkpoint.pt").write_bytes(b"half a checkpoint")
     names = ("run", "afile", "folder", "data", "handmade", "bare", "no_model_name", "mismatch", "unknown_kwarg",
-             "old_no_run", "json_truncated", "json_list", "json_empty", "bad_record", "garbage_run")
+             "old_no_run", "json_truncated", "json_list", "json_empty", "bad_record", "garbage_run",
+             "partial_record", "string_record", "json_no_data_keys")
     return {name: str(base / name) for name in names} | {
         "base": str(base), "garbage": str(base / "garbage.pt"), "npz": str(base / "mazes.npz"),
     }
@@ -102,6 +107,7 @@ CASES = [
     (["train", *TINY, "--highway", "-1", *OUT], "--highway"),
     (["train", *TINY, "--threads", "-1", *OUT], "--threads"),
     (["train", *TINY, "--threads", "0", *OUT], "--threads"),
+    (["train", *TINY, "--threads", "100000", *OUT], "--threads"),
     (["train", *TINY, "--counts", "0", "0", "0", *OUT], "--counts"),
     (["train", *TINY, "--counts", "-1", "8", "8", *OUT], "--counts"),
     (["train", *TINY, "--counts", "8", "8", "0", *OUT], "--counts"),
@@ -114,6 +120,7 @@ CASES = [
     (["train", *TINY, "--data-seed", "-1", *OUT], "--data-seed"),
     (["train", *TINY, "--hidden", "0", *OUT], "--hidden"),
     (["train", *TINY, "--latent-actions", "0", *OUT], "--latent-actions"),
+    (["train", *TINY, "--model", "gppn", "--latent-actions", "4", *OUT], "--latent-actions"),
     (["train", *TINY, "--device", "tpu", *OUT], "--device"),
     (["train", *TINY, "--device", "cuda:99", *OUT], "cuda:99"),
     (["train", *TINY], "--out"),
@@ -146,7 +153,11 @@ CASES = [
     (["evaluate", "{json_list}/checkpoint.pt"], "json_list/run.json"),
     (["evaluate", "{json_empty}/checkpoint.pt"], "json_empty/run.json"),
     (["evaluate", "{bad_record}/checkpoint.pt"], "bad_record/checkpoint.pt"),
+    (["evaluate", "{partial_record}/checkpoint.pt"], "size, counts, data_seed"),
+    (["plan", "{string_record}/checkpoint.pt"], "string_record/checkpoint.pt holds a broken data record"),
+    (["plan", "{json_no_data_keys}/checkpoint.pt"], "json_no_data_keys/run.json holds a broken data record"),
     (["evaluate", "{run}/checkpoint.pt", "--depth", "0"], "--depth"),
+    (["evaluate", "{run}/checkpoint.pt", "--depth", HUGE], "--depth"),
     (["evaluate", "{run}/checkpoint.pt", "--device", "cuda:99"], "cuda:99"),
     (["evaluate", "{run}/checkpoint.pt", "--npz", "{afile}"], "afile"),
     (["evaluate", "{run}/checkpoint.pt", "--npz", "{npz}", "--kind", "gridworld"], "--kind"),
@@ -158,6 +169,7 @@ CASES = [
     (["plan", "{run}/checkpoint.pt", "--index", "-1"], "--index"),
     (["plan", "{run}/checkpoint.pt", "--depth", "0"], "--depth"),
     (["plan", "{run}/checkpoint.pt", "--png", "{folder}"], "--png"),
+    (["plan", "{run}/checkpoint.pt", "--png", "{base}/picture.txt"], "--png"),
     (["plan", "{run}/checkpoint.pt", "--png", "{afile}/x.png"], "afile"),
     (["plan", "{run}/checkpoint.pt", "--split", "dev"], "--split"),
     (["plan", "{run}"], "is a folder"),
