@@ -98,8 +98,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ----------------------------------------------------------------------------- arguments
-def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("data (a GPPN .npz file, or generated mazes)")
+def _add_data_arguments(parser: argparse.ArgumentParser, trained: bool = False) -> None:
+    title = "a GPPN .npz file, or generated mazes"
+    if trained:
+        title += "; the defaults are what the checkpoint was trained on"
+    group = parser.add_argument_group(f"data ({title})")
     group.add_argument("--npz", type=Path, help="a GPPN-format .npz maze file")
     group.add_argument("--kind", choices=("gppn", "gridworld"), help="generated maze kind (default gppn)")
     group.add_argument("--size", type=_integer(3), help="generated maze side (default 11)")
@@ -156,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="%%Optimal / %%Success of a trained planner")
     evaluate.add_argument("checkpoint", type=Path)
-    _add_data_arguments(evaluate)
+    _add_data_arguments(evaluate, trained=True)
     evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
     evaluate.add_argument("--depth", type=_integer(1, MAX_DEPTH), default=None,
                           help="plan with K layers (default: as trained)")
@@ -164,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = sub.add_parser("plan", help="plan one maze with a trained planner; print it and write a PNG")
     plan.add_argument("checkpoint", type=Path)
-    _add_data_arguments(plan)
+    _add_data_arguments(plan, trained=True)
     plan.add_argument("--split", default="test", choices=("train", "valid", "test"))
     plan.add_argument("--index", type=_integer(0), default=0, help="which maze of the split")
     plan.add_argument("--depth", type=_integer(1, MAX_DEPTH), default=None,

@@ -202,7 +202,8 @@ class Trainer:
         config: the run.
         checkpoint: file written (atomically) after every epoch; if it exists
             and ``resume`` is true, training continues from it (its config must
-            match ``config`` except for ``epochs`` and ``device``).
+            match ``config`` except for ``epochs`` and ``device``; its ``data``
+            record is compared when both have one).
         resume: load ``checkpoint`` if it exists (else it is overwritten).
 
     Attributes:
