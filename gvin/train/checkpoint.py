@@ -22,10 +22,35 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """
     if not isinstance(payload, dict):
         raise TypeError(f"a checkpoint payload must be a dict, got {type(payload).__name__}")
-    path = Path(path)
+    _check_loadable(payload, "payload")
+    path = _as_path(path)
     with atomic_write(path) as file:
         torch.save(payload, file)
     return path
+
+
+_PLAIN = (torch.Tensor, int, float, str, bool, type(None), torch.dtype, torch.device)
+
+
+def _check_loadable(value: Any, where: str) -> None:
+    """Refuse what a weights-only load would refuse later (numpy arrays, objects), naming where it is."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_loadable(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_loadable(item, f"{where}[{index}]")
+    elif not isinstance(value, _PLAIN):
+        raise TypeError(
+            f"{where} is a {type(value).__module__}.{type(value).__name__}, which a weights-only load refuses; "
+            "store tensors, numbers, strings, lists, tuples or dicts (torch.as_tensor for numpy arrays)"
+        )
+
+
+def _as_path(path: Any) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"the checkpoint path must be a str or path, got {type(path).__name__}")
+    return Path(path)
 
 
 def _one_line(error: BaseException) -> str:
@@ -55,7 +80,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             checkpoint, has no ``"model"`` state, or ``map_location`` is a CUDA
             device on a machine without CUDA.
     """
-    path = Path(path)
+    path = _as_path(path)
     if path.is_dir():
         raise ValueError(
             f"checkpoint {path} is a folder; expected a checkpoint file (such as {path / 'checkpoint.pt'})"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -24,7 +25,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
-from gvin.models import GraphPlanner, build_model
+from gvin.models import MODELS, GraphPlanner, build_model
 from gvin.train.checkpoint import load_checkpoint, save_checkpoint, training_config
 from gvin.train.losses import highway_layers, highway_terms, imitation_loss, reduce_highway_terms
 from gvin.train.metrics import GraphScores, PlanningMetrics, graph_scores
@@ -67,19 +68,41 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = {
-            "epochs": self.epochs >= 0,
-            "batch_size": self.batch_size >= 1,
-            "lr": math.isfinite(self.lr) and self.lr > 0,
-            "grad_clip": self.grad_clip >= 0,
-            "highway_every": self.highway_every >= 0,
-            "seed": self.seed >= 0,
+            "epochs": _is_int(self.epochs, 0),
+            "batch_size": _is_int(self.batch_size, 1),
+            "lr": _is_real(self.lr) and math.isfinite(self.lr) and self.lr > 0,
+            "grad_clip": _is_real(self.grad_clip) and self.grad_clip >= 0,
+            "highway_every": _is_int(self.highway_every, 0),
+            "seed": _is_int(self.seed, 0),
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
-            raise ValueError(f"invalid TrainConfig values: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
+            raise ValueError(
+                f"invalid TrainConfig values: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)} "
+                "(epochs, batch_size, highway_every and seed are ints, lr a finite number > 0)"
+            )
+        if not isinstance(self.model, str) or self.model.lower() not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {sorted(MODELS)}")
+        as_device(self.device)
         for name in ("model_kwargs", "data"):
             if not isinstance(getattr(self, name), dict):
                 raise TypeError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
+
+
+def _is_int(value: Any, low: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= low
+
+
+def _is_real(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Real)
+
+
+def as_device(device: Any) -> torch.device:
+    """``device`` as a :class:`torch.device` (``ValueError`` naming it if torch does not know it)."""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from None
 
 
 # Fields that may change between a checkpoint and the run resuming it.
@@ -368,6 +391,8 @@ class Trainer:
             first = _first_item(data) if data is not None else None
             if first is not None:
                 check_labelled(first, training)
+        if epochs is not None and not _is_int(epochs, 0):
+            raise ValueError(f"epochs must be an int >= 0 (the total to reach), got {epochs!r}")
         target = self.config.epochs if epochs is None else int(epochs)
         while self.epoch < target:
             loss = self.train_epoch(train_dataset, progress)
@@ -416,9 +441,12 @@ def evaluate(
     Returns:
         :class:`PlanningMetrics` averaged per graph over every graph with a free node.
     """
+    if not isinstance(model, GraphPlanner):
+        raise TypeError(f"model must be a gvin planner (VIN, DTVIN, GPPN), got {type(model).__name__}")
     if device is None:
         parameter = next(model.parameters(), None)
         device = parameter.device if parameter is not None else torch.device("cpu")
+    device = as_device(device)
     generator = torch.Generator().manual_seed(derived_seed(seed))
     was_training = model.training
     model.eval()
