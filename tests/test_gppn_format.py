@@ -215,3 +215,13 @@ def test_save_rejects_bad_splits(tmp_path):
     flat = (good[0], np.full(3, 17), good[2][:, :, 0])
     path = save_gppn_npz(tmp_path / "x.npz", {"train": flat, "valid": triple, "test": triple})
     assert load_gppn_npz(path)["train"].goal_index.tolist() == [17] * 3
+
+
+def test_a_split_may_be_empty(tmp_path):
+    from gvin.datasets import GPPNDataset, write_gppn_dataset
+
+    path = write_gppn_dataset(tmp_path / "m.npz", size=7, counts=(3, 0, 1), kind="gridworld")
+    splits = load_gppn_npz(path)
+    assert {name: len(split) for name, split in splits.items()} == {"train": 3, "valid": 0, "test": 1}
+    assert splits["valid"].goal_index.shape == (0,)
+    assert len(GPPNDataset(path, split="valid")) == 0 and len(GPPNDataset(path, split="train")) == 3

@@ -67,7 +67,7 @@ class GPPNSplit:
     @property
     def goal_index(self) -> np.ndarray:
         """``[n]`` int64 flat (row-major) index of each goal."""
-        return self.goals.reshape(len(self), -1).argmax(1).astype(np.int64)
+        return self.goals.reshape(len(self), int(np.prod(self.goals.shape[1:]))).argmax(1).astype(np.int64)
 
 
 def default_gppn_actions(num_actions: int) -> np.ndarray:
@@ -122,11 +122,11 @@ def _validate(mazes: Any, goals: Any, policy: Any, where: str) -> GPPNSplit:
     mazes = _binary(mazes, f"{where}: mazes")
     goals = _binary(goals, f"{where}: goal maps")
     policy = _binary(policy, f"{where}: policy")
-    count = goals.reshape(n, -1).sum(1)
+    count = goals.reshape(n, h * w).sum(1)  # explicit sizes: an empty split (n = 0) is valid
     if (count != 1).any():
         i = int(np.flatnonzero(count != 1)[0])
         raise ValueError(f"{where}: goal map {i} marks {int(count[i])} cells; exactly 1 expected")
-    on_wall = (goals & ~mazes).reshape(n, -1).any(1)
+    on_wall = (goals & ~mazes).reshape(n, h * w).any(1)
     if on_wall.any():
         first = int(np.flatnonzero(on_wall)[0])
         raise ValueError(f"{where}: the goal of maze {first} is on a wall")
@@ -323,7 +323,7 @@ def gppn_label_errors(
     optimal = optimal_action_maps(split.mazes, split.goals, connectivity, actions, ndim=2)
     labelled = optimal.any(1)  # exactly the free, reachable, non-goal cells
     wrong = (split.policy & ~optimal).any(1) | ~split.policy.any(1)
-    return (wrong & labelled).reshape(len(split), -1).sum(1)
+    return (wrong & labelled).reshape(len(split), int(np.prod(wrong.shape[1:]))).sum(1)
 
 
 def write_gppn_dataset(
