@@ -41,34 +41,3 @@ def as_occupancy(maze, free_value: float = 1) -> np.ndarray:
         raise ValueError("maze has no free cell")
     return free
 
-
-def positive_int(value, name: str) -> int:
-    """``value`` as an ``int >= 1``; a bool, a float (even ``3.0``) or anything else is refused."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def check_edge_index(edge_index, num_nodes: int) -> torch.Tensor:
-    """A ``[2, E]`` int64 tensor of node indices in ``[0, num_nodes)``, with ``E >= 1``.
-
-    Raises:
-        ValueError: a missing field, another shape or dtype, no edge, or a node
-            index out of range; the message names ``edge_index`` and the problem.
-    """
-    if edge_index is None:
-        raise ValueError("the graph has no 'edge_index' field")
-    if not isinstance(edge_index, torch.Tensor):
-        raise ValueError(f"edge_index must be a torch tensor, got {type(edge_index).__name__}")
-    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
-        raise ValueError(f"edge_index must have shape [2, E], got {tuple(edge_index.shape)}")
-    if edge_index.shape[1] == 0:
-        raise ValueError("the graph has no edges (edge_index is empty)")
-    if edge_index.dtype != torch.long:
-        raise ValueError(f"edge_index must be int64 (long), got {edge_index.dtype}")
-    low, high = int(edge_index.min()), int(edge_index.max())
-    if low < 0 or high >= num_nodes:
-        raise ValueError(
-            f"edge_index refers to nodes in [{low}, {high}] but the graph has {num_nodes} nodes"
-        )
-    return edge_index

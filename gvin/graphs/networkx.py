@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from gvin.graphs._validation import check_edge_index
+from gvin._checks import graph_edge_index
 
 
 # --------------------------------------------------------------------------- from networkx
@@ -244,7 +244,7 @@ def _goal_of(data: Data, num_nodes: int) -> Tensor | None:
 
 
 def _edge_table(data: Data) -> dict[str, np.ndarray]:
-    edge_index = check_edge_index(getattr(data, "edge_index", None), int(data.num_nodes)).detach().cpu().numpy()
+    edge_index = graph_edge_index(getattr(data, "edge_index", None), int(data.num_nodes)).detach().cpu().numpy()
     num_edges = edge_index.shape[1]
     move = _edge_field(data, "move", num_edges)
     table = {

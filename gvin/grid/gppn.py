@@ -5,13 +5,13 @@ from typing import Iterable
 
 from torch import Tensor, nn
 
+from gvin._checks import positive_int
 from gvin.grid.layout import (
     GridPlannerOutput,
     GridPolicyHead,
     check_depth,
     check_input,
     check_kernel_size,
-    positive_int,
 )
 
 

@@ -15,13 +15,13 @@ tested against, so it uses plain ``torch`` ops and nothing from :mod:`gvin.nn`.
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gvin._checks import positive_int
 from gvin.graphs.grid import grid_stencil, move_offsets
 
 
@@ -153,19 +153,6 @@ def check_depth(num_iterations: int | None, default: int) -> int:
     depth = default if num_iterations is None else num_iterations
     return positive_int(depth, "num_iterations")
 
-
-def positive_int(value, name: str) -> int:
-    """``value`` as an ``int >= 1`` (``ValueError`` naming ``name`` otherwise)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def check_gamma(gamma) -> float:
-    """A discount in ``[0, 1]``."""
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0.0 <= float(gamma) <= 1.0:
-        raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
-    return float(gamma)
 
 
 class GridPolicyHead(nn.Module):

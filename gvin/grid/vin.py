@@ -5,14 +5,13 @@ from typing import Iterable
 
 from torch import Tensor, nn
 
+from gvin._checks import discount, positive_int
 from gvin.grid.layout import (
     GridPlannerOutput,
     GridPolicyHead,
     check_depth,
-    check_gamma,
     check_input,
     check_kernel_size,
-    positive_int,
 )
 
 
@@ -55,7 +54,7 @@ class GridVIN(nn.Module):
         hidden_channels = positive_int(hidden_channels, "hidden_channels")
         num_iterations = positive_int(num_iterations, "num_iterations")
         num_actions = positive_int(num_actions, "num_actions")
-        gamma = check_gamma(gamma)
+        gamma = discount(gamma)
         pad = size // 2
         self.in_channels = in_channels
         self.kernel_size = size

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 from torch_geometric.data import Batch, Data
 
-from gvin.graphs._validation import check_edge_index, positive_int
+from gvin._checks import graph_edge_index, positive_int
 from gvin.graphs.grid import describe_stencil
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 from gvin.nn.stencil import Stencil, build_stencil
@@ -115,7 +115,7 @@ def graph_inputs(
         raise ValueError("the planning graph is empty (no nodes)")
     if not torch.isfinite(x).all():
         raise ValueError("data.x contains NaN or inf")
-    edge_index = check_edge_index(data.edge_index, x.shape[0])
+    edge_index = graph_edge_index(data.edge_index, x.shape[0])
     if edge_dim is not None:
         edge_attr = _edge_attr(data, edge_index, edge_dim, x.dtype)
         return GraphInputs(x, edge_index, None, _choice(data, edge_index, actions), None, edge_attr)
@@ -180,13 +180,6 @@ def _choice(data: Data, edge_index: Tensor, actions: str) -> Tensor:
     if choice.shape != edge_index.shape[1:]:
         raise ValueError(f"data.{key} must be [E]={edge_index.shape[1]}, got {tuple(choice.shape)}")
     return choice.bool()
-
-
-def discount(gamma) -> float:
-    """``gamma`` as a float in ``[0, 1]`` (``ValueError`` otherwise)."""
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0.0 <= float(gamma) <= 1.0:
-        raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
-    return float(gamma)
 
 
 def as_stencil(stencil, num_edge_types: int | None, edge_dim: int | None) -> tuple[Tensor, int]:

@@ -6,8 +6,9 @@ from typing import Collection
 
 from torch import Tensor, nn
 
-from gvin.graphs._validation import positive_int
-from gvin.models.base import GraphInputs, GraphPlanner, LayerHook, discount
+from gvin._checks import positive_int
+from gvin._checks import discount
+from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 from gvin.nn.value_iteration import value_iteration
 

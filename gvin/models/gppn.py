@@ -6,7 +6,7 @@ from typing import Collection
 import torch
 from torch import Tensor, nn
 
-from gvin.graphs._validation import positive_int
+from gvin._checks import positive_int
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gvin.graphs._validation import positive_int
+from gvin._checks import positive_int
 from gvin.nn.edge_geometry_conv import EdgeGeometryConv, EdgeMLP
 from gvin.nn.edge_type_conv import EdgeTypeConv
 from gvin.nn.policy import EdgePolicyHead, GeometricPolicyHead

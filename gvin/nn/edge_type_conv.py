@@ -6,7 +6,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from gvin.nn import _checks as check
+from gvin import _checks as check
 from gvin.nn.stencil import Stencil
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gvin.nn import _checks as check
+from gvin import _checks as check
 
 
 def masked_log_softmax(logits: Tensor, mask: Tensor, dim: int = -1) -> Tensor:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gvin.nn import _checks as check
+from gvin import _checks as check
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gvin.nn import _checks as check
+from gvin import _checks as check
 from gvin.nn.edge_geometry_conv import EdgeGeometryConv
 from gvin.nn.edge_type_conv import EdgeTypeConv
 from gvin.nn.softmax import masked_log_softmax, segment_log_softmax

@@ -24,7 +24,7 @@ from typing import Callable, Collection, Protocol
 import torch
 from torch import Tensor
 
-from gvin.nn import _checks as check
+from gvin import _checks as check
 from gvin.nn.stencil import Stencil
 
 

@@ -25,7 +25,7 @@ from scipy.sparse.csgraph import dijkstra
 from torch import Tensor
 from torch_geometric.data import Data
 
-from gvin.graphs._validation import check_edge_index
+from gvin._checks import graph_edge_index
 
 WeightSpec = Union[None, str, Tensor, np.ndarray]
 
@@ -44,7 +44,7 @@ def _num_nodes(data: Data) -> int:
 
 
 def _edge_index(data: Data) -> Tensor:
-    return check_edge_index(getattr(data, "edge_index", None), _num_nodes(data))
+    return graph_edge_index(getattr(data, "edge_index", None), _num_nodes(data))
 
 
 def move_mask(data: Data) -> Tensor:

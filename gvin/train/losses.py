@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from gvin.graphs._validation import check_edge_index, positive_int
+from gvin._checks import graph_edge_index, positive_int
 
 
 def segment_logsumexp(values: Tensor, index: Tensor, num_segments: int) -> Tensor:
@@ -148,7 +148,7 @@ def highway_layers(depth: int, every: int) -> list[int]:
 
 def _check_edge_labels(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, num_nodes: int) -> None:
     """Shapes, dtypes and values of a policy and its labels (``ValueError`` naming the field)."""
-    check_edge_index(edge_index, positive_int(num_nodes, "num_nodes"))
+    graph_edge_index(edge_index, positive_int(num_nodes, "num_nodes"))
     num_edges = edge_index.shape[1]
     if not isinstance(log_probs, Tensor) or log_probs.shape != (num_edges,):
         raise ValueError(f"log_probs must be [E]={num_edges}, got {_shape(log_probs)}")

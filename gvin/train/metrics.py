@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from gvin import _checks as check
+
 
 # ----------------------------------------------------------------------------- greedy rollout
 
@@ -42,7 +44,7 @@ def greedy_edges(log_probs: Tensor, edge_index: Tensor, num_nodes: int) -> Tenso
         ``[N]`` long edge ids, ``-1`` for a node without a finite choice.
     """
     num_nodes = _count(num_nodes, "num_nodes")
-    num_edges = _check_edge_index(edge_index, num_nodes, "the graph (num_nodes)")
+    num_edges = check.edge_index(edge_index, num_nodes)
     _check_edge_scores(log_probs, num_edges)
     src = edge_index[0]
     finite = torch.isfinite(log_probs)
@@ -103,14 +105,14 @@ def rollout_lengths(
     Returns:
         ``[N]`` float path costs (``0`` at goals, ``inf`` on failure).
     """
-    num_nodes = _tensor(successor, "successor").numel()
+    num_nodes = check.tensor(successor, "successor").numel()
     _index(successor, "successor", num_nodes, "N", num_nodes, "a node index")
     _mask(valid, "valid", num_nodes, "N")
     _mask(goal, "goal", num_nodes, "N")
     if max_steps is not None:
         max_steps = _count(max_steps, "max_steps")
     if step_cost is not None:
-        _tensor(step_cost, "step_cost")
+        check.tensor(step_cost, "step_cost")
         if step_cost.shape != (num_nodes,):
             raise ValueError(f"step_cost must be [N]={num_nodes}, got {tuple(step_cost.shape)}")
     device = successor.device
@@ -139,13 +141,13 @@ def greedy_rollout(
     max_steps: int | None = None,
 ) -> Tensor:
     """:func:`rollout_lengths` of the arg-max policy: ``[N]`` path costs (``inf`` = failure)."""
-    num_nodes = _tensor(goal, "goal").numel()
-    chosen = greedy_edges(_tensor(log_probs, "log_probs").detach(), edge_index, num_nodes)
+    num_nodes = check.tensor(goal, "goal").numel()
+    chosen = greedy_edges(check.tensor(log_probs, "log_probs").detach(), edge_index, num_nodes)
     _mask(move, "move", edge_index.shape[1], "E")
     successor, valid = _follow(chosen, edge_index, move)
     step_cost = None
     if edge_weight is not None and edge_weight.numel():
-        if _tensor(edge_weight, "edge_weight").shape != (edge_index.shape[1],):
+        if check.tensor(edge_weight, "edge_weight").shape != (edge_index.shape[1],):
             raise ValueError(f"edge_weight must be [E]={edge_index.shape[1]}, got {tuple(edge_weight.shape)}")
         step_cost = edge_weight.detach()[chosen.clamp_min(0)]
     return rollout_lengths(successor, valid, goal, max_steps, step_cost)
@@ -217,7 +219,7 @@ def sample_starts(
         ``(starts [B, num_starts] long, has_start [B] bool)``; rows of graphs
         without an eligible node hold ``0`` and must be ignored.
     """
-    num_nodes = _tensor(eligible, "eligible").numel()
+    num_nodes = check.tensor(eligible, "eligible").numel()
     _mask(eligible, "eligible", num_nodes, "N")
     num_graphs = _count(num_graphs, "num_graphs")
     num_starts = _count(num_starts, "num_starts")
@@ -265,7 +267,7 @@ def graph_scores(
     num_nodes = _check_node_fields(log_probs, edge_index, move, goal, dist, free, batch)
     num_starts = _count(num_starts, "num_starts")
     if edge_weight is not None:
-        _tensor(edge_weight, "edge_weight")
+        check.tensor(edge_weight, "edge_weight")
         if edge_weight.numel() and edge_weight.shape != (edge_index.shape[1],):
             raise ValueError(f"edge_weight must be [E]={edge_index.shape[1]}, got {tuple(edge_weight.shape)}")
     if batch is None:
@@ -361,23 +363,15 @@ def _per_graph_sum(flag: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
     return out.index_add_(0, batch, flag.to(torch.float64))
 
 
-def _tensor(value, name: str) -> Tensor:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{name} must be a torch tensor, got {type(value).__name__}")
-    return value
-
-
 def _count(value, name: str, minimum: int = 0) -> int:
     if isinstance(value, Tensor) and value.numel() == 1 and not value.is_floating_point():
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
+    return check.positive_int(value, name, minimum)
 
 
 def _mask(value, name: str, size: int, what: str) -> Tensor:
     """An ``[size]`` mask: bool, or numbers that are all 0/1."""
-    _tensor(value, name)
+    check.tensor(value, name)
     if value.shape != (size,):
         raise ValueError(f"{name} must be [{what}]={size}, got {tuple(value.shape)}")
     if value.dtype != torch.bool and not bool(((value == 0) | (value == 1)).all()):
@@ -387,7 +381,7 @@ def _mask(value, name: str, size: int, what: str) -> Tensor:
 
 def _index(value, name: str, size: int, what: str, bound: int, bound_what: str) -> Tensor:
     """An ``[size]`` integer tensor with values in ``[0, bound)``."""
-    _tensor(value, name)
+    check.tensor(value, name)
     if value.shape != (size,):
         raise ValueError(f"{name} must be [{what}]={size}, got {tuple(value.shape)}")
     if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
@@ -400,23 +394,8 @@ def _index(value, name: str, size: int, what: str, bound: int, bound_what: str) 
     return value
 
 
-def _check_edge_index(edge_index, num_nodes: int, nodes_from: str) -> int:
-    """``edge_index`` must be a ``[2, E]`` integer tensor of nodes in ``[0, N)``; returns ``E``."""
-    _tensor(edge_index, "edge_index")
-    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
-        raise ValueError(f"edge_index must be [2, E], got {tuple(edge_index.shape)}")
-    if edge_index.is_floating_point() or edge_index.is_complex() or edge_index.dtype == torch.bool:
-        raise ValueError(f"edge_index must be an integer (int64) tensor, got {edge_index.dtype}")
-    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
-        raise ValueError(
-            f"edge_index refers to nodes in [{int(edge_index.min())}, {int(edge_index.max())}] but "
-            f"{nodes_from} has {num_nodes} nodes"
-        )
-    return edge_index.shape[1]
-
-
 def _check_edge_scores(log_probs, num_edges: int) -> None:
-    _tensor(log_probs, "log_probs")
+    check.tensor(log_probs, "log_probs")
     if log_probs.shape != (num_edges,):
         raise ValueError(f"log_probs must be [E]={num_edges}, got {tuple(log_probs.shape)}")
     if not log_probs.is_floating_point():
@@ -429,7 +408,7 @@ def _check_node_fields(
     """Check the inputs of :func:`graph_scores`; returns ``N``."""
     node_fields = [("goal", goal), ("dist", dist), ("free", free)] + ([("batch", batch)] if batch is not None else [])
     for name, value in node_fields:
-        _tensor(value, name)
+        check.tensor(value, name)
         if value.dim() != 1:
             raise ValueError(f"{name} must be [N] (one entry per node), got {tuple(value.shape)}")
     sizes = [value.numel() for _, value in node_fields]
@@ -438,7 +417,7 @@ def _check_node_fields(
         if value.numel() != num_nodes:
             others = " and ".join(n for n, v in node_fields if v.numel() == num_nodes)
             raise ValueError(f"{name} must be [N]={num_nodes} (one entry per node, as {others}), got {tuple(value.shape)}")
-    num_edges = _check_edge_index(edge_index, num_nodes, "goal / dist / free")
+    num_edges = check.edge_index(edge_index, num_nodes)
     _check_edge_scores(log_probs, num_edges)
     _mask(move, "move", num_edges, "E")
     _mask(goal, "goal", num_nodes, "N")

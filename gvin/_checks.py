@@ -1,4 +1,4 @@
-"""Argument checks of the building blocks: errors that name the argument instead of a torch error from deep inside."""
+"""Argument checks shared by every layer of gvin: errors that name the argument instead of a torch error from deep inside."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,8 @@ from torch import Tensor
 def positive_int(value, name: str, minimum: int = 1) -> int:
     """``value`` as an ``int >= minimum``; bools, floats (even ``3.0``) and the rest are refused."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+        expected = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
     return int(value)
 
 
@@ -27,6 +28,13 @@ def real(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
+
+
+def discount(gamma) -> float:
+    """A discount ``gamma`` as a float in ``[0, 1]``."""
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
+    return float(gamma)
 
 
 def tensor(value, name: str) -> Tensor:
@@ -64,7 +72,7 @@ def edge_index(value, num_nodes: int | None) -> int:
     integer(value, "edge_index")
     if num_nodes is not None and value.numel() and (int(value.min()) < 0 or int(value.max()) >= num_nodes):
         raise ValueError(
-            f"edge_index refers to nodes in [{int(value.min())}, {int(value.max())}] but there are {num_nodes} nodes"
+            f"edge_index refers to nodes in [{int(value.min())}, {int(value.max())}] but the graph has {num_nodes} nodes"
         )
     return value.shape[1]
 
@@ -90,4 +98,15 @@ def mask(value, name: str, shape: tuple[int, ...]) -> Tensor:
         raise ValueError(f"{name} must be a bool mask, got {value.dtype}")
     if tuple(value.shape) != tuple(shape):
         raise ValueError(f"{name} must be {list(shape)}, got {tuple(value.shape)}")
+    return value
+
+
+def graph_edge_index(value, num_nodes: int) -> Tensor:
+    """A planning graph's ``edge_index``: ``[2, E]`` int64 node indices in ``[0, num_nodes)``, ``E >= 1``."""
+    if value is None:
+        raise ValueError("the graph has no 'edge_index' field")
+    if tensor(value, "edge_index").dtype != torch.long:
+        raise ValueError(f"edge_index must be int64 (long), got {value.dtype}")
+    if edge_index(value, num_nodes) == 0:
+        raise ValueError("the graph has no edges (edge_index is empty)")
     return value
