@@ -4,9 +4,12 @@ from __future__ import annotations
 from gvin.models.base import GraphPlanner, PlannerOutput
 from gvin.models.dtvin import DTVIN
 from gvin.models.gppn import GPPN
+from gvin.models.implicit import ImplicitDTVIN, ImplicitPlanner, ImplicitVIN
 from gvin.models.vin import VIN
 
-MODELS: dict[str, type[GraphPlanner]] = {"vin": VIN, "dtvin": DTVIN, "gppn": GPPN}
+MODELS: dict[str, type[GraphPlanner]] = {
+    "vin": VIN, "dtvin": DTVIN, "gppn": GPPN, "implicit_vin": ImplicitVIN, "implicit_dtvin": ImplicitDTVIN,
+}
 
 
 def build_model(name: str, **kwargs) -> GraphPlanner:
@@ -20,4 +23,7 @@ def build_model(name: str, **kwargs) -> GraphPlanner:
     return cls(**kwargs)
 
 
-__all__ = ["GraphPlanner", "PlannerOutput", "VIN", "DTVIN", "GPPN", "MODELS", "build_model"]
+__all__ = [
+    "GraphPlanner", "PlannerOutput", "VIN", "DTVIN", "GPPN", "ImplicitPlanner", "ImplicitVIN", "ImplicitDTVIN",
+    "MODELS", "build_model",
+]

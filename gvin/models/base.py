@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, field
-from typing import Callable, Collection, Iterable
+from typing import Any, Callable, Collection, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -30,6 +30,8 @@ class PlannerOutput:
         intermediate: ``{layer k: log_probs [E]}`` for the layers asked for.
         layer_losses: ``{layer k: layer_loss(k, log_probs)}`` when a
             ``layer_loss`` was given instead.
+        info: implicit planners: the :class:`~gvin.nn.implicit.FixedPointInfo`
+            of the solves (``None`` for unrolled planners).
     """
 
     log_probs: Tensor
@@ -37,6 +39,7 @@ class PlannerOutput:
     v: Tensor
     intermediate: dict[int, Tensor] = field(default_factory=dict)
     layer_losses: dict[int, Tensor] = field(default_factory=dict)
+    info: Any = None
 
 
 @dataclass
@@ -285,6 +288,13 @@ class GraphPlanner(nn.Module):
         self.num_edge_types, self.edge_dim = edges.num_edge_types, edges.edge_dim
         return edges
 
+    def read_graph(self, data: Data) -> GraphInputs:
+        """The fields of ``data`` this planner reads, checked against what it was built for."""
+        self.check_stencil(data)
+        graph = graph_inputs(data, self.num_edge_types, self.use_stencil, self.actions, edge_dim=self.edge_dim)
+        self.check_fits(data, graph)
+        return graph
+
     def check_fits(self, data: Data, graph: GraphInputs) -> None:
         """Refuse a graph this planner was not built for (``ValueError`` naming the mismatch):
         another feature width, dtype or device, or a graph without a goal."""
@@ -356,9 +366,7 @@ class GraphPlanner(nn.Module):
                 backward pass, so only ``Q_k`` and ``V_k`` stay alive per layer.
                 The results are in ``PlannerOutput.layer_losses``.
         """
-        self.check_stencil(data)
-        graph = graph_inputs(data, self.num_edge_types, self.use_stencil, self.actions, edge_dim=self.edge_dim)
-        self.check_fits(data, graph)
+        graph = self.read_graph(data)
         depth = positive_int(self.num_iterations if num_iterations is None else num_iterations, "num_iterations")
         if self.memory not in MEMORY_MODES:
             raise ValueError(f"memory must be one of {MEMORY_MODES}, got {self.memory!r}")

@@ -6,11 +6,10 @@ from typing import Collection
 
 from torch import Tensor, nn
 
-from gvin._checks import positive_int
-from gvin._checks import discount
+from gvin._checks import discount, positive_int
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
-from gvin.nn.value_iteration import value_iteration
+from gvin.nn.value_iteration import Transition, value_iteration
 
 
 class DTVIN(GraphPlanner):
@@ -81,11 +80,15 @@ class DTVIN(GraphPlanner):
         return self.reward(h).squeeze(-1)
 
     def plan(self, graph: GraphInputs, depth: int, hook: LayerHook, layers: Collection[int]) -> tuple[Tensor, Tensor]:
-        transition = self.transition(graph.x, *graph.conv_args)
-        reward = transition(self.node_reward(graph))  # [N, A]: expected reward of each latent action
+        reward, transition = self.mdp(graph)
         return value_iteration(
             reward, transition, depth, self.gamma, hook=hook, layers=layers, memory=self.memory
         )
+
+    def mdp(self, graph: GraphInputs) -> tuple[Tensor, Transition]:
+        """The latent MDP value iteration solves: ``R [N, A]`` and the transition ``P``."""
+        transition = self.transition(graph.x, *graph.conv_args)
+        return transition(self.node_reward(graph)), transition  # R: expected reward of each latent action
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
         return self.head(q, v, graph.edge_index, graph.edge_feature, graph.choice)

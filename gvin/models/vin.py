@@ -5,8 +5,7 @@ from typing import Collection
 
 from torch import Tensor, nn
 
-from gvin._checks import positive_int
-from gvin._checks import discount
+from gvin._checks import discount, positive_int
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels, edge_values, reset_kernel
 from gvin.nn.value_iteration import EdgeTransition, StencilTransition, Transition, value_iteration
@@ -90,9 +89,12 @@ class VIN(GraphPlanner):
         return self.reward_kernel(self.reward(h), *graph.conv_args)
 
     def plan(self, graph: GraphInputs, depth: int, hook: LayerHook, layers: Collection[int]) -> tuple[Tensor, Tensor]:
-        return value_iteration(
-            self.reward_map(graph), self.transition(graph), depth, self.gamma, hook=hook, layers=layers, memory=self.memory
-        )
+        reward, transition = self.mdp(graph)
+        return value_iteration(reward, transition, depth, self.gamma, hook=hook, layers=layers, memory=self.memory)
+
+    def mdp(self, graph: GraphInputs) -> tuple[Tensor, Transition]:
+        """The latent MDP value iteration solves: ``R [N, A]`` and the transition."""
+        return self.reward_map(graph), self.transition(graph)
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
         return self.head(q, v, graph.edge_index, graph.edge_feature, graph.choice)

@@ -6,6 +6,14 @@ from gvin.nn.policy import EdgePolicyHead, GeometricPolicyHead
 from gvin.nn.transitions import DynamicTransition, GeometricDynamicTransition
 from gvin.nn.softmax import masked_log_softmax, segment_log_softmax
 from gvin.nn.stencil import Stencil, build_stencil
+from gvin.nn.implicit import (
+    ConvergenceError,
+    ConvergenceWarning,
+    FixedPoint,
+    FixedPointInfo,
+    implicit_value_iteration,
+)
+from gvin.nn.solvers import SOLVERS, SolverInfo, register_solver, solve
 from gvin.nn.value_iteration import (
     EdgeTransition,
     StencilTransition,
@@ -33,4 +41,13 @@ __all__ = [
     "Transition",
     "bellman_backup",
     "value_iteration",
+    "FixedPoint",
+    "FixedPointInfo",
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "implicit_value_iteration",
+    "SOLVERS",
+    "SolverInfo",
+    "register_solver",
+    "solve",
 ]

@@ -41,6 +41,8 @@ class Transition(Protocol):
 
     def vjp_argmax(self, values: Tensor, grad: Tensor, action: Tensor, grad_weight: Tensor) -> Tensor: ...
 
+    def argmax_transpose(self, action: Tensor) -> Callable[[Tensor], Tensor]: ...
+
 
 @dataclass
 class EdgeTransition:
@@ -76,6 +78,13 @@ class EdgeTransition:
         grad_weight.scatter_add_(1, edge_action, (edge_grad * values[dst]).unsqueeze(-1))
         chosen = self.weight.gather(1, edge_action).squeeze(-1)
         return values.new_zeros(self.num_nodes).index_add_(0, dst, chosen * edge_grad)
+
+    def argmax_transpose(self, action: Tensor) -> Callable[[Tensor], Tensor]:
+        """``w [N] ↦ Σ_{e=(s,s')} P[e, action[s]] w[s]`` summed at ``s'``: the transpose of
+        ``V ↦ T(V)[s, action[s]]``, with the chosen weights gathered once (for implicit backward solves)."""
+        src, dst = self.edge_index
+        chosen = self.weight.gather(1, action[src].unsqueeze(-1)).squeeze(-1)  # [E]
+        return lambda grad: grad.new_zeros(self.num_nodes).index_add_(0, dst, chosen * grad[src])
 
 
 @dataclass
@@ -122,6 +131,15 @@ class StencilTransition:
         grad_weight.scatter_add_(2, index, (grad.unsqueeze(-1) * neighbour_values).unsqueeze(-1))
         chosen = self.weight.gather(2, index).squeeze(-1)  # [N, S]: P[s, slot, a*(s)]
         return self.stencil.scatter(chosen * grad.unsqueeze(-1))
+
+    def argmax_transpose(self, action: Tensor) -> Callable[[Tensor], Tensor]:
+        """See :meth:`EdgeTransition.argmax_transpose`."""
+        if self.weight.dim() == 2:
+            chosen = self.weight[:, action].T  # [N, S]: W[slot, a*(s)]
+        else:
+            index = action.view(-1, 1, 1).expand(-1, self.weight.shape[1], 1)
+            chosen = self.weight.gather(2, index).squeeze(-1)
+        return lambda grad: self.stencil.scatter(chosen * grad.unsqueeze(-1))
 
 
 def bellman_backup(
