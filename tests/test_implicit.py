@@ -238,3 +238,33 @@ def test_fixed_point_and_implicit_gradient_agree_with_torchdeq():
         torch.set_num_threads(threads)
     for name, a, b in zip(("values", "grad reward", "grad weight"), ours, theirs):
         torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10, msg=name)
+
+
+def unrolled_gppn_loss(model, data, steps: int):
+    """The implicit GPPN's recurrence unrolled with plain autograd from zeros (the reference)."""
+    graph = model.read_graph(data)
+    hidden = model.cell.hidden_size
+    injected = model.inject(model.encoder(graph.x, *graph.conv_args), *graph.conv_args)
+    h = c = injected.new_zeros(injected.shape[0], hidden)
+    for _ in range(steps):
+        h, c = model.cell(model.message(h, *graph.conv_args) + injected, (h, c))
+    log_probs = model.policy(graph, h, h.new_zeros(h.shape[0]))
+    return imitation_loss(log_probs, data.optimal, data.edge_index, data.num_nodes)
+
+
+def test_implicit_gppn_gradients_equal_its_recurrence_unrolled_to_convergence():
+    from gvin.models import ImplicitGPPN
+
+    torch.manual_seed(8)
+    model = ImplicitGPPN(stencil=STENCIL, hidden_channels=6, fixed_point=FixedPoint(**TIGHT)).double()
+    data = double(maze_graph(10))
+    out = model(data)
+    assert out.info.forward.converged
+    loss = imitation_loss(out.log_probs, data.optimal, data.edge_index, data.num_nodes)
+    reference = unrolled_gppn_loss(model, data, steps=400)
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-9)
+    parameters = list(model.parameters())
+    for p, g, r in zip(parameters, torch.autograd.grad(loss, parameters), torch.autograd.grad(reference, parameters)):
+        torch.testing.assert_close(g, r, rtol=1e-6, atol=1e-10)
+    assert out.info.backward.converged and out.info.backward.steps > 1
+    assert build_model("implicit_gppn", stencil=STENCIL, cell="gru")(maze_graph(11)).log_probs.shape == (maze_graph(11).num_edges,)

@@ -4,11 +4,12 @@ from __future__ import annotations
 from gvin.models.base import GraphPlanner, PlannerOutput
 from gvin.models.dtvin import DTVIN
 from gvin.models.gppn import GPPN
-from gvin.models.implicit import ImplicitDTVIN, ImplicitPlanner, ImplicitVIN
+from gvin.models.implicit import ImplicitDTVIN, ImplicitGPPN, ImplicitPlanner, ImplicitVIN
 from gvin.models.vin import VIN
 
 MODELS: dict[str, type[GraphPlanner]] = {
     "vin": VIN, "dtvin": DTVIN, "gppn": GPPN, "implicit_vin": ImplicitVIN, "implicit_dtvin": ImplicitDTVIN,
+    "implicit_gppn": ImplicitGPPN,
 }
 
 
@@ -24,6 +25,6 @@ def build_model(name: str, **kwargs) -> GraphPlanner:
 
 
 __all__ = [
-    "GraphPlanner", "PlannerOutput", "VIN", "DTVIN", "GPPN", "ImplicitPlanner", "ImplicitVIN", "ImplicitDTVIN",
+    "GraphPlanner", "PlannerOutput", "VIN", "DTVIN", "GPPN", "ImplicitPlanner", "ImplicitVIN", "ImplicitDTVIN", "ImplicitGPPN",
     "MODELS", "build_model",
 ]

@@ -286,6 +286,7 @@ class GraphPlanner(nn.Module):
             self.stencil, num_edge_types = as_stencil(stencil, num_edge_types, edge_dim)
         edges = EdgeKernels(num_edge_types, edge_dim, num_bases, edge_hidden)
         self.num_edge_types, self.edge_dim = edges.num_edge_types, edges.edge_dim
+        self.edge_kernels = edges
         return edges
 
     def read_graph(self, data: Data) -> GraphInputs:

@@ -1,13 +1,17 @@
-"""Implicit VIN and DT-VIN: the planners' value iteration solved as a fixed point (Zhao et al., 2023)."""
+"""Implicit VIN, DT-VIN and GPPN: the planners' recurrences solved as fixed points (Zhao et al., 2023)."""
 from __future__ import annotations
 
 from torch_geometric.data import Data
 
 from gvin._checks import positive_int
-from gvin.models.base import PlannerOutput
+import torch
+from torch import Tensor
+
+from gvin.models.base import GraphInputs, PlannerOutput
 from gvin.models.dtvin import DTVIN
+from gvin.models.gppn import GPPN
 from gvin.models.vin import VIN
-from gvin.nn.implicit import FixedPoint, implicit_value_iteration
+from gvin.nn.implicit import FixedPoint, FixedPointInfo, implicit_fixed_point, implicit_value_iteration
 
 IMPLICIT_GAMMA = 0.99
 """Default discount of the implicit planners: ``< 1`` so the Bellman operator contracts,
@@ -32,7 +36,7 @@ class ImplicitPlanner:
         if fixed_point is not None and not isinstance(fixed_point, FixedPoint):
             raise TypeError(f"fixed_point must be a gvin.nn.FixedPoint or a dict of its fields, got {type(fixed_point).__name__}")
         self.fixed_point = fixed_point or FixedPoint()
-        if not 0 <= self.gamma < 1:
+        if hasattr(self, "gamma") and not 0 <= self.gamma < 1:
             raise ValueError(
                 f"an implicit planner needs gamma in [0, 1) so that its Bellman operator contracts, got {self.gamma}"
             )
@@ -43,11 +47,13 @@ class ImplicitPlanner:
             raise ValueError("an implicit planner has no intermediate layers (no highway loss): it solves a fixed point")
         graph = self.read_graph(data)
         max_iter = positive_int(self.num_iterations if num_iterations is None else num_iterations, "num_iterations")
-        reward, transition = self.mdp(graph)
-        q, v, info = implicit_value_iteration(
-            reward, transition, self.gamma, self.fixed_point, max_iter, batch=getattr(data, "batch", None)
-        )
+        q, v, info = self.solve_fixed_point(graph, max_iter, getattr(data, "batch", None))
         return PlannerOutput(self.policy(graph, q, v), q, v, info=info)
+
+    def solve_fixed_point(self, graph: GraphInputs, max_iter: int, batch: Tensor | None) -> tuple[Tensor, Tensor, FixedPointInfo]:
+        """``(q, v, info)`` at the fixed point (value-iteration planners: their latent MDP's)."""
+        reward, transition = self.mdp(graph)
+        return implicit_value_iteration(reward, transition, self.gamma, self.fixed_point, max_iter, batch=batch)
 
 
 class ImplicitVIN(ImplicitPlanner, VIN):
@@ -86,3 +92,52 @@ class ImplicitDTVIN(ImplicitPlanner, DTVIN):
                  num_iterations: int = 200, **kwargs):
         super().__init__(*args, gamma=gamma, num_iterations=num_iterations, **kwargs)
         self._use_fixed_point(fixed_point)
+
+
+class ImplicitGPPN(ImplicitPlanner, GPPN):
+    r""":class:`~gvin.models.GPPN` whose recurrence is solved as a fixed point (ID-GPPN).
+
+    .. math::
+        z = \mathrm{conv}_\tau(x),\quad
+        u[s] = b + \sum_{e=(s,s')} \big(w_{\tau(e)}^\top h^*[s'] + v_{\tau(e)}^\top z[s']\big),\quad
+        (h^*, c^*) = \mathrm{LSTMCell}(u, (h^*, c^*))
+
+    The maze enters every step through ``v`` (DEQ input injection): without it the
+    fixed point would not depend on the maze, only GPPN's initial state does. The
+    solve starts from zeros, so GPPN's ``h0`` / ``c0`` convs are not built. The
+    backward pass takes one autograd VJP of the cell per iteration
+    (:func:`~gvin.nn.implicit.implicit_fixed_point`). The gated update is not
+    guaranteed to contract: watch ``out.info``.
+
+    Args:
+        fixed_point: solvers, limits and tolerances (:class:`~gvin.nn.FixedPoint`, or a dict of its fields).
+        num_iterations: forward solver iteration limit (default 200).
+        **kwargs: the arguments of :class:`~gvin.models.GPPN`.
+    """
+
+    def __init__(self, *args, fixed_point: FixedPoint | dict | None = None, num_iterations: int = 200, **kwargs):
+        super().__init__(*args, num_iterations=num_iterations, **kwargs)
+        self.h0 = self.c0 = None
+        self.inject = self.edge_kernels.conv(self.cell.hidden_size, 1, bias=False)
+        self._use_fixed_point(fixed_point)
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        self.inject.reset_parameters()
+
+    def solve_fixed_point(self, graph: GraphInputs, max_iter: int, batch: Tensor | None) -> tuple[Tensor, Tensor, FixedPointInfo]:
+        hidden = self.cell.hidden_size
+        injected = self.inject(self.encoder(graph.x, *graph.conv_args), *graph.conv_args)  # [N, 1]
+        lstm = isinstance(self.cell, torch.nn.LSTMCell)
+
+        def step(state: Tensor) -> Tensor:
+            h = state[:, :hidden]
+            u = self.message(h, *graph.conv_args) + injected
+            if lstm:
+                return torch.cat(self.cell(u, (h, state[:, hidden:])), dim=1)
+            return self.cell(u, h)
+
+        width = 2 * hidden if lstm else hidden
+        state, info = implicit_fixed_point(step, injected.new_zeros(injected.shape[0], width), self.fixed_point, max_iter)
+        h = state[:, :hidden]
+        return h, h.new_zeros(h.shape[0]), info

@@ -240,3 +240,64 @@ def implicit_value_iteration(
         size = int(graph.max()) + 1 if graph.numel() else 1
         info.graph_residual = residual.new_zeros(size).scatter_reduce(0, graph, residual, "amax")
     return q, q.max(dim=-1).values, info
+
+
+def implicit_fixed_point(
+    step,
+    z0: Tensor,
+    settings: FixedPoint | None = None,
+    max_iter: int = 100,
+    info: FixedPointInfo | None = None,
+) -> tuple[Tensor, FixedPointInfo]:
+    r"""The fixed point ``z* = step(z*)`` of any differentiable ``step``, with an implicit backward.
+
+    For updates without a transition VJP of their own (GPPN's gated cell): the
+    forward solve runs under ``no_grad``; the result is ``step(z*)`` attached to the
+    parameters of ``step``, and a hook on it replaces the incoming gradient ``g``
+    by the solution ``w`` of ``w = g + J^	op w`` (``J = ∂step/∂z`` at ``z*``,
+    ``J^	op w`` by one autograd VJP per iteration), or by the phantom gradient.
+
+    Args:
+        step: ``z [*S] → z [*S]`` (float32 or float64).
+        z0: the starting point ``[*S]``.
+        settings, max_iter, info: as in :func:`implicit_value_iteration`.
+
+    Returns:
+        ``(z [*S], info)``; ``info.backward`` is filled by ``backward()``.
+    """
+    settings = settings or FixedPoint()
+    check.tensor(z0, "z0")
+    max_iter = check.positive_int(settings.f_max_iter or max_iter, "max_iter")
+    info = info if info is not None else FixedPointInfo()
+    with torch.no_grad():
+        z_star, info.forward = solve(step, z0.detach(), settings.f_solver, max_iter=max_iter,
+                                     tol=settings.f_tol, stop_mode=settings.stop_mode)
+    _report(info.forward, "forward", settings.strict)
+    if not torch.is_grad_enabled():
+        with torch.no_grad():
+            return step(z_star), info
+    z_star = z_star.detach().requires_grad_()
+    z = step(z_star)
+    if z.requires_grad:
+        _register_adjoint(z, z_star, settings, info)
+    return z, info
+
+
+def _register_adjoint(z: Tensor, z_star: Tensor, settings: FixedPoint, info: FixedPointInfo) -> None:
+    handle = None
+
+    def adjoint_hook(grad: Tensor) -> Tensor:
+        handle.remove()  # the VJPs below run through z: do not re-enter
+
+        def transpose(w: Tensor) -> Tensor:  # J^T w
+            return torch.autograd.grad(z, z_star, w, retain_graph=True)[0]
+
+        adjoint = lambda w: grad + transpose(w)  # noqa: E731
+        if settings.b_solver == "phantom":
+            return _phantom(grad, adjoint, settings.phantom_steps, settings.tau)
+        w, info.backward = solve(adjoint, grad, settings.b_solver, max_iter=settings.b_max_iter,
+                                 tol=settings.b_tol, stop_mode=settings.stop_mode)
+        _report(info.backward, "backward", settings.strict)
+        return w
+
+    handle = z.register_hook(adjoint_hook)
