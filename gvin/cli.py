@@ -7,6 +7,14 @@ planned path next to the optimal one). The checkpoint itself records the data
 it was trained on and its stencil, so ``evaluate`` and ``plan`` need only it,
 and a resume on other data is refused.
 
+The implicit planners (``--model implicit_vin`` / ``implicit_dtvin``) solve their
+value iteration as a fixed point: ``--depth`` is then the forward solver's
+iteration limit, and the solver options (``--f-solver``, ``--f-tol``,
+``--b-solver``, ...) fill ``model_kwargs["fixed_point"]``, a dict of plain
+:class:`~gvin.nn.FixedPoint` fields saved in the checkpoint. ``evaluate`` and
+``plan`` may give them a larger ``--depth`` than training used, and report how
+the solves went.
+
 A user error ends in one ``error: ...`` line on stderr and exit status 2.
 """
 from __future__ import annotations
@@ -16,7 +24,8 @@ import json
 import math
 import os
 import sys
-from dataclasses import asdict
+import warnings
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
@@ -24,9 +33,17 @@ import torch
 
 from gvin.graphs.grid import grid_stencil
 from gvin.io import atomic_write
+from gvin.models.implicit import IMPLICIT_GAMMA, ImplicitPlanner
+from gvin.nn.implicit import BACKWARD_SOLVERS, ConvergenceError, ConvergenceWarning, FixedPoint
+from gvin.nn.solvers import SOLVERS
 
 RUN_FILE = "run.json"
 CHECKPOINT = "checkpoint.pt"
+UNROLLED = ("vin", "dtvin", "gppn")
+IMPLICIT = ("implicit_vin", "implicit_dtvin")
+IMPLICIT_MIN_DEPTH = 100  # the implicit models' default --depth: 10 × maze side, at least this
+SOLVER_OPTIONS = ("f_solver", "f_tol", "b_solver", "b_max_iter", "b_tol", "stop_mode", "phantom_steps")
+"""The FixedPoint fields set on the command line (``--f-solver`` ...); the others keep their defaults."""
 
 
 class CLIError(Exception):
@@ -61,6 +78,17 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def _discount(text: str) -> float:
+    """An argparse type: a discount in ``[0, 1]`` (implicit models need ``< 1``: checked with --model)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0 <= value <= 1:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text}")
     return value
 
 
@@ -115,13 +143,40 @@ def _add_data_arguments(parser: argparse.ArgumentParser, trained: bool = False) 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--model", default="dtvin", choices=("vin", "dtvin", "gppn"))
-    group.add_argument("--depth", type=_integer(1, MAX_DEPTH), default=None, help="layers K (default 3 × maze side)")
+    group.add_argument("--model", default="dtvin", choices=(*UNROLLED, *IMPLICIT),
+                       help="planner (default dtvin); implicit_* solve value iteration as a fixed point")
+    group.add_argument("--depth", type=_integer(1, MAX_DEPTH), default=None,
+                       help="layers K (default 3 × maze side); for implicit models the forward solver's "
+                            f"iteration limit (default 10 × maze side, at least {IMPLICIT_MIN_DEPTH})")
     group.add_argument("--kernel-size", type=_kernel_size, default=3, help="stencil F×F (odd, default 3)")
     group.add_argument("--hidden", type=_integer(1), default=None, help="hidden channels")
     group.add_argument("--latent-actions", type=_integer(1), default=None, help="latent actions A (VIN/DT-VIN)")
     group.add_argument("--actions", choices=("moves", "directions"), default="moves",
                        help="policy over real moves, or over every direction as GPPN (into walls fails)")
+    group.add_argument("--gamma", type=_discount, default=None,
+                       help=f"discount of value iteration: [0, 1] for vin and dtvin (default 1), [0, 1) for "
+                            f"implicit models (default {IMPLICIT_GAMMA})")
+
+
+def _add_solver_arguments(parser: argparse.ArgumentParser) -> None:
+    default = FixedPoint()
+    group = parser.add_argument_group(
+        "fixed-point solver (implicit models only; --depth is the forward iteration limit)")
+    group.add_argument("--f-solver", choices=sorted(SOLVERS), default=None,
+                       help=f"forward solver (default {default.f_solver})")
+    group.add_argument("--f-tol", type=_positive_float, default=None,
+                       help=f"forward tolerance (default {default.f_tol:g})")
+    group.add_argument("--b-solver", choices=(*sorted(SOLVERS), *BACKWARD_SOLVERS), default=None,
+                       help=f"backward (adjoint) solver, or the phantom gradient (default {default.b_solver})")
+    group.add_argument("--b-max-iter", type=_integer(1, MAX_DEPTH), default=None,
+                       help=f"backward iteration limit (default {default.b_max_iter})")
+    group.add_argument("--b-tol", type=_positive_float, default=None,
+                       help=f"backward tolerance (default {default.b_tol:g})")
+    group.add_argument("--stop-mode", choices=("abs", "rel"), default=None,
+                       help="residual compared with the tolerances: absolute or relative "
+                            f"(default {default.stop_mode})")
+    group.add_argument("--phantom-steps", type=_integer(1, MAX_DEPTH), default=None,
+                       help=f"steps of the phantom gradient (--b-solver phantom; default {default.phantom_steps})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a planner by imitation of exact plans")
     _add_data_arguments(train)
     _add_model_arguments(train)
+    _add_solver_arguments(train)
     group = train.add_argument_group("training")
     group.add_argument("--epochs", type=_integer(1), default=10)
     group.add_argument("--batch-size", type=_integer(1), default=32)
@@ -162,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_arguments(evaluate, trained=True)
     evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
     evaluate.add_argument("--depth", type=_integer(1, MAX_DEPTH), default=None,
-                          help="plan with K layers (default: as trained)")
+                          help="plan with K layers, or K forward solver steps at most (default: as trained)")
     evaluate.add_argument("--device", type=_device, default=default_device)
 
     plan = sub.add_parser("plan", help="plan one maze with a trained planner; print it and write a PNG")
@@ -171,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--split", default="test", choices=("train", "valid", "test"))
     plan.add_argument("--index", type=_integer(0), default=0, help="which maze of the split")
     plan.add_argument("--depth", type=_integer(1, MAX_DEPTH), default=None,
-                      help="plan with K layers (default: as trained)")
+                      help="plan with K layers, or K forward solver steps at most (default: as trained)")
     plan.add_argument("--png", type=Path, default=None, help="where to write the picture")
     return parser
 
@@ -330,6 +386,8 @@ def _load_evaluation_split(args: argparse.Namespace):
 
     device = getattr(args, "device", "cpu")
     model, payload = load_planner(args.checkpoint, device)
+    if args.depth is not None and isinstance(model, ImplicitPlanner) and model.fixed_point.f_max_iter is not None:
+        model.fixed_point = replace(model.fixed_point, f_max_iter=args.depth)  # --depth is the forward limit
     run_file = args.checkpoint.parent / RUN_FILE
     run = _read_run_file(run_file)
     record = training_config(payload, args.checkpoint).get("data")
@@ -351,17 +409,38 @@ def _load_evaluation_split(args: argparse.Namespace):
 
 
 # ----------------------------------------------------------------------------- commands
+def default_depth(model: str, side: int) -> int:
+    """``--depth`` when not given: 3 × side layers, or 10 × side (at least 100) forward solver steps."""
+    return max(IMPLICIT_MIN_DEPTH, 10 * side) if model in IMPLICIT else 3 * side
+
+
+def fixed_point_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``model_kwargs["fixed_point"]``: every :class:`~gvin.nn.FixedPoint` field as a plain value.
+
+    The options not given keep FixedPoint's defaults; ``f_max_iter`` stays ``None``
+    so that the model's ``num_iterations`` (``--depth``) is the forward limit and
+    ``evaluate --depth`` / ``plan --depth`` can raise it.
+    """
+    given = {name: getattr(args, name) for name in SOLVER_OPTIONS if getattr(args, name, None) is not None}
+    return asdict(FixedPoint(**given))
+
+
 def model_kwargs(args: argparse.Namespace, spec: dict[str, Any], side: int) -> dict[str, Any]:
     """The planner's constructor arguments; its ``stencil`` is the one the graphs are built with."""
     kwargs: dict[str, Any] = {
         "stencil": grid_stencil(2, spec["connectivity"], args.kernel_size).tolist(),
-        "num_iterations": args.depth if args.depth is not None else 3 * side,
+        "num_iterations": args.depth if args.depth is not None else default_depth(args.model, side),
         "actions": args.actions,
     }
     if args.hidden is not None:
         kwargs["hidden_channels"] = args.hidden
     if args.latent_actions is not None:
         kwargs["num_actions"] = args.latent_actions
+    if args.gamma is not None:
+        kwargs["gamma"] = args.gamma
+    if args.model in IMPLICIT:
+        kwargs.setdefault("gamma", IMPLICIT_GAMMA)
+        kwargs["fixed_point"] = fixed_point_settings(args)
     return kwargs
 
 
@@ -386,6 +465,50 @@ def _check_resume(out: Path, record: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+TRAIN_OPTIONS = {"model": "--model", "batch_size": "--batch-size", "lr": "--lr", "highway_every": "--highway",
+                 "seed": "--seed"}
+KWARG_OPTIONS = {"num_iterations": "--depth", "hidden_channels": "--hidden", "num_actions": "--latent-actions",
+                 "actions": "--actions", "gamma": "--gamma", "stencil": "--kernel-size or --connectivity",
+                 "num_edge_types": "--kernel-size or --connectivity"}
+_UNSET = object()
+
+
+def _shown(value: Any) -> str:
+    text = "not set" if value is _UNSET else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _changes(saved: dict[str, Any], now: dict[str, Any], name: Callable[[str], str]) -> list[str]:
+    return [f"{name(key)}: saved {_shown(saved.get(key, _UNSET))} vs now {_shown(now.get(key, _UNSET))}"
+            for key in sorted(set(saved) | set(now), key=str) if saved.get(key, _UNSET) != now.get(key, _UNSET)]
+
+
+def _run_changes(saved: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """What a resume would change in a run, named by the options that set it (empty: it may resume)."""
+    from gvin.train.trainer import config_differences
+
+    differ = config_differences(saved, config)
+    if "model" in differ:  # another planner: its settings differ as a matter of course
+        differ = ["model"]
+    details: list[str] = []
+    for key in differ:
+        old = saved.get(key, _UNSET)
+        if key == "model_kwargs" and isinstance(old, dict):
+            old_fp, new_fp = old.get("fixed_point"), config[key].get("fixed_point")
+            if isinstance(old_fp, dict) and isinstance(new_fp, dict):
+                solver = lambda f: _option(f) if f in SOLVER_OPTIONS else f"fixed_point.{f}"  # noqa: E731
+                details += _changes(old_fp, new_fp, solver)
+                old, new = {k: v for k, v in old.items() if k != "fixed_point"}, dict(config[key])
+                new.pop("fixed_point")
+            else:
+                new = config[key]
+            details += _changes(old, new, lambda k: KWARG_OPTIONS.get(k, f"model_kwargs.{k}"))
+        else:
+            details += _changes({key: old} if old is not _UNSET else {}, {key: config[key]},
+                                lambda k: TRAIN_OPTIONS.get(k, k))
+    return details
+
+
 def _as_saved(kwargs: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
     """Resume a planner from before stencil records as it was built: ``num_edge_types``, not ``stencil``."""
     if "stencil" not in saved and saved.get("num_edge_types") == len(kwargs["stencil"]):
@@ -394,10 +517,41 @@ def _as_saved(kwargs: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _training_data(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
-    """The data spec and cache root of ``gvin train``, checked before anything is loaded or written."""
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _check_model_options(args: argparse.Namespace) -> None:
+    """Refuse options that the chosen ``--model`` has no use for, or values it cannot take."""
     if args.latent_actions is not None and args.model == "gppn":
         raise CLIError("--latent-actions sets the latent actions of vin and dtvin; gppn has none")
+    if args.gamma is not None and args.model == "gppn":
+        raise CLIError("--gamma is the discount of value iteration (vin, dtvin, implicit_*); gppn has none")
+    given = [_option(name) for name in SOLVER_OPTIONS if getattr(args, name) is not None]
+    if args.model not in IMPLICIT:
+        if given:
+            raise CLIError(f"{', '.join(given)}: fixed-point solver options of the implicit models "
+                           f"({', '.join(IMPLICIT)}); --model {args.model} unrolls --depth layers instead")
+        return
+    if args.gamma is not None and not args.gamma < 1:
+        raise CLIError(f"--gamma {args.gamma:g}: --model {args.model} needs a discount in [0, 1) so that "
+                       "its Bellman operator contracts and the fixed point exists")
+    if args.highway:
+        raise CLIError(f"--highway trains on intermediate layers; --model {args.model} solves a fixed point "
+                       "and has none (use --highway 0)")
+    phantom = args.b_solver == "phantom"
+    if phantom and (args.b_max_iter is not None or args.b_tol is not None):
+        which = ", ".join(option for option, value in (("--b-max-iter", args.b_max_iter), ("--b-tol", args.b_tol))
+                          if value is not None)
+        raise CLIError(f"{which}: settings of a backward solver; --b-solver phantom takes --phantom-steps instead")
+    if args.phantom_steps is not None and not phantom:
+        raise CLIError(f"--phantom-steps sets the phantom gradient; it needs --b-solver phantom "
+                       f"(the backward solver is {args.b_solver or FixedPoint().b_solver})")
+
+
+def _training_data(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
+    """The data spec and cache root of ``gvin train``, checked before anything is loaded or written."""
+    _check_model_options(args)
     _check_folder(args.out, "--out")
     if (args.out / CHECKPOINT).is_dir():
         raise CLIError(f"{args.out / CHECKPOINT} is a folder; expected the run's checkpoint file")
@@ -411,12 +565,69 @@ def _training_data(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     return spec, root
 
 
-def _report(epochs: int) -> Callable[[dict[str, float]], None]:
+class _Solves:
+    """The fixed-point solves of an implicit planner's calls, gathered by a forward hook for summary lines.
+
+    Nothing is gathered for an unrolled planner (its summary is empty).
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        self.infos: list[Any] = []
+        self.implicit = isinstance(model, ImplicitPlanner)
+        self._handle = model.register_forward_hook(self._keep) if self.implicit else None
+
+    def _keep(self, module, inputs, output) -> None:
+        if getattr(output, "info", None) is not None:
+            self.infos.append(output.info)
+
+    def __enter__(self) -> "_Solves":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+
+    def summary(self) -> str:
+        """How the solves since the last summary went, e.g. ``forward anderson: 4 solves, up to 31 steps,
+        all converged; backward ...`` (``""`` if none); forgets them."""
+        infos, self.infos = self.infos, []
+        parts = []
+        for direction in ("forward", "backward"):
+            solves = [getattr(info, direction) for info in infos if getattr(info, direction) is not None]
+            if not solves:
+                continue
+            missed = sum(not s.converged for s in solves)
+            diverged = sum(s.diverged for s in solves)
+            state = "all converged" if not missed else f"{missed} missed the tolerance"
+            if diverged:
+                state += f" ({diverged} diverged)"
+            solvers = "/".join(sorted({s.solver for s in solves}))
+            steps = max(s.steps for s in solves)
+            parts.append(f"{direction} {solvers}: {len(solves)} solve{'s' * (len(solves) != 1)}, "
+                         f"up to {steps} step{'s' * (steps != 1)}, {state}")
+        return "; ".join(parts)
+
+
+def _solve_line(info: Any) -> str:
+    """One forward solve in words: its solver, steps, and whether it converged."""
+    residual = info.best_rel_residual if info.stop_mode == "rel" else info.best_abs_residual
+    steps = f"{info.steps} step{'s' * (info.steps != 1)}"
+    if info.converged:
+        return f"forward {info.solver} solve converged after {steps} ({info.stop_mode} residual {residual:.2g})"
+    how = "diverged" if info.diverged else "did not converge"
+    return (f"forward {info.solver} solve {how} in {steps} ({info.stop_mode} residual {residual:.2g} "
+            f"> tol {info.tol:g}; its best iterate was used)")
+
+
+def _report(epochs: int, solves: _Solves | None = None) -> Callable[[dict[str, float]], None]:
     def report(record: dict[str, float]) -> None:
         line = f"epoch {int(record['epoch'])}/{epochs}  loss {record['loss']:.4f}"
         if "valid_optimal" in record:
             line += (f"  valid %Optimal {100 * record['valid_optimal']:.1f}"
                      f"  %Success {100 * record['valid_success']:.1f}")
+        summary = solves.summary() if solves is not None else ""
+        if summary:
+            line += f"  ({summary})"
         print(line, flush=True)
 
     return report
@@ -441,33 +652,49 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, highway_every=args.highway, seed=args.seed,
         device=args.device, data=record,
     )
+    changes = _run_changes(saved, asdict(config)) if resume else []
+    if changes:  # the trainer would refuse too; name the options
+        raise CLIError(f"{checkpoint} belongs to a different run ({'; '.join(changes)}): a run resumes only with the "
+                       "settings it was started with (--epochs and --device may change; solver settings are part "
+                       "of the run); give its options again, or use another --out, or --no-resume to start afresh")
     trainer = Trainer(config, checkpoint=checkpoint, resume=resume)
     saved_data = spec if "npz" in spec else {**spec, "root": str(root)}
     _write_json(args.out / RUN_FILE, {"data": saved_data, "kernel_size": args.kernel_size, "train": asdict(config)})
     if trainer.epoch:
         done = "; nothing to train" if trainer.epoch >= args.epochs else ""
         print(f"resuming {checkpoint} after epoch {trainer.epoch} (--epochs {args.epochs}){done}")
+    depth = f"K={config.model_kwargs['num_iterations']}"
+    fixed_point = config.model_kwargs.get("fixed_point")
+    if isinstance(fixed_point, dict):
+        depth += (f" forward solver steps at most ({fixed_point['f_solver']}, {fixed_point['stop_mode']} tol "
+                  f"{fixed_point['f_tol']:g}; backward {fixed_point['b_solver']}; "
+                  f"gamma {config.model_kwargs['gamma']:g})")
     print(f"{args.model}: {sum(p.numel() for p in trainer.model.parameters())} parameters, "
-          f"K={config.model_kwargs['num_iterations']}, {len(train_set)} training graphs")
-    trainer.fit(train_set, valid_set if len(valid_set) else None, on_epoch=_report(config.epochs))
-    test_set = load_split(spec, root, "test", args.kernel_size)
-    print(_format_metrics("test", evaluate(trainer.model, test_set, args.device), args.actions))
+          f"{depth}, {len(train_set)} training graphs")
+    with _Solves(trainer.model) as solves:
+        trainer.fit(train_set, valid_set if len(valid_set) else None, on_epoch=_report(config.epochs, solves))
+        test_set = load_split(spec, root, "test", args.kernel_size)
+        metrics = evaluate(trainer.model, test_set, args.device)
+        print(_format_metrics("test", metrics, args.actions, solves))
     png = _plot_example(trainer.model, test_set, 0, args.out / "plan.png")
     print(f"wrote {png}; the checkpoint {checkpoint} holds epoch {trainer.epoch}")
     return 0
 
 
-def _format_metrics(split: str, metrics, actions: str) -> str:
+def _format_metrics(split: str, metrics, actions: str, solves: _Solves | None = None) -> str:
     parts = "  ".join(f"{name} {value:.1f}" for name, value in metrics.as_percent().items())
-    return f"{split} ({metrics.num_graphs} mazes, policy over {actions}): {parts}"
+    summary = solves.summary() if solves is not None else ""
+    line = f"{split} ({metrics.num_graphs} mazes, policy over {actions}): {parts}"
+    return line + (f"  ({summary})" if summary else "")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from gvin.train import evaluate
 
     model, dataset, device = _load_evaluation_split(args)
-    metrics = evaluate(model, dataset, device, num_iterations=args.depth, progress=True)
-    print(_format_metrics(args.split, metrics, model.actions))
+    with _Solves(model) as solves:
+        metrics = evaluate(model, dataset, device, num_iterations=args.depth, progress=True)
+        print(_format_metrics(args.split, metrics, model.actions, solves))
     return 0
 
 
@@ -479,15 +706,20 @@ def _plot_example(model, dataset, index: int, png: Path, depth: int | None = Non
     data = dataset[index]
     dist = data.dist
     start = int(torch.where(torch.isfinite(dist), dist, torch.tensor(-1.0)).argmax())  # the farthest cell
-    result = plan_path(model, data, start, num_iterations=depth)
+    with _Solves(model) as solves:
+        result = plan_path(model, data, start, num_iterations=depth)
     cells = lambda nodes: [tuple(int(c) for c in data.pos[n].tolist()) for n in nodes]  # noqa: E731
     maze = to_grid(data, data.x[:, 0]).numpy()
     goal = cells([int(data.goal.nonzero()[0])])[0]
     values = to_grid(data, result.values).numpy()
     status = "reached the goal" if result.reached else "failed"
-    layers = depth if depth is not None else model.num_iterations
-    print(f"maze {index}, K={layers} layers: policy {status} in {len(result.planned) - 1} moves; "
-          f"shortest path {len(result.optimal) - 1}")
+    if solves.implicit:
+        limit = depth if depth is not None else (model.fixed_point.f_max_iter or model.num_iterations)
+        layers, solved = f"K={limit} solver steps at most", [info.forward for info in solves.infos if info.forward]
+    else:
+        layers, solved = f"K={depth if depth is not None else model.num_iterations} layers", []
+    print(f"maze {index}, {layers}: policy {status} in {len(result.planned) - 1} moves; "
+          f"shortest path {len(result.optimal) - 1}" + "".join(f"; {_solve_line(info)}" for info in solved))
     print(render_ascii(maze, goal=goal, path=cells(result.planned), start=cells([start])[0]))
     return plot_plan(maze, values, cells(result.planned), cells(result.optimal), goal, png,
                      title=f"maze {index}: planned {len(result.planned) - 1} moves ({status}), "
@@ -546,12 +778,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``gvin`` command; returns the exit status (argparse exits itself on usage errors)."""
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():  # the commands summarise how the fixed-point solves went instead
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except (CLIError, ValueError, OSError, FloatingPointError, MemoryError, RuntimeError) as error:
-        if isinstance(error, RuntimeError) and not _out_of_memory(error):
+        if isinstance(error, RuntimeError) and not _out_of_memory(error) and not isinstance(error, ConvergenceError):
             raise  # gvin's own bug: keep the traceback
         if isinstance(error, OSError) and error.strerror and error.filename:
             message = f"{error.filename}: {error.strerror}"
@@ -559,6 +793,8 @@ def main(argv: list[str] | None = None) -> int:
             message = "out of memory: reduce --counts, --size, --batch-size, --hidden or --depth"
         elif isinstance(error, FloatingPointError):
             message = f"{error}; training diverged: try a lower --lr"
+        elif isinstance(error, ConvergenceError):  # a checkpoint whose fixed_point settings say strict=True
+            message = f"{error}; try a larger --depth"
         else:
             message = str(error) or type(error).__name__
         print(f"error: {' '.join(message.split())}", file=sys.stderr)

@@ -202,3 +202,43 @@ def test_npz_runs_record_only_the_file(tmp_path, capsys):
     assert main(["train", "--npz", str(other), "--depth", "4", "--hidden", "8", "--batch-size", "8",
                  "--out", str(out)]) == 2
     assert "other data" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- issue 8: implicit planners
+IMPLICIT = ["--model", "implicit_dtvin", "--size", "7", "--counts", "24", "8", "8", "--hidden", "8", "--batch-size",
+            "8", "--gamma", "0.95", "--f-tol", "1e-3", "--b-solver", "phantom", "--phantom-steps", "3"]
+
+
+def test_an_implicit_run_trains_evaluates_and_plans_deeper_than_trained(tmp_path, capsys):
+    from dataclasses import asdict
+
+    from gvin.nn import FixedPoint
+
+    out = tmp_path / "implicit"
+    args = ["train", *IMPLICIT, "--epochs", "1", "--root", str(tmp_path / "data"), "--out", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "K=100 forward solver steps at most (anderson" in text  # default depth: 10 × 7, at least 100
+    assert "(forward anderson: 4 solves" in text  # the epoch line: 3 training batches and the validation set
+    kwargs = _payload(out)["config"]["model_kwargs"]  # weights_only: the settings are plain values
+    assert kwargs["fixed_point"] == asdict(FixedPoint(f_tol=1e-3, b_solver="phantom", phantom_steps=3))
+    assert kwargs["fixed_point"]["f_max_iter"] is None and kwargs["num_iterations"] == 100
+    assert kwargs["gamma"] == 0.95
+    checkpoint = str(out / "checkpoint.pt")
+    assert main(["evaluate", checkpoint, "--depth", "300"]) == 0
+    assert "test (8 mazes" in capsys.readouterr().out
+    assert main(["evaluate", checkpoint, "--depth", "2"]) == 0  # the depth reaches the solver
+    assert "up to 2 steps, 1 missed the tolerance" in capsys.readouterr().out
+    assert main(["plan", checkpoint, "--depth", "300", "--index", "1"]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith("maze 1, K=300 solver steps at most: policy")
+    assert "forward anderson solve converged after" in line
+    assert main(["plan", checkpoint, "--depth", "2"]) == 0
+    assert "did not converge in 2 steps" in capsys.readouterr().out.splitlines()[0]
+    # resume: the same options continue the run; other solver settings are another run
+    assert main([*args[:-2], "--out", str(out), "--epochs", "2"]) == 0
+    assert "resuming" in capsys.readouterr().out and _payload(out)["epoch"] == 2
+    assert main([*args, "--epochs", "3", "--f-tol", "1e-2"]) == 2
+    err = capsys.readouterr().err
+    assert "different run (--f-tol: saved 0.001 vs now 0.01)" in err and "--no-resume" in err
+    assert _payload(out)["epoch"] == 2

@@ -70,11 +70,15 @@ def files(tmp_path_factory) -> dict[str, str]:
     variant("partial_record", {**payload, "config": {**old, "data": partial}})
     variant("string_record", {**payload, "config": {**old, "data": "mazes.npz"}})
     variant("json_no_data_keys", {**payload, "config": old}, run_json='{"data": {"root": "/tmp"}, "kernel_size": 3}')
+    strict = json.loads(json.dumps(payload["config"]))  # DT-VIN's weights, solved as a fixed point, strictly
+    strict["model"] = "implicit_dtvin"
+    strict["model_kwargs"].update(gamma=0.99, fixed_point={"strict": True})
+    variant("strict_implicit", {**payload, "config": strict})
     (base / "garbage_run").mkdir()
     (base / "garbage_run" / "checkpoint.pt").write_bytes(b"half a checkpoint")
     names = ("run", "afile", "folder", "data", "handmade", "bare", "no_model_name", "mismatch", "unknown_kwarg",
              "old_no_run", "json_truncated", "json_list", "json_empty", "bad_record", "garbage_run",
-             "partial_record", "string_record", "json_no_data_keys")
+             "partial_record", "string_record", "json_no_data_keys", "strict_implicit")
     return {name: str(base / name) for name in names} | {
         "base": str(base), "garbage": str(base / "garbage.pt"), "npz": str(base / "mazes.npz"),
     }
@@ -124,6 +128,28 @@ CASES = [
     (["train", *TINY, "--device", "tpu", *OUT], "--device"),
     (["train", *TINY, "--device", "cuda:99", *OUT], "cuda:99"),
     (["train", *TINY], "--out"),
+    # train: implicit models and their fixed-point solver
+    (["train", *TINY, "--model", "implicit_dtvin", "--f-tol", "0", *OUT], "--f-tol"),
+    (["train", *TINY, "--model", "implicit_dtvin", "--f-tol", "nan", *OUT], "--f-tol"),
+    (["train", *TINY, "--model", "implicit_dtvin", "--b-tol", "-1e-3", *OUT], "--b-tol"),
+    (["train", *TINY, "--model", "implicit_dtvin", "--b-solver", "newton", *OUT], "--b-solver"),
+    (["train", *TINY, "--model", "implicit_dtvin", "--f-solver", "phantom", *OUT], "--f-solver"),
+    (["train", *TINY, "--model", "implicit_dtvin", "--stop-mode", "max", *OUT], "--stop-mode"),
+    (["train", *TINY, "--model", "implicit_dtvin", "--b-max-iter", "0", *OUT], "--b-max-iter"),
+    (["train", *TINY, "--model", "implicit_vin", "--phantom-steps", "0", *OUT], "--phantom-steps"),
+    (["train", *TINY, "--model", "implicit_vin", "--phantom-steps", "3", *OUT], "--phantom-steps"),
+    (["train", *TINY, "--model", "implicit_vin", "--b-solver", "phantom", "--b-max-iter", "9", *OUT], "--b-max-iter"),
+    (["train", *TINY, "--model", "implicit_dtvin", "--gamma", "1", *OUT], "--gamma 1:"),
+    (["train", *TINY, "--model", "implicit_dtvin", "--highway", "2", *OUT], "--highway"),
+    (["train", *TINY, "--model", "implicit_solver", *OUT], "--model"),
+    (["train", *TINY, "--gamma", "1.5", *OUT], "--gamma"),
+    (["train", *TINY, "--model", "gppn", "--gamma", "0.9", *OUT], "--gamma"),
+    (["train", *TINY, "--model", "dtvin", "--f-tol", "1e-3", *OUT], "--f-tol"),
+    (["train", *TINY, "--model", "vin", "--b-solver", "phantom", "--phantom-steps", "2", *OUT],
+     "--b-solver, --phantom-steps"),
+    (["train", *TINY, "--model", "implicit_dtvin", "--root", "{data}", "--out", "{run}"],
+     "--model: saved 'dtvin' vs now 'implicit_dtvin'"),
+    (["train", *TINY, "--gamma", "0.9", "--root", "{data}", "--out", "{run}"], "--gamma: saved not set vs now 0.9"),
     # train: files and data
     (["train", *TINY, "--out", "{afile}"], "afile"),
     (["train", *TINY, "--out", "{afile}/run"], "afile"),
@@ -165,6 +191,8 @@ CASES = [
     (["evaluate", "{run}/checkpoint.pt", "--counts", "8", "0", "8", "--split", "valid", "--root", "{data}"],
      "no mazes"),
     # plan
+    (["plan", "{strict_implicit}/checkpoint.pt", "--depth", "1"], "stopped after 1 steps"),
+    (["evaluate", "{strict_implicit}/checkpoint.pt", "--depth", "2"], "strict=True); try a larger --depth"),
     (["plan", "{run}/checkpoint.pt", "--index", "99"], "--index"),
     (["plan", "{run}/checkpoint.pt", "--index", "-1"], "--index"),
     (["plan", "{run}/checkpoint.pt", "--depth", "0"], "--depth"),
