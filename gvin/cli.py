@@ -40,7 +40,8 @@ from gvin.nn.solvers import SOLVERS
 RUN_FILE = "run.json"
 CHECKPOINT = "checkpoint.pt"
 UNROLLED = ("vin", "dtvin", "gppn")
-IMPLICIT = ("implicit_vin", "implicit_dtvin")
+IMPLICIT = ("implicit_vin", "implicit_dtvin", "implicit_gppn")
+WITHOUT_DISCOUNT = ("gppn", "implicit_gppn")  # the gated recurrences have no gamma
 IMPLICIT_MIN_DEPTH = 100  # the implicit models' default --depth: 10 × maze side, at least this
 SOLVER_OPTIONS = ("f_solver", "f_tol", "b_solver", "b_max_iter", "b_tol", "stop_mode", "phantom_steps")
 """The FixedPoint fields set on the command line (``--f-solver`` ...); the others keep their defaults."""
@@ -439,7 +440,8 @@ def model_kwargs(args: argparse.Namespace, spec: dict[str, Any], side: int) -> d
     if args.gamma is not None:
         kwargs["gamma"] = args.gamma
     if args.model in IMPLICIT:
-        kwargs.setdefault("gamma", IMPLICIT_GAMMA)
+        if args.model not in WITHOUT_DISCOUNT:
+            kwargs.setdefault("gamma", IMPLICIT_GAMMA)
         kwargs["fixed_point"] = fixed_point_settings(args)
     return kwargs
 
@@ -523,10 +525,11 @@ def _option(name: str) -> str:
 
 def _check_model_options(args: argparse.Namespace) -> None:
     """Refuse options that the chosen ``--model`` has no use for, or values it cannot take."""
-    if args.latent_actions is not None and args.model == "gppn":
-        raise CLIError("--latent-actions sets the latent actions of vin and dtvin; gppn has none")
-    if args.gamma is not None and args.model == "gppn":
-        raise CLIError("--gamma is the discount of value iteration (vin, dtvin, implicit_*); gppn has none")
+    if args.latent_actions is not None and args.model in WITHOUT_DISCOUNT:
+        raise CLIError(f"--latent-actions sets the latent actions of vin and dtvin; {args.model} has none")
+    if args.gamma is not None and args.model in WITHOUT_DISCOUNT:
+        raise CLIError(f"--gamma is the discount of value iteration (vin, dtvin and their implicit variants); "
+                       f"{args.model} has none")
     given = [_option(name) for name in SOLVER_OPTIONS if getattr(args, name) is not None]
     if args.model not in IMPLICIT:
         if given:
@@ -667,8 +670,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     fixed_point = config.model_kwargs.get("fixed_point")
     if isinstance(fixed_point, dict):
         depth += (f" forward solver steps at most ({fixed_point['f_solver']}, {fixed_point['stop_mode']} tol "
-                  f"{fixed_point['f_tol']:g}; backward {fixed_point['b_solver']}; "
-                  f"gamma {config.model_kwargs['gamma']:g})")
+                  f"{fixed_point['f_tol']:g}; backward {fixed_point['b_solver']}"
+                  + (f"; gamma {config.model_kwargs['gamma']:g})" if "gamma" in config.model_kwargs else ")"))
     print(f"{args.model}: {sum(p.numel() for p in trainer.model.parameters())} parameters, "
           f"{depth}, {len(train_set)} training graphs")
     with _Solves(trainer.model) as solves:

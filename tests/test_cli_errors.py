@@ -144,6 +144,8 @@ CASES = [
     (["train", *TINY, "--model", "implicit_solver", *OUT], "--model"),
     (["train", *TINY, "--gamma", "1.5", *OUT], "--gamma"),
     (["train", *TINY, "--model", "gppn", "--gamma", "0.9", *OUT], "--gamma"),
+    (["train", *TINY, "--model", "implicit_gppn", "--gamma", "0.9", *OUT], "implicit_gppn has none"),
+    (["train", *TINY, "--model", "implicit_gppn", "--latent-actions", "3", *OUT], "--latent-actions"),
     (["train", *TINY, "--model", "dtvin", "--f-tol", "1e-3", *OUT], "--f-tol"),
     (["train", *TINY, "--model", "vin", "--b-solver", "phantom", "--phantom-steps", "2", *OUT],
      "--b-solver, --phantom-steps"),
