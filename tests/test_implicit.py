@@ -268,3 +268,24 @@ def test_implicit_gppn_gradients_equal_its_recurrence_unrolled_to_convergence():
         torch.testing.assert_close(g, r, rtol=1e-6, atol=1e-10)
     assert out.info.backward.converged and out.info.backward.steps > 1
     assert build_model("implicit_gppn", stencil=STENCIL, cell="gru")(maze_graph(11)).log_probs.shape == (maze_graph(11).num_edges,)
+
+
+@pytest.mark.parametrize("cls", [ImplicitVIN, ImplicitDTVIN])
+def test_implicit_planners_run_on_graphs_with_edge_geometry(cls):
+    import networkx as nx
+
+    graph = nx.grid_2d_graph(4, 4)
+    nx.set_node_attributes(graph, {node: node for node in graph}, "pos")
+    data = gvin.from_networkx(graph, goal=(0, 0), dtype=torch.float64)
+    data.optimal = gvin.optimal_edges(data)
+    torch.manual_seed(9)
+    model = cls(in_channels=1, edge_dim=2, gamma=0.9, fixed_point=FixedPoint(**TIGHT)).double()
+    if cls is ImplicitVIN:  # small kernels keep VIN's free operator a contraction
+        with torch.no_grad():
+            for p in model.value_kernel.parameters():
+                p.mul_(0.1)
+    out = model(data)
+    assert out.info.forward.converged and out.log_probs.shape == (data.num_edges,)
+    imitation_loss(out.log_probs, data.optimal, data.edge_index, data.num_nodes).backward()
+    assert out.info.backward.converged
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
