@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import weakref
 
 import torch
 from torch import Tensor
@@ -64,16 +65,35 @@ def integer(value: Tensor, name: str) -> Tensor:
     return value
 
 
+_IN_RANGE: dict[int, tuple[weakref.ref, int, int]] = {}
+"""Index tensors already found inside a bound: ``id → (tensor, version, bound)``. A planner's
+layers check the same ``edge_index`` every layer; a range check reads the tensor back to the
+host (a GPU sync), so each tensor version is checked once."""
+
+
+def index_range(value: Tensor, bound: int, message: str) -> None:
+    """Refuse integer indices outside ``[0, bound)``; ``message`` is formatted with ``low`` and ``high``."""
+    seen = _IN_RANGE.get(id(value))
+    if seen is not None and seen[0]() is value and seen[1:] == (value._version, bound):
+        return
+    if value.numel():
+        low, high = int(value.min()), int(value.max())
+        if low < 0 or high >= bound:
+            raise ValueError(message.format(low=low, high=high))
+    if len(_IN_RANGE) > 64:
+        _IN_RANGE.clear()
+    _IN_RANGE[id(value)] = (weakref.ref(value), value._version, bound)
+
+
 def edge_index(value, num_nodes: int | None) -> int:
     """``[2, E]`` integer node indices in ``[0, num_nodes)``; returns ``E``."""
     tensor(value, "edge_index")
     if value.dim() != 2 or value.shape[0] != 2:
         raise ValueError(f"edge_index must be [2, E], got {tuple(value.shape)}")
     integer(value, "edge_index")
-    if num_nodes is not None and value.numel() and (int(value.min()) < 0 or int(value.max()) >= num_nodes):
-        raise ValueError(
-            f"edge_index refers to nodes in [{int(value.min())}, {int(value.max())}] but the graph has {num_nodes} nodes"
-        )
+    if num_nodes is not None:
+        index_range(value, num_nodes, "edge_index refers to nodes in [{low}, {high}] but the graph has "
+                    f"{num_nodes} nodes")
     return value.shape[1]
 
 
@@ -83,11 +103,9 @@ def edge_type(value, num_edges: int, num_types: int | None) -> Tensor:
     if value.shape != (num_edges,):
         raise ValueError(f"edge_type must be [E]={num_edges}, got {tuple(value.shape)}")
     integer(value, "edge_type")
-    if num_types is not None and value.numel() and (int(value.min()) < 0 or int(value.max()) >= num_types):
-        raise ValueError(
-            f"edge_type has values in [{int(value.min())}, {int(value.max())}] but the layer was built "
-            f"for num_edge_types={num_types}"
-        )
+    if num_types is not None:
+        index_range(value, num_types, "edge_type has values in [{low}, {high}] but the layer was built for "
+                    f"num_edge_types={num_types}")
     return value
 
 

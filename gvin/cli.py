@@ -7,8 +7,8 @@ planned path next to the optimal one). The checkpoint itself records the data
 it was trained on and its stencil, so ``evaluate`` and ``plan`` need only it,
 and a resume on other data is refused.
 
-The implicit planners (``--model implicit_vin`` / ``implicit_dtvin``) solve their
-value iteration as a fixed point: ``--depth`` is then the forward solver's
+The implicit planners (``--model implicit_vin`` / ``implicit_dtvin`` / ``implicit_gppn``)
+solve their recurrence as a fixed point: ``--depth`` is then the forward solver's
 iteration limit, and the solver options (``--f-solver``, ``--f-tol``,
 ``--b-solver``, ...) fill ``model_kwargs["fixed_point"]``, a dict of plain
 :class:`~gvin.nn.FixedPoint` fields saved in the checkpoint. ``evaluate`` and

@@ -289,3 +289,24 @@ def test_implicit_planners_run_on_graphs_with_edge_geometry(cls):
     imitation_loss(out.log_probs, data.optimal, data.edge_index, data.num_nodes).backward()
     assert out.info.backward.converged
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_a_second_backward_and_an_explicit_budget_use_the_implicit_gradient():
+    from gvin.models import ImplicitGPPN
+    from gvin.nn import register_solver
+
+    torch.manual_seed(12)
+    model = ImplicitGPPN(stencil=STENCIL, hidden_channels=4, fixed_point=FixedPoint(**TIGHT)).double()
+    data = double(maze_graph(13))
+    out = model(data)
+    loss = imitation_loss(out.log_probs, data.optimal, data.edge_index, data.num_nodes)
+    first = torch.autograd.grad(loss, list(model.parameters()), retain_graph=True)
+    second = torch.autograd.grad(loss, list(model.parameters()))
+    for a, b in zip(first, second):
+        torch.testing.assert_close(a, b)
+    assert out.info.graph_residual.shape == (1,) and out.info.graph_residual.item() < 1e-10
+    limited = ImplicitDTVIN(stencil=STENCIL, fixed_point=FixedPoint(f_max_iter=3, f_solver="fixed_point"))
+    with torch.no_grad():
+        assert limited(maze_graph(14), num_iterations=500).info.forward.steps > 3  # the call's budget wins
+    with pytest.raises(ValueError, match="phantom"):
+        register_solver("phantom", lambda f, x0, **kw: None)

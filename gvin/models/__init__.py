@@ -14,7 +14,8 @@ MODELS: dict[str, type[GraphPlanner]] = {
 
 
 def build_model(name: str, **kwargs) -> GraphPlanner:
-    """A planner by name (``"vin"``, ``"dtvin"``, ``"gppn"``) with constructor arguments."""
+    """A planner by name (a key of :data:`MODELS`: ``"vin"``, ``"dtvin"``, ``"gppn"`` and their
+    ``"implicit_*"`` variants) with constructor arguments."""
     if not isinstance(name, str):
         raise TypeError(f"the model name must be a string, one of {sorted(MODELS)}; got {name!r}")
     try:

@@ -11,7 +11,7 @@ from torch.utils.checkpoint import checkpoint
 from torch_geometric.data import Batch, Data
 
 from gvin._checks import graph_edge_index, positive_int
-from gvin.graphs.grid import describe_stencil
+from gvin.graphs.grid import describe_stencil, stencil_key
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 from gvin.nn.stencil import Stencil, build_stencil
 from gvin.nn.value_iteration import MEMORY_MODES, LayerHook
@@ -298,7 +298,8 @@ class GraphPlanner(nn.Module):
 
     def check_fits(self, data: Data, graph: GraphInputs) -> None:
         """Refuse a graph this planner was not built for (``ValueError`` naming the mismatch):
-        another feature width, dtype or device, or a graph without a goal."""
+        another feature width, dtype or device, or a graph whose ``goal`` marks no node (graphs
+        without a ``goal`` field carry their goal in ``x`` only, which a planner cannot check)."""
         x = graph.x
         if x.shape[1] != self.in_channels:
             raise ValueError(
@@ -323,12 +324,12 @@ class GraphPlanner(nn.Module):
         if stencil is None or self.num_edge_types is None:
             return
         try:  # a Batch holds one table per graph; clone() and to() turn tuples into lists
-            tables = [torch.tensor(t, dtype=torch.long) for t in (stencil if isinstance(data, Batch) else [stencil])]
+            keys = {stencil_key(t) for t in (stencil if isinstance(data, Batch) else [stencil])}
         except (TypeError, ValueError, RuntimeError):
             raise ValueError("data.stencil must be the offsets table of gvin.from_grid (a tuple of offset tuples)") from None
-        table = tables[0]
-        if any(t.shape != table.shape or not torch.equal(t, table) for t in tables[1:]):
+        if len(keys) != 1:
             raise ValueError("the batch mixes graphs built with different stencils")
+        table = torch.tensor(keys.pop(), dtype=torch.long)
         built_for = f"num_edge_types={self.num_edge_types}"
         if self.stencil is not None:
             built_for = describe_stencil(self.stencil)

@@ -21,9 +21,9 @@ close to 1 so values still tell paths of a few hundred moves apart in float32.""
 class ImplicitPlanner:
     """Mixin: plan by solving ``V* = max_a(R + γ T(V*))`` instead of unrolling ``K`` layers.
 
-    ``num_iterations`` is the forward solver's iteration limit (``fixed_point.f_max_iter``
-    overrides it), so ``model(data, num_iterations=K)`` plans with a larger budget
-    than training used. The output carries ``info``, a
+    ``num_iterations`` is the forward solver's iteration limit (``fixed_point.f_max_iter``,
+    when set, replaces it), and ``model(data, num_iterations=K)`` plans with ``K``
+    steps at most, e.g. a larger budget than training used. The output carries ``info``, a
     :class:`~gvin.nn.implicit.FixedPointInfo` whose ``backward`` is filled by
     ``backward()``. There are no intermediate layers (no highway loss).
     """
@@ -46,7 +46,8 @@ class ImplicitPlanner:
         if tuple(intermediate) or layer_loss is not None:
             raise ValueError("an implicit planner has no intermediate layers (no highway loss): it solves a fixed point")
         graph = self.read_graph(data)
-        max_iter = positive_int(self.num_iterations if num_iterations is None else num_iterations, "num_iterations")
+        default = self.fixed_point.f_max_iter or self.num_iterations
+        max_iter = positive_int(default if num_iterations is None else num_iterations, "num_iterations")
         q, v, info = self.solve_fixed_point(graph, max_iter, getattr(data, "batch", None))
         return PlannerOutput(self.policy(graph, q, v), q, v, info=info)
 
@@ -104,7 +105,7 @@ class ImplicitGPPN(ImplicitPlanner, GPPN):
 
     The maze enters every step through ``v`` (DEQ input injection): without it the
     fixed point would not depend on the maze, only GPPN's initial state does. The
-    solve starts from zeros, so GPPN's ``h0`` / ``c0`` convs are not built. The
+    solve starts from zeros, so GPPN's ``h0`` / ``c0`` convs are dropped. The
     backward pass takes one autograd VJP of the cell per iteration
     (:func:`~gvin.nn.implicit.implicit_fixed_point`). The gated update is not
     guaranteed to contract: watch ``out.info``.
@@ -138,6 +139,8 @@ class ImplicitGPPN(ImplicitPlanner, GPPN):
             return self.cell(u, h)
 
         width = 2 * hidden if lstm else hidden
-        state, info = implicit_fixed_point(step, injected.new_zeros(injected.shape[0], width), self.fixed_point, max_iter)
+        state, info = implicit_fixed_point(
+            step, injected.new_zeros(injected.shape[0], width), self.fixed_point, max_iter, batch=batch
+        )
         h = state[:, :hidden]
         return h, h.new_zeros(h.shape[0]), info

@@ -16,14 +16,14 @@ The backward pass never unrolls ``f``. With ``a^*`` the arg-max at ``V^*`` and
 implicit function theorem gives, for ``g = ∂ℓ/∂V^*``,
 
 .. math::
-    w = g + J^\top w, \qquad
+    w = g + J^T w, \qquad
     \frac{∂ℓ}{∂R} = w\, e_{a^*}, \qquad
     \frac{∂ℓ}{∂θ_T} = \gamma\, \frac{∂}{∂θ_T}\Big[\sum_s w_s\, T(V^*)[s, a^*_s]\Big],
 
 so ``w`` is solved by a solver too (``b_solver``), or approximated by the
 *phantom gradient* (``b_solver="phantom"``): the gradient of ``k`` damped steps
 ``V ← (1-τ)V + τ f(V)`` from ``V^*``, i.e.
-``w ≈ τ Σ_{j<k} ((1-τ)I + τJ^\top)^j g``. ``J^\top w`` and ``∂/∂θ_T`` are the
+``w ≈ τ Σ_{j<k} ((1-τ)I + τJ^T)^j g``. ``J^T w`` and ``∂/∂θ_T`` are the
 transition's own VJPs (:meth:`~gvin.nn.EdgeTransition.argmax_transpose`,
 :meth:`~gvin.nn.EdgeTransition.vjp_argmax`), the ones the compact unrolled
 backward of :mod:`gvin.nn.deep` uses: no autograd graph of ``f`` is built.
@@ -35,15 +35,14 @@ unrolled :func:`~gvin.nn.value_iteration`.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from gvin import _checks as check
 from gvin.nn.solvers import SOLVERS, SolverInfo, solve
-from gvin.nn.value_iteration import Transition
+from gvin.nn.value_iteration import Transition, _check_transition
 
 BACKWARD_SOLVERS = ("phantom",)
 """Backward choices besides the forward solvers of :data:`gvin.nn.solvers.SOLVERS`."""
@@ -123,7 +122,6 @@ class FixedPointInfo:
     forward: SolverInfo | None = None
     backward: SolverInfo | None = None
     graph_residual: Tensor | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _report(info: SolverInfo, what: str, strict: bool) -> None:
@@ -199,7 +197,7 @@ def implicit_value_iteration(
     transition: Transition,
     gamma: float,
     settings: FixedPoint | None = None,
-    max_iter: int = 100,
+    max_iter: int | None = None,
     info: FixedPointInfo | None = None,
     batch: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, FixedPointInfo]:
@@ -210,7 +208,7 @@ def implicit_value_iteration(
         transition: see :class:`~gvin.nn.Transition`.
         gamma: discount in ``[0, 1)``: the solvers need a contraction.
         settings: solvers, limits and tolerances (default :class:`FixedPoint`).
-        max_iter: forward iteration limit when ``settings.f_max_iter`` is ``None``.
+        max_iter: forward iteration limit (default ``settings.f_max_iter``, else 100).
         info: a record to fill (a new one by default).
         batch: ``[N]`` graph of each node, for per-graph residuals.
 
@@ -230,65 +228,82 @@ def implicit_value_iteration(
         raise ValueError(f"reward must be [N, A], got shape {tuple(reward.shape)}")
     if reward.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"implicit value iteration runs in float32 or float64, got {reward.dtype} (low precision)")
-    max_iter = check.positive_int(settings.f_max_iter or max_iter, "max_iter")
+    max_iter = check.positive_int(max_iter if max_iter is not None else settings.f_max_iter or 100, "max_iter")
     info = info if info is not None else FixedPointInfo()
+    _check_transition(reward, transition)
     values = _ImplicitFixedPoint.apply(reward, transition.weight, transition, gamma, settings, max_iter, info)
     q = reward + gamma * transition(values)
+    info.graph_residual = graph_residual(q.max(dim=-1).values - values, batch)
+    return q, q.max(dim=-1).values, info
+
+
+def graph_residual(difference: Tensor, batch: Tensor | None) -> Tensor:
+    """``[B]`` ``max |f(z) - z|`` per graph from the ``[N, ...]`` rows of ``f(z) - z``."""
     with torch.no_grad():
-        residual = (q.max(dim=-1).values - values).abs()
+        residual = difference.abs().reshape(difference.shape[0], -1).amax(dim=1)
         graph = batch if batch is not None else torch.zeros_like(residual, dtype=torch.long)
         size = int(graph.max()) + 1 if graph.numel() else 1
-        info.graph_residual = residual.new_zeros(size).scatter_reduce(0, graph, residual, "amax")
-    return q, q.max(dim=-1).values, info
+        return residual.new_zeros(size).scatter_reduce(0, graph, residual, "amax")
 
 
 def implicit_fixed_point(
     step,
     z0: Tensor,
     settings: FixedPoint | None = None,
-    max_iter: int = 100,
+    max_iter: int | None = None,
     info: FixedPointInfo | None = None,
+    batch: Tensor | None = None,
 ) -> tuple[Tensor, FixedPointInfo]:
     r"""The fixed point ``z* = step(z*)`` of any differentiable ``step``, with an implicit backward.
 
     For updates without a transition VJP of their own (GPPN's gated cell): the
     forward solve runs under ``no_grad``; the result is ``step(z*)`` attached to the
     parameters of ``step``, and a hook on it replaces the incoming gradient ``g``
-    by the solution ``w`` of ``w = g + J^	op w`` (``J = ∂step/∂z`` at ``z*``,
-    ``J^	op w`` by one autograd VJP per iteration), or by the phantom gradient.
+    by the solution ``w`` of ``w = g + J^T w`` (``J = ∂step/∂z`` at ``z*``,
+    ``J^T w`` by one autograd VJP per iteration), or by the phantom gradient.
 
     Args:
         step: ``z [*S] → z [*S]`` (float32 or float64).
         z0: the starting point ``[*S]``.
         settings, max_iter, info: as in :func:`implicit_value_iteration`.
+        batch: ``[S_0]`` graph of each row of ``z`` (rows are nodes), for per-graph residuals.
 
     Returns:
         ``(z [*S], info)``; ``info.backward`` is filled by ``backward()``.
     """
     settings = settings or FixedPoint()
     check.tensor(z0, "z0")
-    max_iter = check.positive_int(settings.f_max_iter or max_iter, "max_iter")
+    max_iter = check.positive_int(max_iter if max_iter is not None else settings.f_max_iter or 100, "max_iter")
     info = info if info is not None else FixedPointInfo()
     with torch.no_grad():
         z_star, info.forward = solve(step, z0.detach(), settings.f_solver, max_iter=max_iter,
                                      tol=settings.f_tol, stop_mode=settings.stop_mode)
     _report(info.forward, "forward", settings.strict)
     if not torch.is_grad_enabled():
-        with torch.no_grad():
-            return step(z_star), info
-    z_star = z_star.detach().requires_grad_()
-    z = step(z_star)
-    if z.requires_grad:
-        _register_adjoint(z, z_star, settings, info)
+        z = step(z_star)
+    else:
+        z_star = z_star.detach().requires_grad_()
+        z = step(z_star)
+        if z.requires_grad:
+            _register_adjoint(z, z_star, settings, info)
+    info.graph_residual = graph_residual(z.detach() - z_star.detach(), batch)
     return z, info
 
 
 def _register_adjoint(z: Tensor, z_star: Tensor, settings: FixedPoint, info: FixedPointInfo) -> None:
-    handle = None
+    busy = False
 
-    def adjoint_hook(grad: Tensor) -> Tensor:
-        handle.remove()  # the VJPs below run through z: do not re-enter
+    def adjoint_hook(grad: Tensor) -> Tensor | None:
+        nonlocal busy
+        if busy:  # the VJPs below run through z: leave their gradients alone
+            return None
+        busy = True
+        try:
+            return _adjoint(grad)
+        finally:
+            busy = False
 
+    def _adjoint(grad: Tensor) -> Tensor:
         def transpose(w: Tensor) -> Tensor:  # J^T w
             return torch.autograd.grad(z, z_star, w, retain_graph=True)[0]
 
@@ -300,4 +315,4 @@ def _register_adjoint(z: Tensor, z_star: Tensor, settings: FixedPoint, info: Fix
         _report(info.backward, "backward", settings.strict)
         return w
 
-    handle = z.register_hook(adjoint_hook)
+    z.register_hook(adjoint_hook)

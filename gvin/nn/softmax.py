@@ -47,10 +47,7 @@ def segment_log_softmax(logits: Tensor, index: Tensor, num_segments: int, mask: 
     if index.shape != logits.shape[:1]:
         raise ValueError(f"index must be [E]={logits.shape[0]} (one segment per row of logits), got {tuple(index.shape)}")
     check.integer(index, "index")
-    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= num_segments):
-        raise ValueError(
-            f"index has values in [{int(index.min())}, {int(index.max())}] but num_segments={num_segments}"
-        )
+    check.index_range(index, num_segments, "index has values in [{low}, {high}] but " f"num_segments={num_segments}")
     if mask is not None:
         check.mask(mask, "mask", logits.shape[:1])
     if mask is not None:

@@ -466,6 +466,8 @@ def register_solver(name: str, fn: Solver, *, replace: bool = False) -> None:
         raise ValueError(f"a solver name must be a non-empty str, got {name!r}")
     if not callable(fn):
         raise TypeError(f"a solver must be callable, got {type(fn).__name__}")
+    if name == "phantom":
+        raise ValueError("'phantom' names the phantom gradient of the implicit layers' backward pass; pick another name")
     if name in SOLVERS and not replace:
         raise ValueError(f"a solver named {name!r} is already registered; pass replace=True to replace it")
     SOLVERS[name] = fn

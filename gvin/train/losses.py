@@ -57,7 +57,7 @@ def optimal_set_nll(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, num_
         where a node has no optimal move (walls, goals, unreachable cells);
         ``labelled`` marks the rest.
     """
-    _check_edge_labels(log_probs, optimal, edge_index, num_nodes)
+    optimal = _check_edge_labels(log_probs, optimal, edge_index, num_nodes)
     src = edge_index[0]
     masked = log_probs.masked_fill(~optimal, float("-inf"))
     log_mass = segment_logsumexp(masked, src, num_nodes)
@@ -68,8 +68,12 @@ def optimal_set_nll(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, num_
 
 
 def imitation_loss(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, num_nodes: int) -> Tensor:
-    """Mean :func:`optimal_set_nll` over the labelled nodes (a scalar; 0 if none)."""
+    """Mean :func:`optimal_set_nll` over the labelled nodes (a scalar; 0 if none).
+
+    Labels on edges the policy cannot take are refused (:func:`check_labels_choosable`).
+    """
     loss, labelled = optimal_set_nll(log_probs, optimal, edge_index, num_nodes)
+    check_labels_choosable(log_probs, _check_edge_labels(log_probs, optimal, edge_index, num_nodes), edge_index)
     return loss.sum() / labelled.sum().clamp_min(1)
 
 
@@ -103,10 +107,13 @@ def highway_loss(
         raise TypeError(f"layer_log_probs must be a mapping {{layer: log_probs [E]}}, got {type(layer_log_probs).__name__}")
     if not layer_log_probs:
         raise ValueError("highway_loss needs the log-probs of at least one layer")
+    _check_dist(dist, num_nodes)
     terms = [
         highway_terms(layer, log_probs, optimal, dist, edge_index, num_nodes)
         for layer, log_probs in layer_log_probs.items()
     ]
+    for log_probs in layer_log_probs.values():
+        check_labels_choosable(log_probs, _check_edge_labels(log_probs, optimal, edge_index, num_nodes), edge_index)
     return reduce_highway_terms(terms)
 
 
@@ -116,13 +123,13 @@ def highway_terms(
     """Layer ``n``'s share of :func:`highway_loss`: ``[2]`` = (sum of losses, number of terms).
 
     Reducing each layer on the spot (see ``layer_loss`` of
-    :meth:`gvin.models.GraphPlanner.forward`) keeps no layer's policy alive.
+    :meth:`gvin.models.GraphPlanner.forward`) keeps no layer's policy alive. It runs
+    once per layer, so it checks only shapes (no host sync): the values of ``dist``
+    and ``optimal`` are checked by :func:`highway_loss`, or once per batch by the trainer.
     """
     positive_int(layer, "layer")
     if not isinstance(dist, Tensor) or dist.shape != (num_nodes,):
         raise ValueError(f"dist must be [N]={num_nodes}, got {_shape(dist)}")
-    if bool(torch.isnan(dist).any()) or bool((dist < 0).any()):
-        raise ValueError("dist must be non-negative distances (inf where unreachable), found NaN or < 0")
     loss, labelled = optimal_set_nll(log_probs, optimal, edge_index, num_nodes)
     active = labelled & (dist <= layer)
     return torch.stack([loss.masked_fill(~active, 0.0).sum(), active.sum().to(loss.dtype)])
@@ -146,8 +153,8 @@ def highway_layers(depth: int, every: int) -> list[int]:
     return layers
 
 
-def _check_edge_labels(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, num_nodes: int) -> None:
-    """Shapes, dtypes and values of a policy and its labels (``ValueError`` naming the field)."""
+def _check_edge_labels(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, num_nodes: int) -> Tensor:
+    """Shapes and dtypes of a policy and its labels (``ValueError`` naming the field); ``optimal`` as bool."""
     graph_edge_index(edge_index, positive_int(num_nodes, "num_nodes"))
     num_edges = edge_index.shape[1]
     if not isinstance(log_probs, Tensor) or log_probs.shape != (num_edges,):
@@ -155,7 +162,16 @@ def _check_edge_labels(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, n
     if not isinstance(optimal, Tensor) or optimal.shape != (num_edges,):
         raise ValueError(f"optimal must be [E]={num_edges}, got {_shape(optimal)}")
     if optimal.dtype != torch.bool:
-        raise ValueError(f"optimal must be a bool mask of the optimal edges, got {optimal.dtype}")
+        if optimal.is_floating_point() or optimal.is_complex() or not bool(((optimal == 0) | (optimal == 1)).all()):
+            raise ValueError(f"optimal must be a bool (or 0/1) mask of the optimal edges, got {optimal.dtype}")
+        optimal = optimal.bool()
+    return optimal
+
+
+def check_labels_choosable(log_probs: Tensor, optimal: Tensor, edge_index: Tensor) -> None:
+    """Refuse optimal labels on edges the policy cannot take (log-prob ``-inf``): not moves, or
+    outside its action set. Such a label would make the loss infinite, or be silently ignored
+    next to a node's real optimal moves."""
     blocked = optimal & (log_probs == float("-inf"))
     if bool(blocked.any()):
         edge = int(torch.nonzero(blocked)[0])
@@ -165,6 +181,13 @@ def _check_edge_labels(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, n
             f"{source} → {target} has probability 0, so it is not a move or not in the policy's action set); "
             "labels must mark moves only (gvin.optimal_edges)"
         )
+
+
+def _check_dist(dist: Tensor, num_nodes: int) -> None:
+    if not isinstance(dist, Tensor) or dist.shape != (num_nodes,):
+        raise ValueError(f"dist must be [N]={num_nodes}, got {_shape(dist)}")
+    if bool(torch.isnan(dist).any()) or bool((dist < 0).any()):
+        raise ValueError("dist must be non-negative distances (inf where unreachable), found NaN or < 0")
 
 
 def _shape(value) -> str:

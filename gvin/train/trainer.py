@@ -125,6 +125,8 @@ def check_labelled(batch: Data, training: bool = False) -> None:
             f"the planning graphs lack expert labels {missing}; use a gvin.datasets dataset "
             "or add them with gvin.planners (optimal_edges, shortest_path_distances)"
         )
+    if training:
+        _check_label_values(batch)
     if training and not bool(torch.as_tensor(batch.optimal).bool().any()):
         dist = torch.as_tensor(batch.dist)
         reaching = int((torch.isfinite(dist) & (dist > 0)).sum())
@@ -134,6 +136,19 @@ def check_labelled(batch: Data, training: bool = False) -> None:
                 "nodes can reach the goal (finite data.dist > 0): there is nothing to imitate; "
                 "label the optimal moves with gvin.optimal_edges"
             )
+
+
+def _check_label_values(batch: Data) -> None:
+    """Once per training batch: ``dist`` is a distance and ``optimal`` marks moves only."""
+    dist, optimal, move = (torch.as_tensor(batch[key]) for key in ("dist", "optimal", "move"))
+    if bool(torch.isnan(dist).any()) or bool((dist < 0).any()):
+        raise ValueError("data.dist must be non-negative distances (inf where unreachable), found NaN or < 0")
+    if optimal.shape == move.shape and bool((optimal.bool() & ~move.bool()).any()):
+        edge = int(torch.nonzero(optimal.bool() & ~move.bool())[0])
+        raise ValueError(
+            f"the expert labels mark edge {edge} as optimal although it is not a move (data.move is False); "
+            "labels must mark moves only (gvin.optimal_edges)"
+        )
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -315,18 +330,12 @@ class Trainer:
             layers = highway_layers(self.model.num_iterations, every)
 
             def layer_loss(layer: int, log_probs: torch.Tensor) -> torch.Tensor:
-                self._check_policy(log_probs, layer)
                 return highway_terms(layer, log_probs, batch.optimal, batch.dist, batch.edge_index, batch.num_nodes)
 
             out = self.model(batch, intermediate=layers, layer_loss=layer_loss)
             return reduce_highway_terms(list(out.layer_losses.values()))
         out = self.model(batch)
-        self._check_policy(out.log_probs, self.model.num_iterations)
         return imitation_loss(out.log_probs, batch.optimal, batch.edge_index, batch.num_nodes)
-
-    def _check_policy(self, log_probs: torch.Tensor, layer: int) -> None:
-        if bool(torch.isnan(log_probs).any()):
-            raise FloatingPointError(f"the policy of layer {layer} became NaN in epoch {self.epoch + 1}")
 
     def step(self, batch: Batch) -> float:
         """One optimiser step on ``batch``; returns its loss (``FloatingPointError`` if not finite)."""
@@ -442,7 +451,7 @@ def evaluate(
         :class:`PlanningMetrics` averaged per graph over every graph with a free node.
     """
     if not isinstance(model, GraphPlanner):
-        raise TypeError(f"model must be a gvin planner (VIN, DTVIN, GPPN), got {type(model).__name__}")
+        raise TypeError(f"model must be a gvin planner (a gvin.models.GraphPlanner), got {type(model).__name__}")
     if device is None:
         parameter = next(model.parameters(), None)
         device = parameter.device if parameter is not None else torch.device("cpu")
