@@ -57,7 +57,16 @@ class ImplicitPlanner:
         return implicit_value_iteration(reward, transition, self.gamma, self.fixed_point, max_iter, batch=batch)
 
 
-class ImplicitVIN(ImplicitPlanner, VIN):
+class _ImplicitValueIteration(ImplicitPlanner):
+    """The constructor the implicit value-iteration planners share: ``γ < 1``, a forward budget."""
+
+    def __init__(self, *args, fixed_point: FixedPoint | dict | None = None, gamma: float = IMPLICIT_GAMMA,
+                 num_iterations: int = 200, **kwargs):
+        super().__init__(*args, gamma=gamma, num_iterations=num_iterations, **kwargs)
+        self._use_fixed_point(fixed_point)
+
+
+class ImplicitVIN(_ImplicitValueIteration, VIN):
     """:class:`~gvin.models.VIN` with implicit value iteration (see :class:`ImplicitPlanner`).
 
     VIN's transition kernel is free, so the operator contracts only when its weights
@@ -70,13 +79,8 @@ class ImplicitVIN(ImplicitPlanner, VIN):
         **kwargs: the arguments of :class:`~gvin.models.VIN`.
     """
 
-    def __init__(self, *args, fixed_point: FixedPoint | dict | None = None, gamma: float = IMPLICIT_GAMMA,
-                 num_iterations: int = 200, **kwargs):
-        super().__init__(*args, gamma=gamma, num_iterations=num_iterations, **kwargs)
-        self._use_fixed_point(fixed_point)
 
-
-class ImplicitDTVIN(ImplicitPlanner, DTVIN):
+class ImplicitDTVIN(_ImplicitValueIteration, DTVIN):
     """:class:`~gvin.models.DTVIN` with implicit value iteration (see :class:`ImplicitPlanner`).
 
     DT-VIN's transitions are a softmax over each node's out-edges, so with ``γ < 1``
@@ -88,11 +92,6 @@ class ImplicitDTVIN(ImplicitPlanner, DTVIN):
         num_iterations: forward solver iteration limit (default 200).
         **kwargs: the arguments of :class:`~gvin.models.DTVIN`.
     """
-
-    def __init__(self, *args, fixed_point: FixedPoint | dict | None = None, gamma: float = IMPLICIT_GAMMA,
-                 num_iterations: int = 200, **kwargs):
-        super().__init__(*args, gamma=gamma, num_iterations=num_iterations, **kwargs)
-        self._use_fixed_point(fixed_point)
 
 
 class ImplicitGPPN(ImplicitPlanner, GPPN):
