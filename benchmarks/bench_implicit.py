@@ -7,6 +7,9 @@ backward (no optimiser update); forward and backward are timed separately.
 
 * ``unrolled``: :class:`gvin.models.DTVIN`, ``K`` layers, ``memory="compact"`` (each
   layer's ``V`` and arg-max kept, the best unrolled mode below a few thousand layers).
+Both start from the same weights, perturbed away from the zero-initialised tables (at those the
+loss does not depend on ``V*`` and the backward solve would be trivial).
+
 * ``implicit``: :class:`gvin.models.ImplicitDTVIN`, forward plain fixed-point iteration
   limited to ``K_fwd = K`` steps (tolerance ``1e-30``, so it runs all ``K`` steps unless it
   reaches the exact fixed point, which the ``fwd steps`` column shows), backward Anderson
@@ -65,10 +68,17 @@ def build_model(kind: str, depth: int, args: argparse.Namespace):
     if kind == "unrolled":
         model = DTVIN(num_iterations=depth, **common)
         model.memory = "compact"
-        return model
-    settings = FixedPoint(f_solver="fixed_point", f_tol=1e-30, stop_mode="abs", f_max_iter=depth,
-                          b_solver="anderson", b_max_iter=args.b_max_iter, b_tol=args.b_tol)
-    return ImplicitDTVIN(fixed_point=settings, **common)
+    else:
+        settings = FixedPoint(f_solver="fixed_point", f_tol=1e-30, f_stop_mode="abs", f_max_iter=depth,
+                              b_solver="anderson", b_max_iter=args.b_max_iter, b_tol=args.b_tol)
+        model = ImplicitDTVIN(fixed_point=settings, **common)
+    # Policy-head and kernel tables start at zero, where dℓ/dV* = 0 and the backward solve is
+    # trivial: perturb every weight (the same draws for both models) as after some training.
+    generator = torch.Generator().manual_seed(args.seed + 1)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.1 * torch.randn(parameter.shape, generator=generator))
+    return model
 
 
 def run_single(args: argparse.Namespace) -> dict[str, Any]:

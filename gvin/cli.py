@@ -43,7 +43,8 @@ UNROLLED = ("vin", "dtvin", "gppn")
 IMPLICIT = ("implicit_vin", "implicit_dtvin", "implicit_gppn")
 WITHOUT_DISCOUNT = ("gppn", "implicit_gppn")  # the gated recurrences have no gamma
 IMPLICIT_MIN_DEPTH = 100  # the implicit models' default --depth: 10 × maze side, at least this
-SOLVER_OPTIONS = ("f_solver", "f_tol", "b_solver", "b_max_iter", "b_tol", "stop_mode", "phantom_steps")
+SOLVER_OPTIONS = ("f_solver", "f_tol", "b_solver", "b_max_iter", "b_tol", "f_stop_mode", "b_stop_mode",
+                  "phantom_steps")
 """The FixedPoint fields set on the command line (``--f-solver`` ...); the others keep their defaults."""
 
 
@@ -173,9 +174,10 @@ def _add_solver_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"backward iteration limit (default {default.b_max_iter})")
     group.add_argument("--b-tol", type=_positive_float, default=None,
                        help=f"backward tolerance (default {default.b_tol:g})")
-    group.add_argument("--stop-mode", choices=("abs", "rel"), default=None,
-                       help="residual compared with the tolerances: absolute or relative "
-                            f"(default {default.stop_mode})")
+    group.add_argument("--f-stop-mode", choices=("abs", "rel"), default=None,
+                       help=f"forward residual compared with --f-tol: absolute or relative (default {default.f_stop_mode})")
+    group.add_argument("--b-stop-mode", choices=("abs", "rel"), default=None,
+                       help=f"backward residual compared with --b-tol (default {default.b_stop_mode})")
     group.add_argument("--phantom-steps", type=_integer(1, MAX_DEPTH), default=None,
                        help=f"steps of the phantom gradient (--b-solver phantom; default {default.phantom_steps})")
 
@@ -669,7 +671,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     depth = f"K={config.model_kwargs['num_iterations']}"
     fixed_point = config.model_kwargs.get("fixed_point")
     if isinstance(fixed_point, dict):
-        depth += (f" forward solver steps at most ({fixed_point['f_solver']}, {fixed_point['stop_mode']} tol "
+        depth += (f" forward solver steps at most ({fixed_point['f_solver']}, {fixed_point['f_stop_mode']} tol "
                   f"{fixed_point['f_tol']:g}; backward {fixed_point['b_solver']}"
                   + (f"; gamma {config.model_kwargs['gamma']:g})" if "gamma" in config.model_kwargs else ")"))
     print(f"{args.model}: {sum(p.numel() for p in trainer.model.parameters())} parameters, "

@@ -134,7 +134,7 @@ CASES = [
     (["train", *TINY, "--model", "implicit_dtvin", "--b-tol", "-1e-3", *OUT], "--b-tol"),
     (["train", *TINY, "--model", "implicit_dtvin", "--b-solver", "newton", *OUT], "--b-solver"),
     (["train", *TINY, "--model", "implicit_dtvin", "--f-solver", "phantom", *OUT], "--f-solver"),
-    (["train", *TINY, "--model", "implicit_dtvin", "--stop-mode", "max", *OUT], "--stop-mode"),
+    (["train", *TINY, "--model", "implicit_dtvin", "--f-stop-mode", "max", *OUT], "--f-stop-mode"),
     (["train", *TINY, "--model", "implicit_dtvin", "--b-max-iter", "0", *OUT], "--b-max-iter"),
     (["train", *TINY, "--model", "implicit_vin", "--phantom-steps", "0", *OUT], "--phantom-steps"),
     (["train", *TINY, "--model", "implicit_vin", "--phantom-steps", "3", *OUT], "--phantom-steps"),

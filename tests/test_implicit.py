@@ -10,7 +10,7 @@ from gvin.nn.implicit import ConvergenceError, ConvergenceWarning, FixedPoint, i
 from gvin.train.losses import imitation_loss
 
 STENCIL = gvin.grid_stencil(2)
-TIGHT = dict(f_tol=1e-13, b_tol=1e-13, stop_mode="abs", f_max_iter=2000, b_max_iter=2000)
+TIGHT = dict(f_tol=1e-13, b_tol=1e-13, f_stop_mode="abs", b_stop_mode="abs", f_max_iter=2000, b_max_iter=2000)
 
 
 def maze_graph(seed: int = 0, size: int = 6):
@@ -86,7 +86,8 @@ def test_backward_solvers_and_the_phantom_gradient_agree():
     for b_solver, rel in (("anderson", 1e-7), ("fixed_point", 1e-7), ("phantom", 0.5)):
         torch.manual_seed(2)
         model = ImplicitDTVIN(stencil=STENCIL, gamma=0.9, num_actions=2, hidden_channels=3, fixed_point=FixedPoint(
-            f_tol=1e-13, stop_mode="abs", f_max_iter=2000, b_solver=b_solver, b_tol=1e-13, b_max_iter=2000,
+            f_tol=1e-13, f_stop_mode="abs", b_stop_mode="abs", f_max_iter=2000, b_solver=b_solver, b_tol=1e-13,
+            b_max_iter=2000,
             phantom_steps=40, tau=1.0)).double()
         out = model(data)
         out.v.sum().backward()
@@ -103,7 +104,7 @@ def test_anderson_needs_fewer_forward_steps_than_fixed_point_iteration():
     for solver in ("fixed_point", "anderson"):
         torch.manual_seed(3)
         model = ImplicitDTVIN(stencil=STENCIL, gamma=0.99, num_iterations=3000,
-                              fixed_point=FixedPoint(f_solver=solver, f_tol=1e-6, stop_mode="rel"))
+                              fixed_point=FixedPoint(f_solver=solver, f_tol=1e-6, f_stop_mode="rel"))
         with torch.no_grad():
             out = model(batch)
         assert out.info.forward.converged, solver
@@ -163,7 +164,8 @@ def test_evaluation_can_plan_with_a_larger_forward_budget():
         (lambda: FixedPoint(b_solver="adjoint"), ValueError, "unknown backward solver 'adjoint'"),
         (lambda: FixedPoint(f_max_iter=2.5), ValueError, "f_max_iter"),
         (lambda: FixedPoint(tau=0), ValueError, "tau"),
-        (lambda: FixedPoint(stop_mode="max"), ValueError, "stop_mode"),
+        (lambda: FixedPoint(f_stop_mode="max"), ValueError, "f_stop_mode"),
+        (lambda: FixedPoint(b_stop_mode="max"), ValueError, "b_stop_mode"),
         (lambda: ImplicitDTVIN(gamma=1.0), ValueError, r"gamma in \[0, 1\)"),
         (lambda: ImplicitVIN(fixed_point="anderson"), TypeError, "fixed_point"),
         (lambda: ImplicitDTVIN(num_iterations=0), ValueError, "num_iterations"),

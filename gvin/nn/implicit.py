@@ -63,11 +63,14 @@ class FixedPoint:
     Attributes:
         f_solver: forward solver, a name in :data:`gvin.nn.solvers.SOLVERS`.
         f_max_iter: forward iteration limit (``None``: the planner's ``num_iterations``).
-        f_tol: forward tolerance on the residual chosen by ``stop_mode``.
+        f_tol: forward tolerance on the residual chosen by ``f_stop_mode``.
         b_solver: backward solver name, or ``"phantom"``.
         b_max_iter: backward iteration limit (Zhao et al. found ~15 Anderson steps enough).
         b_tol: backward tolerance.
-        stop_mode: ``"rel"`` (``‖f(x) - x‖∞ / ‖f(x)‖∞``) or ``"abs"`` (``‖f(x) - x‖∞``).
+        f_stop_mode: the forward residual compared with ``f_tol``: ``"rel"``
+            (``‖f(x) - x‖∞ / ‖f(x)‖∞``) or ``"abs"`` (``‖f(x) - x‖∞``).
+        b_stop_mode: the same for the backward solve (``"rel"`` by default: a
+            loss averaged over many nodes has tiny absolute gradients).
         phantom_steps: ``k`` of the phantom gradient.
         tau: damping ``τ`` of the phantom gradient, in ``(0, 1]``.
         strict: raise :class:`ConvergenceError` when a solve misses its
@@ -80,7 +83,8 @@ class FixedPoint:
     b_solver: str = "anderson"
     b_max_iter: int = 30
     b_tol: float = 1e-4
-    stop_mode: str = "rel"
+    f_stop_mode: str = "rel"
+    b_stop_mode: str = "rel"
     phantom_steps: int = 5
     tau: float = 0.5
     strict: bool = False
@@ -100,8 +104,9 @@ class FixedPoint:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if not 0 < check.real(self.tau, "tau") <= 1:
             raise ValueError(f"tau must be in (0, 1], got {self.tau!r}")
-        if self.stop_mode not in ("abs", "rel"):
-            raise ValueError(f"stop_mode must be 'abs' or 'rel', got {self.stop_mode!r}")
+        for name in ("f_stop_mode", "b_stop_mode"):
+            if getattr(self, name) not in ("abs", "rel"):
+                raise ValueError(f"{name} must be 'abs' or 'rel', got {getattr(self, name)!r}")
         if not isinstance(self.strict, bool):
             raise TypeError(f"strict must be True or False, got {self.strict!r}")
 
@@ -152,7 +157,7 @@ class _ImplicitFixedPoint(torch.autograd.Function):
         operator = bellman_operator(reward, transition, gamma)
         values, info.forward = solve(
             operator, reward.new_zeros(reward.shape[0]), settings.f_solver,
-            max_iter=max_iter, tol=settings.f_tol, stop_mode=settings.stop_mode,
+            max_iter=max_iter, tol=settings.f_tol, stop_mode=settings.f_stop_mode,
         )
         _report(info.forward, "forward", settings.strict)
         action = (reward + gamma * transition(values)).argmax(dim=-1)
@@ -174,7 +179,7 @@ class _ImplicitFixedPoint(torch.autograd.Function):
         else:
             w, ctx.info.backward = solve(
                 adjoint, grad_values, settings.b_solver,
-                max_iter=settings.b_max_iter, tol=settings.b_tol, stop_mode=settings.stop_mode,
+                max_iter=settings.b_max_iter, tol=settings.b_tol, stop_mode=settings.b_stop_mode,
             )
             _report(ctx.info.backward, "backward", settings.strict)
         grad_reward = w.new_zeros(ctx.reward_shape).scatter_(1, action.unsqueeze(-1), w.unsqueeze(-1))
@@ -277,7 +282,7 @@ def implicit_fixed_point(
     info = info if info is not None else FixedPointInfo()
     with torch.no_grad():
         z_star, info.forward = solve(step, z0.detach(), settings.f_solver, max_iter=max_iter,
-                                     tol=settings.f_tol, stop_mode=settings.stop_mode)
+                                     tol=settings.f_tol, stop_mode=settings.f_stop_mode)
     _report(info.forward, "forward", settings.strict)
     if not torch.is_grad_enabled():
         z = step(z_star)
@@ -311,7 +316,7 @@ def _register_adjoint(z: Tensor, z_star: Tensor, settings: FixedPoint, info: Fix
         if settings.b_solver == "phantom":
             return _phantom(grad, adjoint, settings.phantom_steps, settings.tau)
         w, info.backward = solve(adjoint, grad, settings.b_solver, max_iter=settings.b_max_iter,
-                                 tol=settings.b_tol, stop_mode=settings.stop_mode)
+                                 tol=settings.b_tol, stop_mode=settings.b_stop_mode)
         _report(info.backward, "backward", settings.strict)
         return w
 
