@@ -8,8 +8,11 @@ _warnings.filterwarnings("ignore", message=r".*TorchScript.*")
 from gvin.graphs import (  # noqa: E402
     from_grid,
     from_networkx,
+    from_terrain,
     grid_stencil,
+    jacksboro_dem,
     move_offsets,
+    random_terrain,
     to_grid,
     to_networkx,
 )
@@ -29,6 +32,9 @@ __all__ = [
     "move_offsets",
     "from_networkx",
     "to_networkx",
+    "from_terrain",
+    "random_terrain",
+    "jacksboro_dem",
     "shortest_path_distances",
     "optimal_edges",
     "shortest_path",

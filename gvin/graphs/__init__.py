@@ -1,6 +1,7 @@
 """Environments → planning graphs (:class:`torch_geometric.data.Data`)."""
 from gvin.graphs.grid import from_grid, grid_free_mask, grid_stencil, move_offsets, to_grid
 from gvin.graphs.networkx import from_networkx, to_networkx
+from gvin.graphs.terrain import from_terrain, jacksboro_dem, random_terrain
 
 __all__ = [
     "from_grid",
@@ -10,4 +11,7 @@ __all__ = [
     "grid_free_mask",
     "from_networkx",
     "to_networkx",
+    "from_terrain",
+    "random_terrain",
+    "jacksboro_dem",
 ]
