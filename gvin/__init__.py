@@ -6,6 +6,13 @@ _warnings.filterwarnings("ignore", message=r".*torch\.jit.*")
 _warnings.filterwarnings("ignore", message=r".*TorchScript.*")
 
 from gvin.graphs import (  # noqa: E402
+    Arm,
+    Box,
+    Circle,
+    cspace_occupancy,
+    from_cspace,
+    random_obstacles,
+    workspace_occupancy,
     from_grid,
     from_networkx,
     from_terrain,
@@ -35,6 +42,13 @@ __all__ = [
     "from_terrain",
     "random_terrain",
     "jacksboro_dem",
+    "Arm",
+    "Circle",
+    "Box",
+    "cspace_occupancy",
+    "from_cspace",
+    "random_obstacles",
+    "workspace_occupancy",
     "shortest_path_distances",
     "optimal_edges",
     "shortest_path",
