@@ -20,6 +20,7 @@ from gvin.datasets.gppn import (
     write_gppn_dataset,
 )
 from gvin.datasets.maze_dataset import GPPNDataset, GridGraphBuilder, GridMazeDataset, MazeDataset
+from gvin.datasets.terrain import TerrainDataset, label_terrain, start_goal_pairs
 
 __all__ = [
     "KINDS",
@@ -42,4 +43,7 @@ __all__ = [
     "GridMazeDataset",
     "MazeDataset",
     "GPPNDataset",
+    "TerrainDataset",
+    "label_terrain",
+    "start_goal_pairs",
 ]
