@@ -4,7 +4,9 @@ from __future__ import annotations
 import math
 import numbers
 import weakref
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -128,3 +130,18 @@ def graph_edge_index(value, num_nodes: int) -> Tensor:
     if edge_index(value, num_nodes) == 0:
         raise ValueError("the graph has no edges (edge_index is empty)")
     return value
+
+
+def as_rng(seed: Any, name: str = "seed", allow_none: bool = False) -> np.random.Generator:
+    """A :class:`numpy.random.Generator` from a Generator or a non-negative integer seed
+    (or, with ``allow_none``, ``None``: fresh entropy)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None and allow_none:
+        return np.random.default_rng()
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        expected = "None, " if allow_none else ""
+        raise TypeError(f"{name} must be {expected}a non-negative integer or numpy Generator, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{name} must be non-negative, got {seed}")
+    return np.random.default_rng(int(seed))

@@ -224,7 +224,7 @@ def test_random_obstacles_and_workspace_image():
     (lambda: gvin.from_cspace(gvin.Arm(), [], 18, goal=0, goal_angles=(0, 0)), ValueError, "at most one"),
     (lambda: gvin.from_cspace(gvin.Arm(), [], 18, connectivity=6), ValueError, "connectivity"),
     (lambda: gvin.from_cspace(gvin.Arm(), [], 18, goal_angles=(0.0, np.inf)), ValueError, "goal_angles"),
-    (lambda: gvin.random_obstacles(-1), TypeError, "rng"),
+    (lambda: gvin.random_obstacles(-1), ValueError, "rng must be non-negative"),
     (lambda: gvin.random_obstacles(0, -2), ValueError, "count"),
     (lambda: gvin.random_obstacles(0, 2, workspace=(0, 0, 0, 1)), ValueError, "workspace"),
     (lambda: gvin.workspace_occupancy([], size=0), ValueError, "size"),

@@ -30,6 +30,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from gvin._checks import as_rng
+
 __all__ = [
     "MazeBatch",
     "as_rng",
@@ -89,17 +91,6 @@ class MazeBatch:
 
 
 # ----------------------------------------------------------------------------- argument checks
-
-
-def as_rng(seed: Any) -> np.random.Generator:
-    """A :class:`numpy.random.Generator` from a Generator or a non-negative integer seed."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be a non-negative integer or numpy Generator, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
-    return np.random.default_rng(int(seed))
 
 
 def as_shape(size: Any, ndim: int | None = None, minimum: int = 3) -> tuple[int, ...]:

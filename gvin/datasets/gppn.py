@@ -31,7 +31,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from gvin.datasets._io import atomic_savez
-from gvin.datasets.generators import SPLITS, as_rng, generate_splits
+from gvin._checks import as_rng
+from gvin.datasets.generators import SPLITS, generate_splits
 from gvin.planners.grid import GPPN_ACTIONS_4, GPPN_ACTIONS_8, optimal_action_maps
 
 __all__ = [

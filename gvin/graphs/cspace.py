@@ -281,14 +281,6 @@ def workspace_occupancy(obstacles, size: int = 96, extent=WORKSPACE) -> np.ndarr
     return image
 
 
-def _generator(rng) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be None, a non-negative int seed or a numpy Generator, got {rng!r}")
-
-
 def random_obstacles(
     rng=None,
     count: int | None = None,
@@ -312,7 +304,7 @@ def random_obstacles(
         keep_clear: a point ``(x, y)`` to keep free, or ``None``.
         clearance: ``>= 0``: the free radius around ``keep_clear``.
     """
-    gen = _generator(rng)
+    gen = _checks.as_rng(rng, "rng", allow_none=True)
     x0, y0, x1, y1 = _extent(workspace, "workspace")
     count = int(gen.integers(0, 6)) if count is None else _checks.positive_int(count, "count", minimum=0)
     clear = None if keep_clear is None else np.asarray(_point(keep_clear, "keep_clear"))

@@ -206,14 +206,6 @@ def from_terrain(
     return data
 
 
-def _generator(rng) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be None, a non-negative int seed or a numpy Generator, got {rng!r}")
-
-
 def _upsample(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Bilinear interpolation of a coarse grid spanning the whole ``shape``."""
     rows = np.linspace(0, coarse.shape[0] - 1, shape[0])
@@ -270,7 +262,7 @@ def random_terrain(
         raise ValueError(f"relief must be > 0 metres, got {relief!r}")
     craters = _checks.positive_int(craters, "craters", minimum=0)
     ridges = _checks.positive_int(ridges, "ridges", minimum=0)
-    gen = _generator(rng)
+    gen = _checks.as_rng(rng, "rng", allow_none=True)
 
     height = np.zeros(shape)
     size, amplitude = 2, 1.0
