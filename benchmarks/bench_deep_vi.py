@@ -313,8 +313,9 @@ def child_command(args: argparse.Namespace, workload: Workload, depth: int, mode
     ]
 
 
-def run_child(args: argparse.Namespace, workload: Workload, depth: int, mode: str) -> dict[str, Any]:
-    """One configuration in a fresh process; its JSON result (or ``status: error``)."""
+def run_json_child(command: list[str], args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
+    """Run ``command`` (a ``--single`` benchmark child) in a fresh process on this checkout's gvin,
+    with ``args.threads`` threads; its last JSON line, or ``base`` with ``status`` ``timeout`` / ``error``."""
     env = dict(os.environ)
     for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[key] = str(args.threads)
@@ -322,10 +323,8 @@ def run_child(args: argparse.Namespace, workload: Workload, depth: int, mode: st
         env["OMP_WAIT_POLICY"] = args.wait_policy
     # Benchmark the gvin of this checkout, installed or not.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    base = {"workload": workload.name, "depth": depth, "mode": mode}
     try:
-        proc = subprocess.run(child_command(args, workload, depth, mode), capture_output=True, text=True,
-                              env=env, timeout=args.timeout)
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
     except subprocess.TimeoutExpired:
         return {**base, "status": f"timeout > {args.timeout:.0f} s"}
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -333,6 +332,12 @@ def run_child(args: argparse.Namespace, workload: Workload, depth: int, mode: st
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
         return {**base, "status": "error", "error": tail[0][:200]}
     return json.loads(lines[-1])
+
+
+def run_child(args: argparse.Namespace, workload: Workload, depth: int, mode: str) -> dict[str, Any]:
+    """One configuration in a fresh process; its JSON result (or ``status: error``)."""
+    base = {"workload": workload.name, "depth": depth, "mode": mode}
+    return run_json_child(child_command(args, workload, depth, mode), args, base)
 
 
 def memory_of(result: dict[str, Any]) -> float | None:

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,7 +40,6 @@ from bench_deep_vi import (  # noqa: E402
     MIB,
     NUM_SLOTS,
     ONE_STEP_FROM,
-    REPO_ROOT,
     build_batch,
     current_rss,
     load_warning,
@@ -51,6 +48,7 @@ from bench_deep_vi import (  # noqa: E402
     release_memory,
     reset_peak_rss,
     resolve_wait_policy,
+    run_json_child,
 )
 
 MODELS = ("unrolled", "implicit")
@@ -140,21 +138,10 @@ def run_child(args: argparse.Namespace, workload, depth: int, kind: str) -> dict
                "--threads", str(args.threads), "--sizes", workload.name, "--depths", str(depth), "--models", kind,
                "--repeats", str(args.repeats), "--actions", str(args.actions), "--hidden", str(args.hidden),
                "--seed", str(args.seed), "--b-max-iter", str(args.b_max_iter), "--b-tol", str(args.b_tol)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
-    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[key] = str(args.threads)
-    if args.wait_policy:
-        env["OMP_WAIT_POLICY"] = args.wait_policy  # spinning OpenMP workers crawl on busy cores
-    base = {"workload": workload.name, "depth": depth, "model": kind}
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {**base, "status": f"timeout > {args.timeout:.0f} s"}
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        return {**base, "status": "error: " + tail[0][:160]}
-    return json.loads(lines[-1])
+    result = run_json_child(command, args, {"workload": workload.name, "depth": depth, "model": kind})
+    if result.get("status") == "error":
+        result["status"] = "error: " + result.pop("error", "")
+    return result
 
 
 def print_report(results: list[dict[str, Any]]) -> None:

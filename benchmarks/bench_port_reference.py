@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -118,19 +116,7 @@ def run_port_child(args: argparse.Namespace, workload: deep.Workload, depth: int
     command = [sys.executable, str(Path(__file__).resolve()), "--single", "--sizes", workload.name,
                "--depths", str(depth), "--threads", str(args.threads), "--repeats", str(args.repeats),
                "--hidden", str(args.hidden), "--seed", str(args.seed)]
-    env = dict(os.environ, **{key: str(args.threads) for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
-    if args.wait_policy:
-        env["OMP_WAIT_POLICY"] = args.wait_policy
-    base = {"workload": workload.name, "depth": depth, "mode": "port"}
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {**base, "status": f"timeout > {args.timeout:.0f} s"}
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        return {**base, "status": "error", "error": tail[0][:200]}
-    return json.loads(lines[-1])
+    return deep.run_json_child(command, args, {"workload": workload.name, "depth": depth, "mode": "port"})
 
 
 def gvin_default_mode() -> str:
