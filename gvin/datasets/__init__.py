@@ -11,6 +11,7 @@ from gvin.datasets.generators import (
     random_gridworlds,
     sample_goals,
 )
+from gvin.datasets.cspace import CSpaceDataset
 from gvin.datasets.gppn import (
     GPPNSplit,
     gppn_label_errors,
@@ -44,6 +45,7 @@ __all__ = [
     "MazeDataset",
     "GPPNDataset",
     "TerrainDataset",
+    "CSpaceDataset",
     "label_terrain",
     "start_goal_pairs",
 ]

@@ -1,0 +1,265 @@
+"""A dataset of 2-link-arm configuration-space planning tasks (the IDP paper's C-space benchmark).
+
+Each item is one random workspace (``0–5`` :func:`gvin.random_obstacles`
+circles / boxes around the arm) turned into the arm's toroidal C-space graph
+(:func:`gvin.from_cspace`) with one goal configuration, the exact expert labels
+and the workspace image:
+
+* the graph is exactly ``gvin.from_cspace(arm, obstacles, bins, goal,
+  connectivity=connectivity)`` (``x``, ``move``, ``action``, ``goal``,
+  ``angles``, ``effector``, ...);
+* ``dist`` ``[N]`` float32: moves to the goal (:func:`gvin.shortest_path_distances`,
+  unit cost per move), ``inf`` where the goal cannot be reached;
+* ``optimal`` ``[E]`` bool: :func:`gvin.optimal_edges`;
+* ``workspace`` ``[1, S, S]`` bool: :func:`gvin.workspace_occupancy` of the
+  obstacles (``S = workspace_size``) over ``extent``; the leading 1 makes a
+  batch of ``B`` items hold ``[B, S, S]``;
+* ``obstacles`` ``[1, K, 5]`` float64 (``K = max_obstacles``): one row per
+  obstacle, ``(0, cx, cy, r, 0)`` for a circle, ``(1, x_min, y_min, x_max,
+  y_max)`` for a box, padding rows ``-1``; :meth:`CSpaceDataset.obstacles`
+  gives them back as :class:`gvin.Circle` / :class:`gvin.Box` objects.
+
+**Goals.** The goal is a configuration bin drawn uniformly among the free bins
+whose connected component (along the toroidal moves) holds at least 2 bins,
+i.e. the free bins with at least one free move neighbour, so at least one other
+configuration reaches it. A workspace with no such bin is drawn again.
+
+**Splits.** Every item is seeded from ``(seed, split, index)``: the splits are
+independent draws (disjoint in practice), each split's items do not depend on
+the other splits' counts, and a larger count keeps a split's first items.
+
+**Memory.** Items are stored compactly and the :class:`~torch_geometric.data.Data`
+is built on access from one shared edge template per dataset: the C-space map
+as packed bits (``bins² / 8`` bytes), the goal, the obstacles (``K × 5``
+float64) and the hop distances as uint16 codes (``2 bins²`` bytes); about
+0.9 KB per item at 18 bins and 3 KB at 36 bins. The workspace image and the
+``optimal`` mask are recomputed on access (they are cheap).
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+
+from gvin.datasets.generators import SPLITS, as_counts
+from gvin.graphs.cspace import Arm, Box, Circle, bin_angles, cspace_occupancy, random_obstacles, workspace_occupancy
+from gvin.graphs.grid import from_grid, grid_stencil, move_offsets
+from gvin.planners.grid import grid_distances
+
+__all__ = ["CSpaceDataset"]
+
+_INF_CODE = np.iinfo(np.uint16).max
+
+
+def _int(value, name: str, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class CSpaceDataset(torch.utils.data.Dataset):
+    """Configuration-space planning tasks of a planar 2-link arm with exact expert labels (in memory).
+
+    Args:
+        split: ``"train"``, ``"valid"`` or ``"test"``.
+        bins: bins per joint angle (``>= 3``; the IDP paper uses 18 and 36).
+        count: ``(train, valid, test)`` sizes (or a mapping); only this split's
+            entry is built. Default ``(10000, 2000, 2000)`` as in the IDP paper.
+        arm: the :class:`gvin.Arm` (default ``Arm((1.0, 1.0))``).
+        num_obstacles: ``(low, high)``: each task draws its obstacle count
+            uniformly in ``low..high`` (inclusive; default ``(0, 5)``).
+        seed: non-negative int.
+        connectivity: 4 or 8 moves.
+        workspace_size: pixels per side of the workspace image (default 96).
+        extent: ``(x_min, y_min, x_max, y_max)`` of the workspace the obstacles
+            are drawn in and the image covers; default the square of half-side
+            ``arm.reach`` around the base (``(-2, -2, 2, 2)`` for the default arm).
+        clearance: obstacles keep this distance from the arm's base
+            (:func:`gvin.random_obstacles`).
+        max_tries: workspaces drawn per item before giving up (``RuntimeError``).
+        transform: applied to each item on access.
+
+    Raises:
+        ValueError: unknown split, bad bins / counts / seed / connectivity /
+            workspace_size / num_obstacles / extent / clearance / max_tries.
+        TypeError: ``arm`` not a :class:`gvin.Arm`.
+        RuntimeError: no workspace with a valid goal in ``max_tries`` draws.
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        *,
+        bins: int = 18,
+        count: Any = (10000, 2000, 2000),
+        arm: Arm | None = None,
+        num_obstacles: tuple[int, int] = (0, 5),
+        seed: int = 0,
+        connectivity: int = 8,
+        workspace_size: int = 96,
+        extent: Any = None,
+        clearance: float = 0.3,
+        max_tries: int = 100,
+        transform=None,
+    ) -> None:
+        super().__init__()
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        self.bins = _int(bins, "bins", 3)
+        if self.bins * self.bins >= _INF_CODE:
+            raise ValueError(f"bins must be < 256 (distance codes are uint16), got {bins!r}")
+        counts = as_counts(count)
+        self.arm = Arm((1.0, 1.0)) if arm is None else arm
+        if not isinstance(self.arm, Arm):
+            raise TypeError(f"arm must be a gvin.Arm, got {type(arm).__name__}")
+        if not isinstance(num_obstacles, (tuple, list)) or len(num_obstacles) != 2:
+            raise ValueError(f"num_obstacles must be a (low, high) pair of ints, got {num_obstacles!r}")
+        low, high = (_int(v, "num_obstacles", 0) for v in num_obstacles)
+        if low > high:
+            raise ValueError(f"num_obstacles must have low <= high, got {num_obstacles!r}")
+        self.num_obstacles = (low, high)
+        self.seed = _int(seed, "seed", 0)
+        if isinstance(connectivity, bool) or connectivity not in (4, 8):
+            raise ValueError(f"connectivity must be 4 or 8 in a C-space, got {connectivity!r}")
+        self.connectivity = int(connectivity)
+        self.workspace_size = _int(workspace_size, "workspace_size", 1)
+        if extent is None:
+            (bx, by), reach = self.arm.base, self.arm.reach
+            extent = (bx - reach, by - reach, bx + reach, by + reach)
+        workspace_occupancy([], 1, extent)  # validates extent
+        self.extent = tuple(float(v) for v in extent)
+        random_obstacles(0, 0, workspace=self.extent, keep_clear=self.arm.base, clearance=clearance)  # validates
+        self.clearance = float(clearance)
+        self.max_tries = _int(max_tries, "max_tries", 1)
+        self.split, self.counts, self.transform = split, tuple(counts.values()), transform
+        self._template()
+        self._build(counts[split])
+
+    # -- building
+    def _template(self) -> None:
+        shape = (self.bins, self.bins)
+        template = from_grid(np.ones(shape, dtype=np.float32), connectivity=self.connectivity, wrap=True)
+        self._fields = {key: template[key].numpy()
+                        for key in ("edge_index", "edge_type", "edge_attr", "pos", "cell", "grid_shape")}
+        self._stencil = template.stencil
+        stencil = grid_stencil(2, self.connectivity).numpy()
+        moves = move_offsets(2, self.connectivity).numpy()
+        self._moves = moves
+        is_move = (stencil[:, None, :] == moves[None, :, :]).all(-1).any(1)
+        self._edge_is_move = is_move[self._fields["edge_type"]]
+        angles = bin_angles(self.bins)
+        t1, t2 = np.meshgrid(angles, angles, indexing="ij")
+        _, effector = self.arm.forward_kinematics(t1, t2)
+        cells = self._fields["cell"]
+        self._angles = np.stack([t1.reshape(-1), t2.reshape(-1)], axis=1)[cells].astype(np.float32)
+        self._effector = effector.reshape(-1, 2)[cells].astype(np.float32)
+
+    def _task(self, index: int) -> tuple[list, np.ndarray, int]:
+        rng = np.random.default_rng([self.seed, SPLITS.index(self.split), index, 0xC5FACE])
+        low, high = self.num_obstacles
+        for _ in range(self.max_tries):
+            obstacles = random_obstacles(rng, int(rng.integers(low, high + 1)), workspace=self.extent,
+                                         keep_clear=self.arm.base, clearance=self.clearance)
+            free = ~cspace_occupancy(self.arm, obstacles, self.bins)
+            linked = np.zeros_like(free)
+            for di, dj in self._moves:
+                linked |= np.roll(free, (int(di), int(dj)), axis=(0, 1))
+            candidates = np.flatnonzero(free & linked)
+            if len(candidates):
+                return obstacles, free, int(rng.choice(candidates))
+        raise RuntimeError(f"item {index}: no workspace in {self.max_tries} draws has a free configuration "
+                           "with a free neighbour; lower num_obstacles or clearance")
+
+    def _build(self, count: int) -> None:
+        cells = self.bins * self.bins
+        width = self.num_obstacles[1]
+        self._free = np.zeros((count, (cells + 7) // 8), dtype=np.uint8)
+        self._goals = np.zeros(count, dtype=np.int64)
+        self._obstacles = np.full((count, width, 5), -1.0, dtype=np.float64)
+        frees = np.zeros((count, cells), dtype=bool)
+        for index in range(count):
+            obstacles, free, goal = self._task(index)
+            frees[index] = free.reshape(-1)
+            self._goals[index] = goal
+            for row, obstacle in enumerate(obstacles):
+                if isinstance(obstacle, Circle):
+                    self._obstacles[index, row] = (0.0, *obstacle.center, obstacle.radius, 0.0)
+                else:
+                    self._obstacles[index, row] = (1.0, *obstacle.min_xy, *obstacle.max_xy)
+        self._free[:] = np.packbits(frees, axis=1)
+        self._dist = np.full((count, cells), _INF_CODE, dtype=np.uint16)
+        if count:
+            dist = grid_distances(frees.reshape(count, self.bins, self.bins), self._goals,
+                                  self.connectivity, wrap=True).reshape(count, cells)
+            finite = np.isfinite(dist)
+            self._dist[finite] = dist[finite]
+
+    # -- access
+    def obstacles(self, index: int) -> list:
+        """The :class:`gvin.Circle` / :class:`gvin.Box` obstacles of item ``index``."""
+        rows = self._obstacles[self._index(index)]
+        return [Circle((a, b), c) if kind == 0 else Box((a, b), (c, d))
+                for kind, a, b, c, d in rows.tolist() if kind >= 0]
+
+    def free(self, index: int) -> np.ndarray:
+        """``[bins, bins]`` bool: the C-space map of item ``index`` (``True`` = collision-free)."""
+        cells = self.bins * self.bins
+        return np.unpackbits(self._free[self._index(index)], count=cells).astype(bool).reshape(self.bins, self.bins)
+
+    def goal(self, index: int) -> int:
+        """The flat goal bin ``θ1_bin · bins + θ2_bin`` of item ``index``."""
+        return int(self._goals[self._index(index)])
+
+    def _index(self, index) -> int:
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (numbers.Integral, torch.Tensor)):
+            raise TypeError(f"index must be an int, got {index!r}")
+        index = int(index)
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        return index % len(self)
+
+    def __len__(self) -> int:
+        return len(self._goals)
+
+    def __getitem__(self, index: int) -> Data:
+        index = self._index(index)
+        cells = self.bins * self.bins
+        free = np.unpackbits(self._free[index], count=cells).astype(bool)
+        goal = int(self._goals[index])
+        goal_mask = np.zeros(cells, dtype=bool)
+        goal_mask[goal] = True
+        source, target = self._fields["edge_index"]
+        action = self._edge_is_move & free[source]
+        move = action & free[target]
+        codes = self._dist[index]
+        finite = codes != _INF_CODE
+        dist = np.where(finite, codes.astype(np.float32), np.float32(np.inf))
+        start = dist[source]
+        optimal = move & ~goal_mask[source] & finite[source] & (start == dist[target] + 1)
+        rows = self._obstacles[index]
+        data = Data(
+            x=torch.from_numpy(np.stack([free, goal_mask], axis=1).astype(np.float32)),
+            move=torch.from_numpy(move),
+            action=torch.from_numpy(action),
+            goal=torch.from_numpy(goal_mask),
+            stencil=self._stencil,
+            **{key: torch.from_numpy(value.copy()) for key, value in self._fields.items()},
+        )
+        data.angles = torch.from_numpy(self._angles.copy())
+        data.effector = torch.from_numpy(self._effector.copy())
+        data.dist = torch.from_numpy(dist)
+        data.optimal = torch.from_numpy(optimal)
+        image = workspace_occupancy(self.obstacles(index), self.workspace_size, self.extent)
+        data.workspace = torch.from_numpy(image)[None]
+        data.obstacles = torch.from_numpy(rows.copy())[None]
+        return self.transform(data) if self.transform is not None else data
+
+    def __iter__(self) -> Iterator[Data]:
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        return (f"CSpaceDataset({self.split!r}, bins={self.bins}, n={len(self)}, "
+                f"connectivity={self.connectivity}, seed={self.seed})")
