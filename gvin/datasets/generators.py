@@ -11,16 +11,21 @@ the same seed gives the same arrays.
   every interior cell is freed with probability ``d``, ``d ~ U(lo, hi)`` drawn
   per maze (GPPN's defaults ``lo = 0``, ``hi = 1``).
 * :func:`random_gridworlds`: independent random obstacles of a given density.
-* :func:`sample_goals`: one goal per maze, uniform over free cells (``"free"``)
+* :func:`sample_goals`: one goal per maze, uniform over free cells (``"free"``),
+  over free cells with a free axis neighbour (``"connected"``, the 3-D default)
   or, as in GPPN, uniform over interior cells other than the DFS start, the goal
-  cell being carved free (``"interior"``).
+  cell being carved free (``"interior"``, the 2-D default for ``"gppn"``).
 * :func:`generate_splits`: train / valid / test sets without duplicates within
   or across splits, topped up until the requested counts are met.
 
 Differences from the GPPN generator (``utils/maze.py`` of the GPPN repository),
 by design: the border is always wall, also for even sizes (GPPN's DFS lattice
 reaches the last row and column when the size is even); sizes may differ per
-axis; and 3-D mazes use the same recipe with 6 lattice directions.
+axis; and 3-D mazes use the same recipe with 6 lattice directions, but goals
+on free cells with a free axis neighbour (``goal_mode="connected"``): in 3-D,
+GPPN's interior rule would often pick an isolated cell (a cell with all
+coordinates even is never carved, nor are its neighbours), leaving an item
+without any optimal move.
 """
 from __future__ import annotations
 
@@ -46,9 +51,11 @@ __all__ = [
     "generate_splits",
     "SPLITS",
     "KINDS",
+    "GOAL_MODES",
 ]
 
 SPLITS = ("train", "valid", "test")
+GOAL_MODES = ("free", "interior", "connected")
 KINDS = ("gppn", "gridworld")
 
 
@@ -350,14 +357,16 @@ def sample_goals(free: np.ndarray, rng: Any, mode: str = "free") -> MazeBatch:
         free: ``[n, *shape]`` bool mazes.
         rng: numpy Generator or integer seed.
         mode: ``"free"``: uniform over the free cells (a maze without free cells
-            raises). ``"interior"``: GPPN's rule: uniform over interior cells
+            raises). ``"connected"``: uniform over the free cells that have a
+            free axis neighbour (so at least one move, under every connectivity,
+            leads into the goal; a maze without such a cell raises). ``"interior"``: GPPN's rule: uniform over interior cells
             except the DFS start ``(1, 1[, 1])``, and the goal cell is made free.
 
     Returns:
         :class:`MazeBatch` (the mazes are copied; ``"interior"`` may free a cell).
     """
-    if mode not in ("free", "interior"):
-        raise ValueError(f"goal mode must be 'free' or 'interior', got {mode!r}")
+    if mode not in GOAL_MODES:
+        raise ValueError(f"goal mode must be 'free' or 'interior' or 'connected', got {mode!r}")
     rng = as_rng(rng)
     free = _as_maze_batch(free)
     num, shape = free.shape[0], free.shape[1:]
@@ -372,11 +381,20 @@ def sample_goals(free: np.ndarray, rng: Any, mode: str = "free") -> MazeBatch:
         goals = candidates[rng.integers(0, len(candidates), size=num)]
         flat[np.arange(num), goals] = True
         return MazeBatch(free, goals.astype(np.int64))
-    if mode != "free":
-        raise ValueError(f"goal mode must be 'free' or 'interior', got {mode!r}")
+    if mode == "connected":
+        candidates = np.zeros_like(free)
+        for axis in range(1, free.ndim):  # a free neighbour along some axis
+            low = [slice(None)] * free.ndim
+            high = [slice(None)] * free.ndim
+            low[axis], high[axis] = slice(None, -1), slice(1, None)
+            both = free[tuple(low)] & free[tuple(high)]
+            candidates[tuple(low)] |= both
+            candidates[tuple(high)] |= both
+        flat = candidates.reshape(num, -1)
     counts = flat.sum(1)
     if (counts == 0).any():
-        raise ValueError(f"maze {int(np.flatnonzero(counts == 0)[0])} has no cell for a goal")
+        why = " (no free cell with a free axis neighbour)" if mode == "connected" else ""
+        raise ValueError(f"maze {int(np.flatnonzero(counts == 0)[0])} has no cell for a goal{why}")
     rank = np.minimum((rng.random(num) * counts).astype(np.int64), counts - 1)
     goals = np.empty(num, dtype=np.int64)
     per = max(1, _GOAL_CHUNK_CELLS // max(flat.shape[1], 1))
@@ -389,7 +407,9 @@ def sample_goals(free: np.ndarray, rng: Any, mode: str = "free") -> MazeBatch:
 # ----------------------------------------------------------------------------- datasets
 
 
-def _default_goal_mode(kind: str) -> str:
+def _default_goal_mode(kind: str, ndim: int) -> str:
+    if ndim == 3:  # GPPN's interior rule often isolates 3-D goals (module docstring)
+        return "connected"
     return "interior" if kind == "gppn" else "free"
 
 
@@ -407,8 +427,8 @@ def generate_mazes(
     Args:
         kind: ``"gppn"`` (options: ``decimation=(lo, hi)``) or ``"gridworld"``
             (options: ``density``, ``border``).
-        goal_mode: see :func:`sample_goals`; default ``"interior"`` for ``"gppn"``
-            (GPPN's rule) and ``"free"`` otherwise.
+        goal_mode: see :func:`sample_goals`; default ``"connected"`` in 3-D, else
+            ``"interior"`` for ``"gppn"`` (GPPN's rule) and ``"free"`` otherwise.
     """
     rng = as_rng(rng)
     if kind == "gppn":
@@ -417,7 +437,7 @@ def generate_mazes(
         mazes = random_gridworlds(num, size, rng, ndim, **options)
     else:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    return sample_goals(mazes, rng, goal_mode or _default_goal_mode(kind))
+    return sample_goals(mazes, rng, goal_mode or _default_goal_mode(kind, mazes.ndim - 1))
 
 
 def _keys(batch: MazeBatch, unique: str) -> list[bytes]:

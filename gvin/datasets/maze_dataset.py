@@ -308,7 +308,11 @@ class MazeDataset(GridMazeDataset):
         split: ``"train"``, ``"valid"`` or ``"test"``.
         kind: ``"gppn"`` (depth-first maze + decimation) or ``"gridworld"``
             (random obstacles).
-        size: side length (int) or shape tuple; every side ``>= 3``.
+        size: side length (int) or shape tuple; every side ``>= 3``. 3-D mazes:
+            a 3-tuple ``(D, H, W)`` or an int with ``ndim=3``; the cache file
+            name holds the shape (``gppn_8x8x8_c6_...``), so 2-D and 3-D caches
+            never collide. 3-D goals default to ``goal_mode="connected"`` (see
+            :mod:`gvin.datasets.generators`).
         counts: ``(train, valid, test)`` sizes.
         seed: integer seed.
         connectivity: moves (4 / 8 in 2-D, 6 / 18 / 26 in 3-D; default 4 / 6).
@@ -359,9 +363,10 @@ class MazeDataset(GridMazeDataset):
     @property
     def processed_file_names(self) -> list[str]:
         conn = self.connectivity or {2: 4, 3: 6}[self.ndim]
-        key = json.dumps(
-            {"v": _FORMAT_VERSION, "options": self.options}, sort_keys=True, default=str
-        )
+        record: dict[str, Any] = {"v": _FORMAT_VERSION, "options": self.options}
+        if self.ndim == 3:  # 3-D goals default to the "connected" rule (a newer 3-D format)
+            record["goals3d"] = 2
+        key = json.dumps(record, sort_keys=True, default=str)
         digest = hashlib.sha1(key.encode()).hexdigest()[:8]
         shape = "x".join(map(str, self.shape))
         counts = "-".join(map(str, self.counts))
