@@ -129,10 +129,13 @@ class _Parser(argparse.ArgumentParser):
 
 # ----------------------------------------------------------------------------- arguments
 def _add_data_arguments(parser: argparse.ArgumentParser, trained: bool = False) -> None:
-    title = "a GPPN .npz file, or generated mazes"
+    title = "a GPPN .npz file, or generated mazes, 3-D mazes, terrain or C-spaces"
     if trained:
         title += "; the defaults are what the checkpoint was trained on"
     group = parser.add_argument_group(f"data ({title})")
+    group.add_argument("--world", choices=WORLDS,
+                       help="maze (2-D grid mazes, default), maze3d (3-D mazes, --size S: S×S×S), terrain "
+                            "(rover terrain windows, --size cells a side) or cspace (2-link arm, --size bins a joint)")
     group.add_argument("--npz", type=Path, help="a GPPN-format .npz maze file")
     group.add_argument("--kind", choices=("gppn", "gridworld"), help="generated maze kind (default gppn)")
     group.add_argument("--size", type=_integer(3), help="generated maze side (default 11)")
@@ -140,7 +143,11 @@ def _add_data_arguments(parser: argparse.ArgumentParser, trained: bool = False) 
                        help="generated maze counts (default 2000 200 500)")
     group.add_argument("--data-seed", type=_integer(0), help="seed of the generated mazes (default 0)")
     group.add_argument("--root", type=Path, help="cache folder of generated mazes (default datasets/)")
-    group.add_argument("--connectivity", type=int, choices=(4, 8), help="moves (default 4)")
+    group.add_argument("--connectivity", type=int, choices=(4, 6, 8, 18, 26),
+                       help="moves: 4 or 8 (default 4; terrain and cspace: 8), 6, 18 or 26 for maze3d (default 6)")
+    group.add_argument("--terrain-source", choices=("jacksboro", "random"),
+                       help="terrain only: windows of the Jacksboro DEM or random maps (default jacksboro)")
+    group.add_argument("--max-slope", type=_positive_float, help="terrain only: steepest move in degrees (default 20)")
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,7 +157,8 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--depth", type=_integer(1, MAX_DEPTH), default=None,
                        help="layers K (default 3 × maze side); for implicit models the forward solver's "
                             f"iteration limit (default 10 × maze side, at least {IMPLICIT_MIN_DEPTH})")
-    group.add_argument("--kernel-size", type=_kernel_size, default=3, help="stencil F×F (odd, default 3)")
+    group.add_argument("--kernel-size", type=_kernel_size, default=None,
+                       help="stencil F×F (odd, default 3; --world maze only)")
     group.add_argument("--hidden", type=_integer(1), default=None, help="hidden channels")
     group.add_argument("--latent-actions", type=_integer(1), default=None, help="latent actions A (VIN/DT-VIN)")
     group.add_argument("--actions", choices=("moves", "directions"), default="moves",
@@ -288,40 +296,62 @@ def _memory_bytes() -> int | None:
         return None
 
 
-def _check_memory(side: int, mazes: int, batch: int = 0, kernel_size: int = 3) -> None:
+def _check_memory(side: int, mazes: int, batch: int = 0, kernel_size: int = 3, ndim: int = 2) -> None:
     """Refuse data or batches that cannot fit in memory, before allocating anything.
 
     A lower bound: 2 bytes a cell for stored mazes, 32 bytes an edge of a batch.
     """
-    cells = side * side
-    need = cells * (2 * mazes + batch * 32 * kernel_size**2)
+    cells = side**ndim
+    need = cells * (2 * mazes + batch * 32 * kernel_size**ndim)
     have = _memory_bytes()
     if have and need > have:
         steps = f" in batches of {batch} with a {kernel_size}x{kernel_size} stencil" if batch else ""
         options = "--counts, --size, --batch-size or --kernel-size" if batch else "--counts or --size"
         raise CLIError(
-            f"{mazes} mazes of {side}x{side}{steps} need at least {need / 2**30:,.0f} GiB of memory, "
+            f"{mazes} mazes of {'x'.join([str(side)] * ndim)}{steps} need at least {need / 2**30:,.0f} GiB of memory, "
             f"more than this machine's {have / 2**30:,.0f} GiB; reduce {options}"
         )
 
 
 # ----------------------------------------------------------------------------- data
 GENERATED = ("kind", "size", "counts", "data_seed")
+WORLDS = ("maze", "maze3d", "terrain", "cspace")
 DATA_DEFAULTS: dict[str, Any] = {"kind": "gppn", "size": 11, "counts": [2000, 200, 500], "data_seed": 0,
                                  "connectivity": 4}
+WORLD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "maze": DATA_DEFAULTS,
+    "maze3d": {**DATA_DEFAULTS, "connectivity": 6},
+    "terrain": {"terrain_source": "jacksboro", "size": 32, "counts": [200, 50, 50], "data_seed": 0,
+                "max_slope": 20.0, "connectivity": 8},
+    "cspace": {"size": 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8},
+}
+"""The data settings of each ``--world``: its spec holds ``world`` and these keys (a maze spec has no ``world``)."""
+WORLD_CONNECTIVITY = {"maze": (4, 8), "maze3d": (6, 18, 26), "terrain": (4, 8), "cspace": (4, 8)}
+WORLD_OPTIONS = ("npz", "kind", "size", "counts", "data_seed", "connectivity", "terrain_source", "max_slope")
 _SPEC_CHECKS: dict[str, Callable[[Any], bool]] = {
     "npz": lambda v: isinstance(v, str),
+    "world": lambda v: v in WORLDS,
     "kind": lambda v: v in ("gppn", "gridworld"),
     "size": lambda v: isinstance(v, int) and v >= 3,
     "counts": lambda v: isinstance(v, list) and len(v) == 3 and all(isinstance(c, int) and c >= 0 for c in v),
     "data_seed": lambda v: isinstance(v, int) and v >= 0,
-    "connectivity": lambda v: v in (4, 8),
+    "connectivity": lambda v: v in (4, 6, 8, 18, 26),
+    "terrain_source": lambda v: v in ("jacksboro", "random"),
+    "max_slope": lambda v: isinstance(v, (int, float)) and math.isfinite(v) and v > 0,
     "kernel_size": lambda v: isinstance(v, int) and v >= 3 and v % 2 == 1,
 }
 
 
+def world_of(spec: dict[str, Any]) -> str:
+    """A spec's world; records written before worlds existed are mazes."""
+    return spec.get("world") or "maze"
+
+
 def data_identity(spec: dict[str, Any]) -> dict[str, Any]:
-    """The settings that decide which mazes a spec means: the file, or the generator's settings."""
+    """The settings that decide which data a spec means: the file, or the generator's settings (and world)."""
+    world = world_of(spec)
+    if world != "maze":
+        return {"world": world, **{key: spec.get(key) for key in WORLD_DEFAULTS[world]}}
     if spec.get("npz"):
         return {"npz": spec["npz"], "connectivity": spec.get("connectivity")}
     return {key: spec.get(key) for key in (*GENERATED, "connectivity")}
@@ -331,35 +361,71 @@ def _checked_record(record: Any, source: Path) -> dict[str, Any]:
     """A data record (identity and ``kernel_size``) read from ``source``, validated."""
     if not isinstance(record, dict):
         raise CLIError(f"{source} holds a broken data record (a {type(record).__name__}, not a mapping)")
-    keys = ("npz",) if record.get("npz") else GENERATED
-    bad = [key for key in (*keys, "connectivity", "kernel_size")
-           if key not in record or not _SPEC_CHECKS[key](record[key])]
+    world = record.get("world", "maze")
+    if world not in WORLDS:
+        raise CLIError(f"{source} holds a broken data record (missing or bad: world); fix or delete it")
+    if world != "maze":
+        keys = tuple(WORLD_DEFAULTS[world])
+    else:
+        keys = ("npz", "connectivity") if record.get("npz") else (*GENERATED, "connectivity")
+    bad = [key for key in (*keys, "kernel_size") if key not in record or not _SPEC_CHECKS[key](record[key])]
+    if not bad and record["connectivity"] not in WORLD_CONNECTIVITY[world]:
+        bad = ["connectivity"]
     if bad:
         raise CLIError(f"{source} holds a broken data record (missing or bad: {', '.join(bad)}); fix or delete it")
     return record
 
 
+def _check_world_options(world: str, given: dict[str, Any], args: argparse.Namespace) -> None:
+    """Refuse data options that ``world`` has no use for."""
+    applies = set(WORLD_DEFAULTS[world]) | ({"npz"} if world == "maze" else set())
+    wrong = [_option(key) for key in WORLD_OPTIONS if key in given and key not in applies]
+    if world in ("terrain", "cspace") and getattr(args, "root", None) is not None:
+        wrong.append("--root")
+    if wrong:
+        raise CLIError(f"{', '.join(wrong)}: not a setting of --world {world} (its data settings: "
+                       f"{', '.join(_option(key) for key in WORLD_DEFAULTS[world])})")
+    if "connectivity" in given and given["connectivity"] not in WORLD_CONNECTIVITY[world]:
+        raise CLIError(f"--connectivity {given['connectivity']}: --world {world} takes "
+                       f"{' or '.join(map(str, WORLD_CONNECTIVITY[world]))}")
+    kernel_size = getattr(args, "kernel_size", None)
+    if world != "maze" and kernel_size is not None and kernel_size != 3:
+        raise CLIError(f"--kernel-size {kernel_size}: --world {world} builds its graphs with the one-step stencil "
+                       "(leave --kernel-size at its default)")
+
+
 def data_spec(args: argparse.Namespace, saved: dict[str, Any] | None = None) -> dict[str, Any]:
     """The data settings: command line, else the run's saved ones, else defaults.
 
-    A ``--npz`` file is not combined with generator settings (``CLIError``).
+    A ``--npz`` file is not combined with generator settings, and a world takes
+    only its own settings (``CLIError``).
     """
-    given = {key: getattr(args, key) for key in ("npz", *DATA_DEFAULTS) if getattr(args, key, None) is not None}
+    world = getattr(args, "world", None) or world_of(saved or {})
+    given = {key: getattr(args, key) for key in WORLD_OPTIONS if getattr(args, key, None) is not None}
+    _check_world_options(world, given, args)
     if "npz" in given:
         given["npz"] = str(given["npz"].resolve())
     if "counts" in given:
         given["counts"] = list(given["counts"])
+    if world != "maze":
+        base = dict(saved) if saved and world_of(saved) == world else dict(WORLD_DEFAULTS[world])
+        return data_identity({**base, **given, "world": world})
     generated = [f"--{key.replace('_', '-')}" for key in GENERATED if key in given]
     if "npz" in given and generated:
         raise CLIError(f"--npz reads its mazes from a file; it cannot be combined with {', '.join(generated)} "
                        "(settings of generated mazes)")
-    base = dict(saved or DATA_DEFAULTS)
+    base = dict(saved) if saved and world_of(saved) == "maze" else dict(DATA_DEFAULTS)
     if generated and base.get("npz"):  # from the run's file to generated mazes
         base = {**DATA_DEFAULTS, "connectivity": base.get("connectivity", 4)}
     spec = data_identity({**base, **given})
     if getattr(args, "root", None) is not None and "npz" in spec:
         raise CLIError(f"--root is the cache folder of generated mazes; the data here is the file {spec['npz']}")
     return spec
+
+
+def _data_shape(spec: dict[str, Any]) -> tuple[int, int] | None:
+    """``(side, ndim)`` of generated data, for the memory check (``None`` for a file)."""
+    return None if "npz" in spec else (spec["size"], 3 if world_of(spec) == "maze3d" else 2)
 
 
 def data_root(args: argparse.Namespace, run: dict[str, Any] | None = None) -> Path:
@@ -372,14 +438,24 @@ def data_root(args: argparse.Namespace, run: dict[str, Any] | None = None) -> Pa
 
 def load_split(spec: dict[str, Any], root: Path, split: str, kernel_size: int):
     """One split of the data as a dataset of labelled planning graphs."""
-    from gvin.datasets import GPPNDataset, MazeDataset
+    from gvin.datasets import CSpaceDataset, GPPNDataset, MazeDataset, TerrainDataset
 
+    world = world_of(spec)
+    if world == "terrain":
+        return TerrainDataset(split, source=spec["terrain_source"], patch=spec["size"], count=tuple(spec["counts"]),
+                              max_slope_deg=spec["max_slope"], seed=spec["data_seed"],
+                              connectivity=spec["connectivity"])
+    if world == "cspace":
+        return CSpaceDataset(split, bins=spec["size"], count=tuple(spec["counts"]), seed=spec["data_seed"],
+                             connectivity=spec["connectivity"])
     if "npz" in spec:
         return GPPNDataset(spec["npz"], split=split, connectivity=spec["connectivity"], kernel_size=kernel_size)
     _check_folder(root, "--root")
+    three = world == "maze3d"
     return MazeDataset(
-        root=root, split=split, kind=spec["kind"], size=spec["size"], counts=tuple(spec["counts"]),
-        seed=spec["data_seed"], connectivity=spec["connectivity"], kernel_size=kernel_size,
+        root=root, split=split, kind=spec["kind"], size=(spec["size"],) * 3 if three else spec["size"],
+        counts=tuple(spec["counts"]), seed=spec["data_seed"], connectivity=spec["connectivity"],
+        kernel_size=None if three else kernel_size,
     )
 
 
@@ -403,7 +479,8 @@ def _load_evaluation_split(args: argparse.Namespace):
                        f"{run_file} is missing; put the run's {RUN_FILE} back next to it")
     spec = data_spec(args, data_identity(record))
     if "npz" not in spec:
-        _check_memory(spec["size"], sum(spec["counts"]))
+        side, ndim = _data_shape(spec)
+        _check_memory(side, sum(spec["counts"]), ndim=ndim)
     dataset = load_split(spec, data_root(args, run), args.split, record["kernel_size"])
     if len(dataset) == 0:
         source = spec.get("npz") or f"the generated mazes (--counts {' '.join(map(str, spec['counts']))})"
@@ -428,13 +505,22 @@ def fixed_point_settings(args: argparse.Namespace) -> dict[str, Any]:
     return asdict(FixedPoint(**given))
 
 
+def _stencil(spec: dict[str, Any], kernel_size: int) -> list:
+    """The stencil the spec's graphs are built with."""
+    if world_of(spec) == "maze3d":
+        return grid_stencil(3, spec["connectivity"]).tolist()
+    return grid_stencil(2, spec["connectivity"], kernel_size).tolist()
+
+
 def model_kwargs(args: argparse.Namespace, spec: dict[str, Any], side: int) -> dict[str, Any]:
     """The planner's constructor arguments; its ``stencil`` is the one the graphs are built with."""
     kwargs: dict[str, Any] = {
-        "stencil": grid_stencil(2, spec["connectivity"], args.kernel_size).tolist(),
+        "stencil": _stencil(spec, args.kernel_size or 3),
         "num_iterations": args.depth if args.depth is not None else default_depth(args.model, side),
         "actions": args.actions,
     }
+    if world_of(spec) == "terrain":
+        kwargs["in_channels"] = 4  # free, goal, elevation, steepest slope
     if args.hidden is not None:
         kwargs["hidden_channels"] = args.hidden
     if args.latent_actions is not None:
@@ -561,12 +647,14 @@ def _training_data(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     if (args.out / CHECKPOINT).is_dir():
         raise CLIError(f"{args.out / CHECKPOINT} is a folder; expected the run's checkpoint file")
     spec, root = data_spec(args), data_root(args)
+    args.kernel_size = args.kernel_size or 3
     if "npz" not in spec:
         if spec["counts"][0] < 1 or spec["counts"][2] < 1:
             raise CLIError(f"--counts {' '.join(map(str, spec['counts']))}: training needs at least one "
                            "training maze and one test maze")
         batch = min(args.batch_size, spec["counts"][0])
-        _check_memory(spec["size"], sum(spec["counts"]), batch, args.kernel_size)
+        side, ndim = _data_shape(spec)
+        _check_memory(side, sum(spec["counts"]), batch, args.kernel_size, ndim)
     return spec, root
 
 
@@ -663,7 +751,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                        "settings it was started with (--epochs and --device may change; solver settings are part "
                        "of the run); give its options again, or use another --out, or --no-resume to start afresh")
     trainer = Trainer(config, checkpoint=checkpoint, resume=resume)
-    saved_data = spec if "npz" in spec else {**spec, "root": str(root)}
+    saved_data = spec if "npz" in spec or world_of(spec) in ("terrain", "cspace") else {**spec, "root": str(root)}
     _write_json(args.out / RUN_FILE, {"data": saved_data, "kernel_size": args.kernel_size, "train": asdict(config)})
     if trainer.epoch:
         done = "; nothing to train" if trainer.epoch >= args.epochs else ""
@@ -682,7 +770,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         metrics = evaluate(trainer.model, test_set, args.device)
         print(_format_metrics("test", metrics, args.actions, solves))
     png = _plot_example(trainer.model, test_set, 0, args.out / "plan.png")
-    print(f"wrote {png}; the checkpoint {checkpoint} holds epoch {trainer.epoch}")
+    print(f"wrote {png}; " if png else "", end="")
+    print(f"the checkpoint {checkpoint} holds epoch {trainer.epoch}")
     return 0
 
 
@@ -703,7 +792,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plot_example(model, dataset, index: int, png: Path, depth: int | None = None) -> Path:
+def _plot_example(model, dataset, index: int, png: Path, depth: int | None = None) -> Path | None:
+    """Plan from the farthest cell of one item and print how it went; draw it for 2-D grids (else ``None``)."""
     from gvin.graphs.grid import to_grid
     from gvin.rollout import plan_path
     from gvin.viz import plot_plan, render_ascii
@@ -714,9 +804,6 @@ def _plot_example(model, dataset, index: int, png: Path, depth: int | None = Non
     with _Solves(model) as solves:
         result = plan_path(model, data, start, num_iterations=depth)
     cells = lambda nodes: [tuple(int(c) for c in data.pos[n].tolist()) for n in nodes]  # noqa: E731
-    maze = to_grid(data, data.x[:, 0]).numpy()
-    goal = cells([int(data.goal.nonzero()[0])])[0]
-    values = to_grid(data, result.values).numpy()
     status = "reached the goal" if result.reached else "failed"
     if solves.implicit:
         limit = depth if depth is not None else (model.fixed_point.f_max_iter or model.num_iterations)
@@ -725,6 +812,13 @@ def _plot_example(model, dataset, index: int, png: Path, depth: int | None = Non
         layers, solved = f"K={depth if depth is not None else model.num_iterations} layers", []
     print(f"maze {index}, {layers}: policy {status} in {len(result.planned) - 1} moves; "
           f"shortest path {len(result.optimal) - 1}" + "".join(f"; {_solve_line(info)}" for info in solved))
+    if len(tuple(data.grid_shape.view(-1).tolist())) != 2:
+        print(f"no picture: the planned path is on a {'x'.join(map(str, data.grid_shape.view(-1).tolist()))} "
+              "3-D grid; pictures are drawn for 2-D grids only")
+        return None
+    maze = to_grid(data, data.x[:, 0]).numpy()
+    goal = cells([int(data.goal.nonzero()[0])])[0]
+    values = to_grid(data, result.values).numpy()
     print(render_ascii(maze, goal=goal, path=cells(result.planned), start=cells([start])[0]))
     return plot_plan(maze, values, cells(result.planned), cells(result.optimal), goal, png,
                      title=f"maze {index}: planned {len(result.planned) - 1} moves ({status}), "
@@ -748,7 +842,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.index >= len(dataset):
         raise CLIError(f"--index {args.index} is out of range: the {args.split} split has {len(dataset)} mazes "
                        f"(0 to {len(dataset) - 1})")
-    print(f"wrote {_plot_example(model, dataset, args.index, png, args.depth)}")
+    written = _plot_example(model, dataset, args.index, png, args.depth)
+    if written is not None:
+        print(f"wrote {written}")
     return 0
 
 

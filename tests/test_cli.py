@@ -88,7 +88,7 @@ def test_the_checkpoint_records_its_data_and_stencil(run):
     out, _ = run
     config = _payload(out)["config"]
     record = {"kind": "gppn", "size": 7, "counts": [24, 8, 8], "data_seed": 0, "connectivity": 4, "kernel_size": 3}
-    assert config["data"] == record
+    assert config["data"] == record  # no world: a maze, as in checkpoints from before worlds
     assert config["model_kwargs"]["stencil"] == grid_stencil(2, 4, 3).tolist()
     assert "num_edge_types" not in config["model_kwargs"]
 
@@ -242,3 +242,31 @@ def test_an_implicit_run_trains_evaluates_and_plans_deeper_than_trained(tmp_path
     err = capsys.readouterr().err
     assert "different run (--f-tol: saved 0.001 vs now 0.01)" in err and "--no-resume" in err
     assert _payload(out)["epoch"] == 2
+
+
+# ----------------------------------------------------------------------------- issue 9: other worlds
+WORLDS = {"maze3d": ("5", grid_stencil(3, 6).tolist(), 2), "terrain": ("8", grid_stencil(2, 8).tolist(), 4),
+          "cspace": ("6", grid_stencil(2, 8).tolist(), 2)}
+
+
+@pytest.mark.parametrize("world", sorted(WORLDS))
+def test_every_world_trains_evaluates_and_plans(world, tmp_path, capsys):
+    size, stencil, channels = WORLDS[world]
+    out = tmp_path / world
+    args = ["train", "--world", world, "--size", size, "--counts", "8", "4", "4", "--hidden", "8", "--depth", "8",
+            "--batch-size", "8", "--epochs", "1", "--device", "cpu", "--out", str(out)]
+    if world == "maze3d":
+        args += ["--root", str(tmp_path / "data")]
+    assert main(args) == 0
+    config = _payload(out)["config"]
+    assert config["data"]["world"] == world and config["model_kwargs"]["stencil"] == stencil
+    assert config["model_kwargs"].get("in_channels", 2) == channels
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "checkpoint.pt"), "--device", "cpu"]) == 0
+    assert "test (4 mazes" in capsys.readouterr().out
+    assert main(["plan", str(out / "checkpoint.pt")]) == 0
+    text = capsys.readouterr().out
+    assert "shortest path" in text
+    assert ("no picture" in text) == (world == "maze3d") and (out / "plan_test_0.png").exists() != (world == "maze3d")
+    assert main([*args, "--world", "maze"]) == 2  # another world is other data
+    assert "other data" in capsys.readouterr().err
