@@ -222,3 +222,28 @@ def test_bad_input(kwargs, error, match):
     args = {"elevation": h, "cell_size": 1.0, **kwargs}
     with pytest.raises(error, match=match):
         gvin.from_terrain(args.pop("elevation"), args.pop("cell_size"), **args)
+
+
+def test_load_dem_reads_a_users_npy_and_npz(tmp_path):
+    heights = np.arange(12.0).reshape(3, 4)
+    heights[0, 0] = np.nan
+    np.save(tmp_path / "dem.npy", heights)
+    np.savez(tmp_path / "dem.npz", elevation=np.nan_to_num(heights).astype(np.int16), other=np.zeros(2))
+    np.savez(tmp_path / "one.npz", heights)
+    np.testing.assert_array_equal(gvin.load_dem(tmp_path / "dem.npy"), heights)
+    assert gvin.load_dem(tmp_path / "dem.npz")[1, 1] == 5.0
+    assert gvin.load_dem(tmp_path / "one.npz").shape == (3, 4)
+    assert gvin.from_terrain(gvin.load_dem(tmp_path / "dem.npy"), 2.0).num_nodes == 12
+    np.savez(tmp_path / "two.npz", a=heights, b=heights)
+    (tmp_path / "text.npy").write_text("not numpy")
+    np.save(tmp_path / "flat.npy", np.zeros(5))
+    for call, error, match in [
+        (lambda: gvin.load_dem(tmp_path / "missing.npy"), FileNotFoundError, "no elevation file"),
+        (lambda: gvin.load_dem(tmp_path / "two.npz"), ValueError, r"holds arrays \['a', 'b'\]"),
+        (lambda: gvin.load_dem(tmp_path / "dem.npz", key="nope"), ValueError, "key="),
+        (lambda: gvin.load_dem(tmp_path / "dem.npy", key="elevation"), ValueError, "single array"),
+        (lambda: gvin.load_dem(tmp_path / "text.npy"), ValueError, "not a .npy or .npz"),
+        (lambda: gvin.load_dem(tmp_path / "flat.npy"), ValueError, "2-D"),
+    ]:
+        with pytest.raises(error, match=match):
+            call()

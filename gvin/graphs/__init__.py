@@ -12,7 +12,7 @@ from gvin.graphs.cspace import (
 from gvin.graphs.grid import from_grid, grid_free_mask, grid_stencil, move_offsets, to_grid
 from gvin.graphs.networkx import from_networkx, to_networkx
 from gvin.graphs.roadmap import probabilistic_roadmap
-from gvin.graphs.terrain import from_terrain, jacksboro_dem, random_terrain
+from gvin.graphs.terrain import from_terrain, jacksboro_dem, load_dem, random_terrain
 
 __all__ = [
     "from_grid",
@@ -26,6 +26,7 @@ __all__ = [
     "from_terrain",
     "random_terrain",
     "jacksboro_dem",
+    "load_dem",
     "Arm",
     "Circle",
     "Box",

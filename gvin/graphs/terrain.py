@@ -335,4 +335,40 @@ def jacksboro_dem() -> tuple[np.ndarray, tuple[float, float]]:
     return elevation, (dy, dx)
 
 
-__all__: Sequence[str] = ["from_terrain", "random_terrain", "jacksboro_dem"]
+def load_dem(path, key: str | None = None) -> np.ndarray:
+    """A user's elevation map (metres) from a ``.npy`` file or an ``.npz`` archive.
+
+    Args:
+        path: the file.
+        key: the array's name inside an ``.npz`` (default: ``"elevation"`` if
+            present, else the archive's only array).
+
+    Returns:
+        ``[H, W]`` float64 metres (NaN marks no-data), ready for :func:`from_terrain`.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not a ``.npy`` / ``.npz``
+        file, an unknown or ambiguous ``key``, or not a 2-D numeric array.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no elevation file at {path}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path} is not a .npy or .npz file of numbers: {error}") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            names = list(loaded.keys())
+            name = key or ("elevation" if "elevation" in names else (names[0] if len(names) == 1 else None))
+            if name not in names:
+                raise ValueError(f"{path} holds arrays {names}; say which is the elevation with key=")
+            loaded = loaded[name]
+    elif key is not None:
+        raise ValueError(f"key={key!r} is for .npz archives; {path} holds a single array")
+    return _elevation(loaded)
+
+
+__all__: Sequence[str] = ["from_terrain", "random_terrain", "jacksboro_dem", "load_dem"]
