@@ -145,3 +145,36 @@ def as_rng(seed: Any, name: str = "seed", allow_none: bool = False) -> np.random
     if seed < 0:
         raise ValueError(f"{name} must be non-negative, got {seed}")
     return np.random.default_rng(int(seed))
+
+
+def binary(value, name: str, message: str | None = None):
+    """``value`` (a numpy array or torch tensor) as a bool mask of the same shape.
+
+    Accepts a bool array, or integer / float numbers that are all 0 or 1 (NaN is refused);
+    returns ``value`` itself when it is already bool, else ``value != 0``.
+
+    Raises:
+        TypeError: a dtype that holds neither booleans nor real numbers (strings,
+            objects, complex): ``"{name} must hold booleans or 0/1 numbers, got dtype ..."``.
+        ValueError: other values than 0 and 1. ``message``, if given, is the error text,
+            formatted with ``name``, ``dtype`` and ``values`` (up to 3 of the offending values).
+    """
+    if isinstance(value, Tensor):
+        if value.dtype == torch.bool:
+            return value
+        numeric = not value.is_complex()
+    else:
+        value = np.asarray(value)
+        if value.dtype == np.bool_:
+            return value
+        numeric = np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)
+    if not numeric:
+        raise TypeError(f"{name} must hold booleans or 0/1 numbers, got dtype {value.dtype}")
+    ok = (value == 0) | (value == 1)  # NaN compares unequal to both
+    if not bool(ok.all()):
+        bad = value[~ok]
+        values = (torch.unique(bad) if isinstance(bad, Tensor) else np.unique(bad))[:3].tolist()
+        if message is None:
+            message = "{name} must be a bool (or 0/1) mask, got {dtype} values {values}"
+        raise ValueError(message.format(name=name, dtype=value.dtype, values=values))
+    return value != 0

@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from gvin._checks import as_rng
+from gvin._checks import as_rng, binary
 
 __all__ = [
     "MazeBatch",
@@ -151,11 +151,7 @@ def _as_maze_batch(free: Any, name: str = "free") -> np.ndarray:
             f"{name} must be a batch of mazes [n, H, W] or [n, D, H, W], got shape {array.shape} "
             "(add a leading axis for a single maze)"
         )
-    if array.dtype != bool:
-        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-            raise TypeError(f"{name} must hold booleans or 0/1 numbers, got dtype {array.dtype}")
-        if not ((array == 0) | (array == 1)).all():
-            raise ValueError(f"{name} must be binary (True/1 = free, False/0 = wall)")
+    array = binary(array, name, "{name} must be binary (True/1 = free, False/0 = wall)")
     return np.array(array, dtype=bool, copy=True)
 
 

@@ -31,7 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from gvin.datasets._io import atomic_savez
-from gvin._checks import as_rng
+from gvin._checks import as_rng, binary
 from gvin.datasets.generators import SPLITS, generate_splits
 from gvin.planners.grid import GPPN_ACTIONS_4, GPPN_ACTIONS_8, optimal_action_maps
 
@@ -84,15 +84,9 @@ def default_gppn_actions(num_actions: int) -> np.ndarray:
 
 
 def _binary(array: np.ndarray, what: str) -> np.ndarray:
-    if array.dtype == bool:
-        return array
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f"{what} must be numeric, got dtype {array.dtype}")
-    ok = (array == 0) | (array == 1)
-    if not ok.all():
-        bad = np.unique(array[~ok])[:3].tolist()
-        raise ValueError(f"{what} must be binary (0/1), found values {bad}")
-    return array != 0
+    if array.dtype != bool and not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"{what} must be numeric, got dtype {array.dtype}")  # a ValueError here, not binary()'s TypeError
+    return binary(array, what, "{name} must be binary (0/1), found values {values}")
 
 
 def _validate(mazes: Any, goals: Any, policy: Any, where: str) -> GPPNSplit:

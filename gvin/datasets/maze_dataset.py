@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data, InMemoryDataset
 
+from gvin._checks import binary
 from gvin.datasets._io import atomic_savez
 from gvin.datasets.generators import (
     KINDS,
@@ -98,12 +99,7 @@ class GridGraphBuilder:
                 f"free must have one entry per cell ({self.num_cells} for shape {self.shape}), "
                 f"got shape {array.shape}"
             )
-        if array.dtype != bool:
-            if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-                raise TypeError(f"free must hold booleans or 0/1 numbers, got dtype {array.dtype}")
-            if not ((array == 0) | (array == 1)).all():
-                raise ValueError("free must be binary (True/1 = free, False/0 = wall)")
-        return array.astype(bool, copy=False).reshape(self.num_cells)
+        return binary(array, "free", "free must be binary (True/1 = free, False/0 = wall)").reshape(self.num_cells)
 
     def _check_goal(self, goal: Any, free: np.ndarray) -> int:
         if isinstance(goal, (bool, np.bool_)) or not isinstance(goal, (int, np.integer)):

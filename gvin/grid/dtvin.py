@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gvin._checks import discount, positive_int
+from gvin._checks import binary, discount, positive_int
 from gvin.grid.layout import (
     GridPlannerOutput,
     GridPolicyHead,
@@ -78,11 +78,10 @@ class GridDTVIN(nn.Module):
         kernel_mask = torch.as_tensor(kernel_mask)
         if tuple(kernel_mask.shape) != (size, size):
             raise ValueError(f"kernel_mask must be [{size}, {size}], got {tuple(kernel_mask.shape)}")
-        if kernel_mask.dtype != torch.bool and not bool(((kernel_mask == 0) | (kernel_mask == 1)).all()):
-            raise ValueError(f"kernel_mask must be a bool (or 0/1) [{size}, {size}] mask")
-        if not bool(kernel_mask.bool().any()):
+        kernel_mask = binary(kernel_mask, "kernel_mask", f"kernel_mask must be a bool (or 0/1) [{size}, {size}] mask")
+        if not bool(kernel_mask.any()):
             raise ValueError("kernel_mask selects no kernel slot: every transition would be empty")
-        self.register_buffer("kernel_mask", kernel_mask.bool().clone())
+        self.register_buffer("kernel_mask", kernel_mask.clone())
         self.encoder = nn.Conv2d(in_channels, hidden_channels, size, padding=pad)
         self.reward = nn.Conv2d(hidden_channels, 1, 1)
         self.features = nn.Conv2d(in_channels, hidden_channels, size, padding=pad)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gvin._checks import positive_int
+from gvin._checks import binary, positive_int
 from gvin.graphs.grid import grid_stencil, move_offsets
 
 
@@ -143,9 +143,7 @@ def check_input(x: Tensor, in_channels: int, free: Tensor | None, weight: Tensor
     expected = (x.shape[0], *x.shape[2:])
     if free.shape != expected:
         raise ValueError(f"free must be [B, H, W] = {list(expected)}, got {tuple(free.shape)}")
-    if free.dtype != torch.bool and not bool(((free == 0) | (free == 1)).all()):
-        raise ValueError(f"free must be a bool (or 0/1) mask, got {free.dtype} values other than 0 and 1")
-    return free.bool()
+    return binary(free, "free", "free must be a bool (or 0/1) mask, got {dtype} values other than 0 and 1")
 
 
 def check_depth(num_iterations: int | None, default: int) -> int:

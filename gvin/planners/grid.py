@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gvin._checks import binary
 from gvin.graphs.grid import grid_neighbours, move_offsets
 
 __all__ = [
@@ -86,12 +87,7 @@ def _to_numpy(array: Any, name: str) -> np.ndarray:
 def _as_free(free: Any, ndim: int | None) -> tuple[np.ndarray, tuple[int, ...], bool]:
     """Validate ``free`` → (``[B, C]`` bool, grid shape, batched?)."""
     array = _to_numpy(free, "free")
-    if array.dtype != bool:
-        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-            raise TypeError(f"free must hold booleans or 0/1 numbers, got dtype {array.dtype}")
-        if not ((array == 0) | (array == 1)).all():
-            raise ValueError("free must be binary (0/1 or bool)")
-        array = array != 0
+    array = binary(array, "free", "free must be binary (0/1 or bool)")
     if ndim is None:
         ndim = {2: 2, 3: 2, 4: 3}.get(array.ndim)
         if ndim is None:
@@ -121,9 +117,7 @@ def _goal_mask(goal: Any, free: np.ndarray, shape: tuple[int, ...], batched: boo
     if array.dtype == bool or array.shape == ((num,) if batched else ()) + shape:
         if array.shape != ((num,) if batched else ()) + shape:
             raise ValueError(f"a goal mask must have the shape of free, got {array.shape}")
-        if array.dtype != bool and not ((array == 0) | (array == 1)).all():
-            raise ValueError("a goal mask must be boolean or 0/1")
-        mask = array.reshape(num, cells) != 0
+        mask = binary(array, "goal", "a goal mask must be boolean or 0/1").reshape(num, cells)
         empty = ~mask.any(1)
         if empty.any():
             raise ValueError(f"goal mask of maze {int(np.flatnonzero(empty)[0])} marks no cell")

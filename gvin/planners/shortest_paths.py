@@ -25,7 +25,7 @@ from scipy.sparse.csgraph import dijkstra
 from torch import Tensor
 from torch_geometric.data import Data
 
-from gvin._checks import graph_edge_index
+from gvin._checks import binary, graph_edge_index
 
 WeightSpec = Union[None, str, Tensor, np.ndarray]
 
@@ -65,9 +65,10 @@ def move_mask(data: Data) -> Tensor:
             raise ValueError(
                 f"move must have shape [E] = [{edge_index.shape[1]}], got {tuple(move.shape)}"
             )
-        if move.is_floating_point() or move.is_complex() or not bool(((move == 0) | (move == 1)).all()):
-            raise ValueError(f"move must be a bool mask of the traversable edges, got {move.dtype}")
-        move = move.to(device=edge_index.device, dtype=torch.bool)
+        message = "move must be a bool mask of the traversable edges, got {dtype}"
+        if move.is_floating_point() or move.is_complex():  # stricter than binary(): integer 0/1 only
+            raise ValueError(message.format(dtype=move.dtype))
+        move = binary(move, "move", message).to(edge_index.device)
     if not bool(move.any()):
         raise ValueError("the graph has no moves (no traversable edge)")
     return move

@@ -374,9 +374,7 @@ def _mask(value, name: str, size: int, what: str) -> Tensor:
     check.tensor(value, name)
     if value.shape != (size,):
         raise ValueError(f"{name} must be [{what}]={size}, got {tuple(value.shape)}")
-    if value.dtype != torch.bool and not bool(((value == 0) | (value == 1)).all()):
-        raise ValueError(f"{name} must be a bool mask (or 0/1), got values other than 0 and 1 ({value.dtype})")
-    return value
+    return check.binary(value, name, "{name} must be a bool mask (or 0/1), got values other than 0 and 1 ({dtype})")
 
 
 def _index(value, name: str, size: int, what: str, bound: int, bound_what: str) -> Tensor:
