@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor
 
+from gvin import _checks as check
 from gvin._checks import graph_edge_index, positive_int
 
 
@@ -161,11 +162,8 @@ def _check_edge_labels(log_probs: Tensor, optimal: Tensor, edge_index: Tensor, n
         raise ValueError(f"log_probs must be [E]={num_edges}, got {_shape(log_probs)}")
     if not isinstance(optimal, Tensor) or optimal.shape != (num_edges,):
         raise ValueError(f"optimal must be [E]={num_edges}, got {_shape(optimal)}")
-    if optimal.dtype != torch.bool:
-        if optimal.is_floating_point() or optimal.is_complex() or not bool(((optimal == 0) | (optimal == 1)).all()):
-            raise ValueError(f"optimal must be a bool (or 0/1) mask of the optimal edges, got {optimal.dtype}")
-        optimal = optimal.bool()
-    return optimal
+    return check.binary(optimal, "optimal", "optimal must be a bool (or 0/1) mask of the optimal edges, got {dtype} "
+                        "values {values}")
 
 
 def check_labels_choosable(log_probs: Tensor, optimal: Tensor, edge_index: Tensor) -> None:
