@@ -45,8 +45,9 @@ import torch
 from torch_geometric.data import Data
 
 from gvin.datasets.generators import SPLITS, as_counts
+from gvin.datasets.maze_dataset import GridGraphBuilder
 from gvin.graphs.cspace import Arm, Box, Circle, bin_angles, cspace_occupancy, random_obstacles, workspace_occupancy
-from gvin.graphs.grid import from_grid, grid_stencil, move_offsets
+from gvin.graphs.grid import move_offsets
 from gvin.planners.grid import grid_distances
 
 __all__ = ["CSpaceDataset"]
@@ -140,22 +141,13 @@ class CSpaceDataset(torch.utils.data.Dataset):
 
     # -- building
     def _template(self) -> None:
-        shape = (self.bins, self.bins)
-        template = from_grid(np.ones(shape, dtype=np.float32), connectivity=self.connectivity, wrap=True)
-        self._fields = {key: template[key].numpy()
-                        for key in ("edge_index", "edge_type", "edge_attr", "pos", "cell", "grid_shape")}
-        self._stencil = template.stencil
-        stencil = grid_stencil(2, self.connectivity).numpy()
-        moves = move_offsets(2, self.connectivity).numpy()
-        self._moves = moves
-        is_move = (stencil[:, None, :] == moves[None, :, :]).all(-1).any(1)
-        self._edge_is_move = is_move[self._fields["edge_type"]]
+        self._builder = GridGraphBuilder((self.bins, self.bins), self.connectivity, wrap=True)
+        self._moves = move_offsets(2, self.connectivity).numpy()
         angles = bin_angles(self.bins)
         t1, t2 = np.meshgrid(angles, angles, indexing="ij")
         _, effector = self.arm.forward_kinematics(t1, t2)
-        cells = self._fields["cell"]
-        self._angles = np.stack([t1.reshape(-1), t2.reshape(-1)], axis=1)[cells].astype(np.float32)
-        self._effector = effector.reshape(-1, 2)[cells].astype(np.float32)
+        self._angles = np.stack([t1.reshape(-1), t2.reshape(-1)], axis=1).astype(np.float32)  # row-major, as the nodes
+        self._effector = effector.reshape(-1, 2).astype(np.float32)
 
     def _task(self, index: int) -> tuple[list, np.ndarray, int]:
         rng = np.random.default_rng([self.seed, SPLITS.index(self.split), index, 0xC5FACE])
@@ -228,30 +220,12 @@ class CSpaceDataset(torch.utils.data.Dataset):
         index = self._index(index)
         cells = self.bins * self.bins
         free = np.unpackbits(self._free[index], count=cells).astype(bool)
-        goal = int(self._goals[index])
-        goal_mask = np.zeros(cells, dtype=bool)
-        goal_mask[goal] = True
-        source, target = self._fields["edge_index"]
-        action = self._edge_is_move & free[source]
-        move = action & free[target]
         codes = self._dist[index]
-        finite = codes != _INF_CODE
-        dist = np.where(finite, codes.astype(np.float32), np.float32(np.inf))
-        start = dist[source]
-        optimal = move & ~goal_mask[source] & finite[source] & (start == dist[target] + 1)
+        dist = np.where(codes != _INF_CODE, codes.astype(np.float32), np.float32(np.inf))
+        data = self._builder.build(free, int(self._goals[index]), dist)
         rows = self._obstacles[index]
-        data = Data(
-            x=torch.from_numpy(np.stack([free, goal_mask], axis=1).astype(np.float32)),
-            move=torch.from_numpy(move),
-            action=torch.from_numpy(action),
-            goal=torch.from_numpy(goal_mask),
-            stencil=self._stencil,
-            **{key: torch.from_numpy(value.copy()) for key, value in self._fields.items()},
-        )
         data.angles = torch.from_numpy(self._angles.copy())
         data.effector = torch.from_numpy(self._effector.copy())
-        data.dist = torch.from_numpy(dist)
-        data.optimal = torch.from_numpy(optimal)
         image = workspace_occupancy(self.obstacles(index), self.workspace_size, self.extent)
         data.workspace = torch.from_numpy(image)[None]
         data.obstacles = torch.from_numpy(rows.copy())[None]

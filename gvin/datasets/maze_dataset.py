@@ -66,17 +66,20 @@ class GridGraphBuilder:
         shape: grid shape ``(H, W)`` or ``(D, H, W)``.
         connectivity: move connectivity (see :func:`gvin.from_grid`).
         kernel_size: optional odd stencil size (see :func:`gvin.from_grid`).
+        wrap: a torus (see :func:`gvin.from_grid`), e.g. joint-angle C-spaces.
     """
 
     def __init__(
-        self, shape: Sequence[int], connectivity: int | None = None, kernel_size: int | None = None
+        self, shape: Sequence[int], connectivity: int | None = None, kernel_size: int | None = None,
+        wrap: bool = False,
     ) -> None:
         self.shape = tuple(int(s) for s in shape)
-        self.connectivity, self.kernel_size = connectivity, kernel_size
+        self.connectivity, self.kernel_size, self.wrap = connectivity, kernel_size, wrap
         template = from_grid(
             np.ones(self.shape, dtype=np.float32),
             connectivity=connectivity,
             kernel_size=kernel_size,
+            wrap=wrap,
         )
         self._fields = {
             key: template[key].numpy()
