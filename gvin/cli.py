@@ -20,6 +20,7 @@ A user error ends in one ``error: ...`` line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -33,15 +34,16 @@ import torch
 
 from gvin.graphs.grid import grid_stencil
 from gvin.io import atomic_write
+from gvin.models import MODELS
 from gvin.models.implicit import IMPLICIT_GAMMA, ImplicitPlanner
 from gvin.nn.implicit import BACKWARD_SOLVERS, ConvergenceError, ConvergenceWarning, FixedPoint
 from gvin.nn.solvers import SOLVERS
 
 RUN_FILE = "run.json"
 CHECKPOINT = "checkpoint.pt"
-UNROLLED = ("vin", "dtvin", "gppn")
-IMPLICIT = ("implicit_vin", "implicit_dtvin", "implicit_gppn")
-WITHOUT_DISCOUNT = ("gppn", "implicit_gppn")  # the gated recurrences have no gamma
+IMPLICIT = tuple(name for name, cls in MODELS.items() if issubclass(cls, ImplicitPlanner))
+WITHOUT_DISCOUNT = tuple(name for name, cls in MODELS.items()  # the gated recurrences have no gamma
+                         if "gamma" not in inspect.signature(cls).parameters)
 IMPLICIT_MIN_DEPTH = 100  # the implicit models' default --depth: 10 × maze side, at least this
 SOLVER_OPTIONS = ("f_solver", "f_tol", "b_solver", "b_max_iter", "b_tol", "f_stop_mode", "b_stop_mode",
                   "phantom_steps")
@@ -152,7 +154,7 @@ def _add_data_arguments(parser: argparse.ArgumentParser, trained: bool = False) 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--model", default="dtvin", choices=(*UNROLLED, *IMPLICIT),
+    group.add_argument("--model", default="dtvin", choices=tuple(MODELS),
                        help="planner (default dtvin); implicit_* solve value iteration as a fixed point")
     group.add_argument("--depth", type=_integer(1, MAX_DEPTH), default=None,
                        help="layers K (default 3 × maze side); for implicit models the forward solver's "
