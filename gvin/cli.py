@@ -705,7 +705,7 @@ class _Solves:
 
 def _solve_line(info: Any) -> str:
     """One forward solve in words: its solver, steps, and whether it converged."""
-    residual = info.best_rel_residual if info.stop_mode == "rel" else info.best_abs_residual
+    residual = info.best_residual
     steps = f"{info.steps} step{'s' * (info.steps != 1)}"
     if info.converged:
         return f"forward {info.solver} solve converged after {steps} ({info.stop_mode} residual {residual:.2g})"

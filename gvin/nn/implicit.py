@@ -134,7 +134,7 @@ def _report(info: SolverInfo, what: str, strict: bool) -> None:
         return
     message = (
         f"the {what} fixed-point solve ({info.solver}) stopped after {info.steps} steps at "
-        f"{info.stop_mode} residual {info.best_rel_residual if info.stop_mode == 'rel' else info.best_abs_residual:.3g}, "
+        f"{info.stop_mode} residual {info.best_residual:.3g}, "
         f"above its tolerance {info.tol:.3g}; its best iterate was used"
     )
     if strict:

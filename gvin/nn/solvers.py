@@ -170,6 +170,11 @@ class SolverInfo:
         return self._best(self.abs_trace)
 
     @property
+    def best_residual(self) -> float:
+        """The residual compared with ``tol`` (``stop_mode``'s) of the returned step."""
+        return self.best_rel_residual if self.stop_mode == "rel" else self.best_abs_residual
+
+    @property
     def best_rel_residual(self) -> float:
         """The relative residual of the step whose image was returned (``inf`` if none)."""
         return self._best(self.rel_trace)
