@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import gvin
-from gvin.graphs.cspace import angle_to_bin, arm_collisions, bin_angles, segment_hits
+from gvin.graphs.cspace import angle_to_bin, arm_collisions, bin_angles, default_tolerance, goal_point_mask, segment_hits
 from gvin.models import DTVIN
 
 
@@ -163,6 +163,24 @@ def test_goal_point_gives_nearby_effector_goals():
     assert gvin.from_cspace(arm, obstacles, 36, goal_point=point).goal.any()
 
 
+def test_goal_point_mask_is_from_cspaces_goal_set():
+    arm = gvin.Arm((1.0, 0.8))
+    obstacles = [gvin.Circle((-1.2, 0.0), 0.3), gvin.Box((0.2, -1.6), (0.8, -1.1))]
+    free = ~gvin.cspace_occupancy(arm, obstacles, 36)
+    assert default_tolerance(arm, 36) == pytest.approx(1.8 * math.pi / 36)
+    for point, tolerance in (((1.0, 0.9), 0.15), ((-0.3, 1.2), None), ((0.5, -1.3), 0.3)):
+        near = goal_point_mask(arm, point, 36, tolerance=tolerance)
+        mask = goal_point_mask(arm, point, 36, free, tolerance=tolerance)
+        assert np.array_equal(mask, near & free)
+        data = gvin.from_cspace(arm, obstacles, 36, goal_point=point, tolerance=tolerance)
+        assert np.array_equal(data.goal.numpy(), mask.reshape(-1))
+        # brute force: every bin's end effector, float64
+        t1, t2 = np.meshgrid(bin_angles(36), bin_angles(36), indexing="ij")
+        _, effector = arm.forward_kinematics(t1, t2)
+        radius = default_tolerance(arm, 36) if tolerance is None else tolerance
+        assert np.array_equal(near, np.linalg.norm(effector - point, axis=-1) <= radius)
+
+
 def test_planners_run_on_the_cspace_graph():
     arm = gvin.Arm((1.0, 0.8))
     obstacles = gvin.random_obstacles(4, 4)
@@ -221,6 +239,10 @@ def test_random_obstacles_and_workspace_image():
      ValueError, "goal_point.*collides"),
     (lambda: gvin.from_cspace(gvin.Arm(), [], 18, goal_point=(1.0, 1.0), tolerance=0), ValueError, "tolerance"),
     (lambda: gvin.from_cspace(gvin.Arm(), [], 18, tolerance=0.1), ValueError, "tolerance"),
+    (lambda: goal_point_mask(gvin.Arm(), (5.0, 0.0), 18), ValueError, "goal_point.*unreachable"),
+    (lambda: goal_point_mask(gvin.Arm(), (1.0, 0.0), 18, np.ones((18, 17), bool)), ValueError, "free must be"),
+    (lambda: goal_point_mask(gvin.Arm(), (1.0, 0.0), 18, tolerance=-1.0), ValueError, "tolerance"),
+    (lambda: goal_point_mask(gvin.Arm(), "here", 18), ValueError, "goal_point"),
     (lambda: gvin.from_cspace(gvin.Arm(), [], 18, goal=0, goal_angles=(0, 0)), ValueError, "at most one"),
     (lambda: gvin.from_cspace(gvin.Arm(), [], 18, connectivity=6), ValueError, "connectivity"),
     (lambda: gvin.from_cspace(gvin.Arm(), [], 18, goal_angles=(0.0, np.inf)), ValueError, "goal_angles"),

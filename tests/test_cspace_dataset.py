@@ -135,3 +135,138 @@ def test_no_goal_raises_runtime_error(monkeypatch):
     monkeypatch.setattr(module, "cspace_occupancy", lambda arm, obstacles, bins: np.ones((bins, bins), dtype=bool))
     with pytest.raises(RuntimeError, match="no workspace"):
         CSpaceDataset("train", bins=6, count=(1, 0, 0), max_tries=3)
+
+
+# -- end-effector goals (goal="point")
+
+POINT = dict(bins=12, count=(6, 3, 3), seed=2, goal="point")
+
+
+def test_point_goal_set_equals_from_cspace_and_labels_recomputed():
+    dataset = CSpaceDataset("train", **POINT)
+    several = 0
+    for index, data in enumerate(dataset):
+        point = data.goal_point[0]
+        assert data.goal_point.shape == (1, 2) and data.goal_point.dtype == torch.float64
+        assert dataset.goal_point(index) == tuple(point.tolist())
+        reference = gvin.from_cspace(dataset.arm, dataset.obstacles(index), 12, goal_point=point,
+                                     tolerance=dataset.tolerance)
+        for key in reference.keys():
+            value, expected = data[key], reference[key]
+            assert (torch.equal(value, expected) if torch.is_tensor(expected) else value == expected), key
+        mask = gvin.graphs.cspace.goal_point_mask(dataset.arm, point, 12, dataset.free(index),
+                                                  tolerance=dataset.tolerance)
+        assert np.array_equal(dataset.goal_mask(index), mask)
+        dist = gvin.shortest_path_distances(reference)
+        assert torch.equal(data.dist, dist.float()) and torch.equal(data.optimal, gvin.optimal_edges(reference, dist))
+        assert data.x[:, 1].bool().equal(data.goal) and bool((data.dist[data.goal] == 0).all())
+        # another free configuration moves into the goal set; the point is the effector of a free configuration
+        assert int(torch.isfinite(data.dist).sum()) > int(data.goal.sum()) and bool(data.optimal.any())
+        several += int(data.goal.sum()) > 1
+    assert several  # goal sets of several bins occur (the two elbow branches at least)
+
+
+def test_point_labels_equal_networkx_dijkstra_to_the_goal_set():
+    import networkx as nx
+
+    dataset = CSpaceDataset("valid", **POINT)
+    data = max(dataset, key=lambda item: int(item.goal.sum()))
+    assert int(data.goal.sum()) > 1
+    src, dst = data.edge_index[:, data.move].tolist()
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(data.num_nodes))
+    graph.add_edges_from(zip(dst, src))  # reversed moves: distances *to* the goal set
+    goals = data.goal.nonzero().flatten().tolist()
+    lengths = nx.multi_source_dijkstra_path_length(graph, goals)
+    expected = torch.tensor([lengths.get(node, math.inf) for node in range(data.num_nodes)], dtype=torch.float32)
+    assert torch.equal(data.dist, expected)
+    source, target = data.edge_index
+    optimal = data.move & ~data.goal[source] & torch.isfinite(expected[source]) \
+        & (expected[source] == expected[target] + 1)
+    assert torch.equal(data.optimal, optimal)
+
+
+def test_default_goal_mode_keeps_todays_items():
+    """The default draw, recomputed from from_cspace and the public draw functions."""
+    dataset = CSpaceDataset("valid", bins=12, count=(0, 5, 0), seed=7)
+    assert dataset.goal_mode == "angles" and dataset[0].keys() == CSpaceDataset("valid", bins=12, count=(0, 5, 0),
+                                                                                 seed=7, goal="angles")[0].keys()
+    moves = gvin.graphs.grid.move_offsets(2, 8).tolist()
+    for index in range(5):
+        rng = np.random.default_rng([7, 1, index, 0xC5FACE])
+        while True:
+            obstacles = gvin.random_obstacles(rng, int(rng.integers(0, 6)), workspace=(-2.0, -2.0, 2.0, 2.0),
+                                              keep_clear=(0.0, 0.0), clearance=0.3)
+            free = ~gvin.cspace_occupancy(dataset.arm, obstacles, 12)
+            linked = np.zeros_like(free)
+            for di, dj in moves:
+                linked |= np.roll(free, (di, dj), axis=(0, 1))
+            candidates = np.flatnonzero(free & linked)
+            if len(candidates):
+                goal = int(rng.choice(candidates))
+                break
+        reference = gvin.from_cspace(dataset.arm, obstacles, 12, goal)
+        data = dataset[index]
+        assert dataset.goal(index) == goal and "goal_point" not in data
+        for key in reference.keys():
+            value, expected = data[key], reference[key]
+            assert (torch.equal(value, expected) if torch.is_tensor(expected) else value == expected), key
+        assert torch.equal(data.dist, gvin.shortest_path_distances(reference).float())
+
+
+def test_point_mode_deterministic_and_prefix_stable():
+    first, again = CSpaceDataset("test", **POINT), CSpaceDataset("test", **POINT)
+    longer = CSpaceDataset("test", **{**POINT, "count": (0, 0, 5)})
+    for index in range(3):
+        for other in (again, longer):
+            assert torch.equal(first[index].goal_point, other[index].goal_point)
+            assert torch.equal(first[index].goal, other[index].goal)
+    wider = CSpaceDataset("test", **POINT, tolerance=0.9)
+    assert wider.tolerance == 0.9 and sum(int(d.goal.sum()) for d in wider) > sum(int(d.goal.sum()) for d in first)
+
+
+def test_trainer_one_epoch_point_mode():
+    train = CSpaceDataset("train", **POINT)
+    config = gvin.train.TrainConfig(
+        model="dtvin",
+        model_kwargs=dict(stencil=gvin.grid_stencil(2, 8).tolist(), num_iterations=10, hidden_channels=8),
+        epochs=1, batch_size=3,
+    )
+    trainer = gvin.train.Trainer(config)
+    trainer.fit(train)
+    assert trainer.epoch == 1 and math.isfinite(trainer.history[-1]["loss"])
+    metrics = gvin.train.evaluate(trainer.model, CSpaceDataset("test", **POINT), num_starts=2)
+    for value in metrics.as_percent().values():
+        assert 0.0 <= value <= 100.0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(goal="pose"), "goal must be one of"),
+    (dict(goal=None), "goal must be one of"),
+    (dict(tolerance=0.2), "tolerance applies to goal='point' only"),
+    (dict(goal="point", tolerance=0.0), "tolerance"),
+    (dict(goal="point", tolerance=float("nan")), "tolerance"),
+    (dict(goal="point", tolerance="big"), "tolerance"),
+    (dict(goal="point", point_tries=0), "point_tries"),
+])
+def test_bad_goal_mode_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CSpaceDataset("train", bins=6, count=(1, 0, 0), **kwargs)
+
+
+def test_goal_accessors_per_mode():
+    angles = CSpaceDataset("train", bins=6, count=(1, 0, 0))
+    assert angles.goal_mask(0).sum() == 1 and angles.goal_mask(0).reshape(-1)[angles.goal(0)]
+    with pytest.raises(ValueError, match="goal='point'"):
+        angles.goal_point(0)
+    point = CSpaceDataset("train", bins=12, count=(1, 0, 0), goal="point")
+    with pytest.raises(ValueError, match="goal_mask"):
+        point.goal(0)
+    assert "goal='point'" in repr(point)
+
+
+def test_point_mode_gives_up_with_runtime_error(monkeypatch):
+    import gvin.datasets.cspace as module
+    monkeypatch.setattr(module, "arm_collisions", lambda arm, obstacles, t1, t2: np.ones(np.shape(t1), dtype=bool))
+    with pytest.raises(RuntimeError, match="end-effector point"):
+        CSpaceDataset("train", bins=6, count=(1, 0, 0), goal="point", max_tries=2)

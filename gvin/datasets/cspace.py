@@ -19,10 +19,21 @@ and the workspace image:
   y_max)`` for a box, padding rows ``-1``; :meth:`CSpaceDataset.obstacles`
   gives them back as :class:`gvin.Circle` / :class:`gvin.Box` objects.
 
-**Goals.** The goal is a configuration bin drawn uniformly among the free bins
-whose connected component (along the toroidal moves) holds at least 2 bins,
-i.e. the free bins with at least one free move neighbour, so at least one other
-configuration reaches it. A workspace with no such bin is drawn again.
+**Goals.** ``goal="angles"`` (default): the goal is a configuration bin drawn
+uniformly among the free bins whose connected component (along the toroidal
+moves) holds at least 2 bins, i.e. the free bins with at least one free move
+neighbour, so at least one other configuration reaches it. A workspace with no
+such bin is drawn again.
+
+``goal="point"``: the goal is a workspace point for the end effector,
+``data.goal_point`` ``[1, 2]`` float64. It is the end effector of a
+collision-free configuration drawn uniformly over the (continuous) joint-angle
+torus, so the arm can reach it; the goal set is every free bin whose end
+effector lies within ``tolerance`` of it (:func:`gvin.graphs.cspace.goal_point_mask`,
+exactly the goal of ``gvin.from_cspace(..., goal_point=..., tolerance=...)``),
+and ``dist`` / ``optimal`` lead to the nearest goal bin. A point is kept when
+its goal set is not empty and a free bin outside it moves into it; otherwise
+another point is drawn (``point_tries`` per workspace), then another workspace.
 
 **Splits.** Every item is seeded from ``(seed, split, index)``: the splits are
 independent draws (disjoint in practice), each split's items do not depend on
@@ -32,8 +43,10 @@ the other splits' counts, and a larger count keeps a split's first items.
 is built on access from one shared edge template per dataset: the C-space map
 as packed bits (``bins² / 8`` bytes), the goal, the obstacles (``K × 5``
 float64) and the hop distances as uint16 codes (``2 bins²`` bytes); about
-0.9 KB per item at 18 bins and 3 KB at 36 bins. The workspace image and the
-``optimal`` mask are recomputed on access (they are cheap).
+0.9 KB per item at 18 bins and 3 KB at 36 bins. ``goal="point"`` stores the
+goal set as packed bits (``bins² / 8`` bytes) and the point (16 bytes) in place
+of the goal index. The workspace image and the ``optimal`` mask are recomputed
+on access (they are cheap).
 """
 from __future__ import annotations
 
@@ -46,11 +59,26 @@ from torch_geometric.data import Data
 
 from gvin.datasets.generators import SPLITS, as_counts
 from gvin.datasets.maze_dataset import GridGraphBuilder
-from gvin.graphs.cspace import Arm, Box, Circle, bin_angles, cspace_occupancy, random_obstacles, workspace_occupancy
+from gvin.graphs.cspace import (
+    TWO_PI,
+    Arm,
+    Box,
+    Circle,
+    arm_collisions,
+    bin_angles,
+    cspace_occupancy,
+    default_tolerance,
+    goal_point_mask,
+    random_obstacles,
+    workspace_occupancy,
+)
 from gvin.graphs.grid import move_offsets
 from gvin.planners.grid import grid_distances
 
-__all__ = ["CSpaceDataset"]
+__all__ = ["CSpaceDataset", "GOAL_MODES"]
+
+GOAL_MODES = ("angles", "point")
+"""``CSpaceDataset(goal=...)``: one goal configuration bin, or an end-effector point and its goal set."""
 
 _INF_CODE = np.iinfo(np.uint16).max
 
@@ -80,12 +108,21 @@ class CSpaceDataset(torch.utils.data.Dataset):
             ``arm.reach`` around the base (``(-2, -2, 2, 2)`` for the default arm).
         clearance: obstacles keep this distance from the arm's base
             (:func:`gvin.random_obstacles`).
+        goal: ``"angles"`` (one goal bin, the default) or ``"point"`` (an
+            end-effector point and every free bin within ``tolerance`` of it);
+            see the module docstring.
+        tolerance: (``goal="point"``) ``> 0``; default
+            :func:`gvin.graphs.cspace.default_tolerance` (``reach · π / bins``),
+            as in :func:`gvin.from_cspace`.
+        point_tries: (``goal="point"``) points drawn per workspace before
+            drawing another workspace.
         max_tries: workspaces drawn per item before giving up (``RuntimeError``).
         transform: applied to each item on access.
 
     Raises:
-        ValueError: unknown split, bad bins / counts / seed / connectivity /
-            workspace_size / num_obstacles / extent / clearance / max_tries.
+        ValueError: unknown split or goal mode, bad bins / counts / seed /
+            connectivity / workspace_size / num_obstacles / extent / clearance /
+            tolerance / point_tries / max_tries.
         TypeError: ``arm`` not a :class:`gvin.Arm`.
         RuntimeError: no workspace with a valid goal in ``max_tries`` draws.
     """
@@ -103,6 +140,9 @@ class CSpaceDataset(torch.utils.data.Dataset):
         workspace_size: int = 96,
         extent: Any = None,
         clearance: float = 0.3,
+        goal: str = "angles",
+        tolerance: float | None = None,
+        point_tries: int = 20,
         max_tries: int = 100,
         transform=None,
     ) -> None:
@@ -134,6 +174,19 @@ class CSpaceDataset(torch.utils.data.Dataset):
         self.extent = tuple(float(v) for v in extent)
         random_obstacles(0, 0, workspace=self.extent, keep_clear=self.arm.base, clearance=clearance)  # validates
         self.clearance = float(clearance)
+        if not isinstance(goal, str) or goal not in GOAL_MODES:
+            raise ValueError(f"goal must be one of {GOAL_MODES}, got {goal!r}")
+        self.goal_mode = goal
+        if tolerance is not None and goal != "point":
+            raise ValueError(f"tolerance applies to goal='point' only, got goal={goal!r}")
+        if tolerance is None:
+            self.tolerance = default_tolerance(self.arm, self.bins)
+        elif isinstance(tolerance, (bool, np.bool_)) or not isinstance(tolerance, numbers.Real) \
+                or not np.isfinite(tolerance) or tolerance <= 0:
+            raise ValueError(f"tolerance must be a finite number > 0, got {tolerance!r}")
+        else:
+            self.tolerance = float(tolerance)
+        self.point_tries = _int(point_tries, "point_tries", 1)
         self.max_tries = _int(max_tries, "max_tries", 1)
         self.split, self.counts, self.transform = split, tuple(counts.values()), transform
         self._template()
@@ -149,42 +202,78 @@ class CSpaceDataset(torch.utils.data.Dataset):
         self._angles = np.stack([t1.reshape(-1), t2.reshape(-1)], axis=1).astype(np.float32)  # row-major, as the nodes
         self._effector = effector.reshape(-1, 2).astype(np.float32)
 
-    def _task(self, index: int) -> tuple[list, np.ndarray, int]:
+    def _linked(self, mask: np.ndarray) -> np.ndarray:
+        """``[bins, bins]`` bool: the bins one move away from a ``True`` bin (moves are symmetric)."""
+        linked = np.zeros_like(mask)
+        for di, dj in self._moves:
+            linked |= np.roll(mask, (int(di), int(dj)), axis=(0, 1))
+        return linked
+
+    def _draw_point(self, rng: np.random.Generator, obstacles: list,
+                    free: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """An end-effector point of a free configuration and its goal set (``None``: no usable point)."""
+        angles = rng.uniform(0.0, TWO_PI, (self.point_tries, 2))
+        hit = arm_collisions(self.arm, obstacles, angles[:, 0], angles[:, 1])
+        _, effectors = self.arm.forward_kinematics(angles[:, 0], angles[:, 1])
+        for point in effectors[~hit]:
+            goal = goal_point_mask(self.arm, point, self.bins, free, tolerance=self.tolerance)
+            if goal.any() and (free & ~goal & self._linked(goal)).any():
+                return point, goal
+        return None
+
+    def _task(self, index: int) -> tuple[list, np.ndarray, Any, np.ndarray | None]:
+        """``(obstacles, free [bins, bins], goal, point)``: goal a flat bin (``"angles"``) or a
+        ``[bins, bins]`` mask and the ``[2]`` point (``"point"``; ``None`` otherwise)."""
         rng = np.random.default_rng([self.seed, SPLITS.index(self.split), index, 0xC5FACE])
         low, high = self.num_obstacles
         for _ in range(self.max_tries):
             obstacles = random_obstacles(rng, int(rng.integers(low, high + 1)), workspace=self.extent,
                                          keep_clear=self.arm.base, clearance=self.clearance)
             free = ~cspace_occupancy(self.arm, obstacles, self.bins)
-            linked = np.zeros_like(free)
-            for di, dj in self._moves:
-                linked |= np.roll(free, (int(di), int(dj)), axis=(0, 1))
-            candidates = np.flatnonzero(free & linked)
+            if self.goal_mode == "point":
+                found = self._draw_point(rng, obstacles, free)
+                if found is not None:
+                    return obstacles, free, found[1], found[0]
+                continue
+            candidates = np.flatnonzero(free & self._linked(free))
             if len(candidates):
-                return obstacles, free, int(rng.choice(candidates))
-        raise RuntimeError(f"item {index}: no workspace in {self.max_tries} draws has a free configuration "
-                           "with a free neighbour; lower num_obstacles or clearance")
+                return obstacles, free, int(rng.choice(candidates)), None
+        what = ("an end-effector point whose goal set another free configuration moves into"
+                if self.goal_mode == "point" else "a free configuration with a free neighbour")
+        raise RuntimeError(f"item {index}: no workspace in {self.max_tries} draws has {what}; "
+                           "lower num_obstacles or clearance")
 
     def _build(self, count: int) -> None:
         cells = self.bins * self.bins
         width = self.num_obstacles[1]
         self._free = np.zeros((count, (cells + 7) // 8), dtype=np.uint8)
-        self._goals = np.zeros(count, dtype=np.int64)
         self._obstacles = np.full((count, width, 5), -1.0, dtype=np.float64)
         frees = np.zeros((count, cells), dtype=bool)
+        if self.goal_mode == "point":
+            goals = np.zeros((count, cells), dtype=bool)
+            self._points = np.zeros((count, 2), dtype=np.float64)
+        else:
+            goals = self._goals = np.zeros(count, dtype=np.int64)
         for index in range(count):
-            obstacles, free, goal = self._task(index)
+            obstacles, free, goal, point = self._task(index)
             frees[index] = free.reshape(-1)
-            self._goals[index] = goal
+            if point is None:
+                goals[index] = goal
+            else:
+                goals[index] = goal.reshape(-1)
+                self._points[index] = point
             for row, obstacle in enumerate(obstacles):
                 if isinstance(obstacle, Circle):
                     self._obstacles[index, row] = (0.0, *obstacle.center, obstacle.radius, 0.0)
                 else:
                     self._obstacles[index, row] = (1.0, *obstacle.min_xy, *obstacle.max_xy)
         self._free[:] = np.packbits(frees, axis=1)
+        if self.goal_mode == "point":
+            self._goal_bits = np.packbits(goals, axis=1)
+            goals = goals.reshape(count, self.bins, self.bins)
         self._dist = np.full((count, cells), _INF_CODE, dtype=np.uint16)
         if count:
-            dist = grid_distances(frees.reshape(count, self.bins, self.bins), self._goals,
+            dist = grid_distances(frees.reshape(count, self.bins, self.bins), goals,
                                   self.connectivity, wrap=True).reshape(count, cells)
             finite = np.isfinite(dist)
             self._dist[finite] = dist[finite]
@@ -202,8 +291,30 @@ class CSpaceDataset(torch.utils.data.Dataset):
         return np.unpackbits(self._free[self._index(index)], count=cells).astype(bool).reshape(self.bins, self.bins)
 
     def goal(self, index: int) -> int:
-        """The flat goal bin ``θ1_bin · bins + θ2_bin`` of item ``index``."""
+        """The flat goal bin ``θ1_bin · bins + θ2_bin`` of item ``index`` (``goal="angles"``)."""
+        if self.goal_mode == "point":
+            raise ValueError("goal='point' items have a set of goal bins: use goal_mask(index) "
+                             "and goal_point(index)")
         return int(self._goals[self._index(index)])
+
+    def goal_mask(self, index: int) -> np.ndarray:
+        """``[bins, bins]`` bool: the goal bin(s) of item ``index`` (any goal mode)."""
+        return self._goal_flat(self._index(index)).reshape(self.bins, self.bins)
+
+    def goal_point(self, index: int) -> tuple[float, float]:
+        """The end-effector goal point ``(x, y)`` of item ``index`` (``goal="point"``)."""
+        if self.goal_mode != "point":
+            raise ValueError(f"goal_point needs goal='point' items; this dataset has goal={self.goal_mode!r}")
+        x, y = self._points[self._index(index)].tolist()
+        return x, y
+
+    def _goal_flat(self, index: int) -> np.ndarray:
+        cells = self.bins * self.bins
+        if self.goal_mode == "point":
+            return np.unpackbits(self._goal_bits[index], count=cells).astype(bool)
+        mask = np.zeros(cells, dtype=bool)
+        mask[self._goals[index]] = True
+        return mask
 
     def _index(self, index) -> int:
         if isinstance(index, (bool, np.bool_)) or not isinstance(index, (numbers.Integral, torch.Tensor)):
@@ -214,7 +325,7 @@ class CSpaceDataset(torch.utils.data.Dataset):
         return index % len(self)
 
     def __len__(self) -> int:
-        return len(self._goals)
+        return len(self._free)
 
     def __getitem__(self, index: int) -> Data:
         index = self._index(index)
@@ -222,18 +333,31 @@ class CSpaceDataset(torch.utils.data.Dataset):
         free = np.unpackbits(self._free[index], count=cells).astype(bool)
         codes = self._dist[index]
         dist = np.where(codes != _INF_CODE, codes.astype(np.float32), np.float32(np.inf))
-        data = self._builder.build(free, int(self._goals[index]), dist)
+        data = self._graph(free, self._goal_flat(index), dist)
         rows = self._obstacles[index]
         data.angles = torch.from_numpy(self._angles.copy())
         data.effector = torch.from_numpy(self._effector.copy())
         image = workspace_occupancy(self.obstacles(index), self.workspace_size, self.extent)
         data.workspace = torch.from_numpy(image)[None]
         data.obstacles = torch.from_numpy(rows.copy())[None]
+        if self.goal_mode == "point":
+            data.goal_point = torch.from_numpy(self._points[index].copy())[None]
         return self.transform(data) if self.transform is not None else data
+
+    def _graph(self, free: np.ndarray, goal: np.ndarray, dist: np.ndarray) -> Data:
+        """The shared-template graph of a ``[C]`` free map with the ``[C]`` goal mask and labels."""
+        goals = np.flatnonzero(goal)
+        data = self._builder.build(free, int(goals[0]), dist)
+        if len(goals) > 1:
+            # ``optimal`` needs no change: every goal has dist 0, so no move leaves one optimally.
+            data.goal = torch.from_numpy(goal.copy())
+            data.x[:, 1] = data.goal
+        return data
 
     def __iter__(self) -> Iterator[Data]:
         return (self[i] for i in range(len(self)))
 
     def __repr__(self) -> str:
+        mode = f", goal='point', tolerance={self.tolerance:.4g}" if self.goal_mode == "point" else ""
         return (f"CSpaceDataset({self.split!r}, bins={self.bins}, n={len(self)}, "
-                f"connectivity={self.connectivity}, seed={self.seed})")
+                f"connectivity={self.connectivity}, seed={self.seed}{mode})")

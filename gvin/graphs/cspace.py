@@ -336,6 +336,57 @@ def random_obstacles(
     return obstacles
 
 
+def default_tolerance(arm: Arm, bins: int) -> float:
+    """The default end-effector goal tolerance ``reach · π / bins``: half the effector's
+    largest travel in one ``θ1`` bin."""
+    return _arm(arm).reach * math.pi / _bins(bins)
+
+
+def goal_point_mask(arm: Arm, goal_point, bins: int, free=None, *, tolerance: float | None = None) -> np.ndarray:
+    """The configuration bins whose end effector lies within ``tolerance`` of a workspace point.
+
+    This is the goal set of ``from_cspace(..., goal_point=goal_point, tolerance=tolerance)``
+    (which also drops the colliding bins, as ``free=`` does here).
+
+    Args:
+        arm: the :class:`Arm`.
+        goal_point: ``(x, y)`` in the workspace.
+        bins: bins per joint angle (``>= 3``).
+        free: optional ``[bins, bins]`` bool C-space map (``True`` = collision-free);
+            given, only free bins are kept.
+        tolerance: ``> 0``; default :func:`default_tolerance` (``reach · π / bins``).
+
+    Returns:
+        ``[bins, bins]`` bool (row: ``θ1`` bin, column: ``θ2`` bin); may be empty.
+
+    Raises:
+        ValueError: a bad point or tolerance, a ``free`` of another shape, or a
+            point out of the arm's reach (outside the annulus of radii
+            ``|l1 - l2|`` and ``l1 + l2`` widened by ``tolerance``).
+    """
+    arm = _arm(arm)
+    bins = _bins(bins)
+    point = np.asarray(_point(goal_point, "goal_point"))
+    tolerance = default_tolerance(arm, bins) if tolerance is None else _checks.real(tolerance, "tolerance")
+    if tolerance <= 0:
+        raise ValueError(f"tolerance must be > 0, got {tolerance!r}")
+    l1, l2 = arm.link_lengths
+    distance = float(np.hypot(*(point - np.asarray(arm.base))))
+    if distance > l1 + l2 + tolerance or distance < abs(l1 - l2) - tolerance:
+        raise ValueError(
+            f"goal_point {tuple(point.tolist())} is unreachable: it is {distance:.4g} from the base, outside "
+            f"the arm's annulus [{abs(l1 - l2):.4g}, {l1 + l2:.4g}] (tolerance {tolerance:.4g})")
+    angles = bin_angles(bins)
+    _, effector = arm.forward_kinematics(angles[:, None], angles[None, :])  # [bins, bins, 2]
+    mask = ((effector - point) ** 2).sum(-1) <= tolerance ** 2
+    if free is not None:
+        free = np.asarray(free)
+        if free.shape != (bins, bins):
+            raise ValueError(f"free must be a [bins, bins] = [{bins}, {bins}] map, got shape {free.shape}")
+        mask &= free.astype(bool)
+    return mask
+
+
 def from_cspace(
     arm: Arm,
     obstacles,
@@ -407,24 +458,14 @@ def from_cspace(
         mask[i, j] = True
         name = "goal_angles"
     elif goal_point is not None:
-        point = np.asarray(_point(goal_point, "goal_point"))
-        if tolerance is None:
-            tolerance = arm.reach * math.pi / bins
-        tolerance = _checks.real(tolerance, "tolerance")
-        if tolerance <= 0:
-            raise ValueError(f"tolerance must be > 0, got {tolerance!r}")
-        l1, l2 = arm.link_lengths
-        distance = float(np.hypot(*(point - np.asarray(arm.base))))
-        if distance > l1 + l2 + tolerance or distance < abs(l1 - l2) - tolerance:
-            raise ValueError(
-                f"goal_point {tuple(point.tolist())} is unreachable: it is {distance:.4g} from the base, outside "
-                f"the arm's annulus [{abs(l1 - l2):.4g}, {l1 + l2:.4g}] (tolerance {tolerance:.4g})")
-        near = ((effector - point) ** 2).sum(-1) <= tolerance ** 2
+        near = goal_point_mask(arm, goal_point, bins, tolerance=tolerance)
         mask = near & free
         if not mask.any():
+            point = _point(goal_point, "goal_point")
+            tolerance = default_tolerance(arm, bins) if tolerance is None else float(tolerance)
             reason = "every configuration near it collides" if near.any() else "no bin's end effector is that close"
             raise ValueError(
-                f"goal_point {tuple(point.tolist())}: no free configuration puts the end effector within "
+                f"goal_point {point}: no free configuration puts the end effector within "
                 f"tolerance={tolerance:.4g} of it ({reason}; try more bins or a larger tolerance)")
         name = "goal_point"
     if goal is not None or goal_angles is not None:
@@ -445,5 +486,6 @@ def from_cspace(
 
 __all__: Sequence[str] = [
     "Arm", "Circle", "Box", "segment_hits", "arm_collisions", "bin_angles", "angle_to_bin",
-    "cspace_occupancy", "workspace_occupancy", "random_obstacles", "from_cspace",
+    "cspace_occupancy", "workspace_occupancy", "random_obstacles", "default_tolerance", "goal_point_mask",
+    "from_cspace",
 ]
