@@ -247,3 +247,82 @@ def test_load_dem_reads_a_users_npy_and_npz(tmp_path):
     ]:
         with pytest.raises(error, match=match):
             call()
+
+
+def test_load_dem_cell_size_of_numpy_files_is_unknown(tmp_path):
+    np.save(tmp_path / "dem.npy", np.ones((3, 3)))
+    elevation, cell_size = gvin.load_dem(tmp_path / "dem.npy", return_cell_size=True)
+    assert elevation.shape == (3, 3) and cell_size is None
+
+
+def from_origin(west, north, xsize, ysize):
+    """A north-up affine transform (rasterio's ``from_origin`` without its deprecated ``*``)."""
+    from rasterio import Affine
+
+    return Affine(xsize, 0.0, west, 0.0, -ysize, north)
+
+
+def _write_geotiff(path, heights, crs, transform, nodata=None):
+    rasterio = pytest.importorskip("rasterio")
+    with rasterio.open(path, "w", driver="GTiff", height=heights.shape[0], width=heights.shape[1], count=1,
+                       dtype=heights.dtype, crs=crs, transform=transform, nodata=nodata) as out:
+        out.write(heights, 1)
+
+
+def test_load_dem_reads_a_projected_geotiff(tmp_path):
+    rasterio = pytest.importorskip("rasterio")
+
+    heights = np.arange(20, dtype=np.float32).reshape(4, 5) * 3.0
+    heights[2, 3] = -9999.0
+    _write_geotiff(tmp_path / "utm.tif", heights, "EPSG:32617", from_origin(500000.0, 4060000.0, 30.0, 25.0),
+                   nodata=-9999.0)
+    elevation = gvin.load_dem(tmp_path / "utm.tif")
+    assert isinstance(elevation, np.ndarray) and elevation.dtype == np.float64 and elevation.shape == (4, 5)
+    expected = heights.astype(np.float64)
+    expected[2, 3] = np.nan
+    np.testing.assert_array_equal(elevation, expected)
+    same, cell_size = gvin.load_dem(tmp_path / "utm.tif", return_cell_size=True)
+    np.testing.assert_array_equal(same, expected)
+    assert cell_size == (25.0, 30.0)  # (dy, dx) metres
+    # a projected CRS in US survey feet is converted to metres
+    _write_geotiff(tmp_path / "feet.TIFF", heights, "EPSG:2264", from_origin(0.0, 0.0, 10.0, 10.0))
+    _, (dy, dx) = gvin.load_dem(tmp_path / "feet.TIFF", return_cell_size=True)
+    assert dy == pytest.approx(3.0480061) and dx == pytest.approx(3.0480061)
+    assert gvin.from_terrain(elevation, cell_size).num_nodes == 20
+    assert rasterio  # the extra is installed here
+
+
+def test_load_dem_geographic_geotiff_cell_size_in_metres(tmp_path):
+    pytest.importorskip("rasterio")
+
+    # a 3-arc-second grid whose centre is at 36.7°N, like matplotlib's Jacksboro DEM
+    step = 1.0 / 1200.0
+    heights = np.full((6, 8), 300, dtype=np.int16)
+    _write_geotiff(tmp_path / "geo.tif", heights, "EPSG:4326", from_origin(-84.2, 36.7 + 3 * step, step, step))
+    elevation, (dy, dx) = gvin.load_dem(tmp_path / "geo.tif", return_cell_size=True)
+    assert (elevation == 300.0).all()
+    assert dy == pytest.approx(step * 111_320.0)
+    assert dx == pytest.approx(step * 111_320.0 * math.cos(math.radians(36.7)))
+    # no CRS: the cell size is unknown
+    _write_geotiff(tmp_path / "bare.tif", heights, None, from_origin(100.0, 100.0, 2.0, 2.0))
+    assert gvin.load_dem(tmp_path / "bare.tif", return_cell_size=True)[1] is None
+
+
+def test_load_dem_geotiff_errors(tmp_path):
+    pytest.importorskip("rasterio")
+    (tmp_path / "junk.tif").write_text("not a tiff")
+    with pytest.raises(ValueError, match="not a readable GeoTIFF"):
+        gvin.load_dem(tmp_path / "junk.tif")
+    with pytest.raises(ValueError, match="band 1"):
+        gvin.load_dem(tmp_path / "junk.tif", key="elevation")
+
+
+def test_load_dem_geotiff_without_rasterio_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "rasterio", None)  # `import rasterio` now raises ImportError
+    (tmp_path / "dem.tif").write_bytes(b"II*\x00")
+    with pytest.raises(ImportError, match=r"pip install gvin\[geotiff\]"):
+        gvin.load_dem(tmp_path / "dem.tif")
+    np.save(tmp_path / "dem.npy", np.ones((2, 2)))
+    assert gvin.load_dem(tmp_path / "dem.npy").shape == (2, 2)  # .npy / .npz need no extra

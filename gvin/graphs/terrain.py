@@ -335,30 +335,96 @@ def jacksboro_dem() -> tuple[np.ndarray, tuple[float, float]]:
     return elevation, (dy, dx)
 
 
-def load_dem(path, key: str | None = None) -> np.ndarray:
-    """A user's elevation map (metres) from a ``.npy`` file or an ``.npz`` archive.
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
+"""File name endings :func:`load_dem` reads as GeoTIFF (through the optional ``rasterio``)."""
+
+
+def _geotiff_cell_size(crs, transform, width: int, height: int) -> tuple[float, float] | None:
+    """``(dy, dx)`` metres of a raster's cells from its affine transform, or ``None`` without a CRS.
+
+    A projected CRS gives its linear unit (scaled to metres); a geographic one gives
+    degrees, turned into metres as :func:`jacksboro_dem` does, at the latitude of the
+    raster's centre.
+    """
+    if crs is None:
+        return None
+    dx = math.hypot(transform.a, transform.d)  # one column step, in CRS units
+    dy = math.hypot(transform.b, transform.e)  # one row step
+    if crs.is_geographic:
+        latitude = transform.f + transform.d * (width / 2.0) + transform.e * (height / 2.0)  # y of the centre
+        return dy * METRES_PER_DEGREE, dx * METRES_PER_DEGREE * math.cos(math.radians(latitude))
+    if crs.is_projected:
+        _, factor = crs.linear_units_factor
+        return dy * factor, dx * factor
+    return None
+
+
+def _read_geotiff(path) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """Band 1 of a GeoTIFF as float64 (no-data → NaN) and its cell size (see :func:`_geotiff_cell_size`)."""
+    try:
+        import rasterio
+    except ImportError as error:
+        raise ImportError(
+            f"reading the GeoTIFF {path} needs rasterio, an optional extra: pip install gvin[geotiff] "
+            "(or save the elevation as .npy / .npz)") from error
+    try:
+        with rasterio.open(path) as source:
+            band = source.read(1, masked=True)
+            cell_size = _geotiff_cell_size(source.crs, source.transform, source.width, source.height)
+    except rasterio.errors.RasterioError as error:
+        raise ValueError(f"{path} is not a readable GeoTIFF: {error}") from None
+    elevation = np.ma.filled(band.astype(np.float64), np.nan)
+    return elevation, cell_size
+
+
+def load_dem(path, key: str | None = None, *, return_cell_size: bool = False):
+    """A user's elevation map (metres) from a ``.npy`` / ``.npz`` file or a GeoTIFF.
+
+    GeoTIFFs (``.tif`` / ``.tiff``) are read with ``rasterio``, an optional extra
+    (``pip install gvin[geotiff]``): band 1, its no-data value (and NaN) as NaN.
+    Their cell size comes from the affine transform: in metres for a projected
+    CRS (its linear unit converted), and for a geographic CRS (degrees) as
+    ``dy · 111 320`` and ``dx · 111 320 · cos(latitude)`` at the latitude of
+    the raster's centre, as :func:`jacksboro_dem` does.
 
     Args:
         path: the file.
         key: the array's name inside an ``.npz`` (default: ``"elevation"`` if
             present, else the archive's only array).
+        return_cell_size: also return the cell size.
 
     Returns:
-        ``[H, W]`` float64 metres (NaN marks no-data), ready for :func:`from_terrain`.
+        ``[H, W]`` float64 metres (NaN marks no-data), ready for :func:`from_terrain`;
+        with ``return_cell_size=True`` the pair ``(elevation, cell_size)``, where
+        ``cell_size`` is ``(dy, dx)`` in metres, or ``None`` when the file does
+        not say (a ``.npy`` / ``.npz``, a GeoTIFF without a CRS).
 
     Raises:
-        FileNotFoundError: no such file. ValueError: not a ``.npy`` / ``.npz``
-        file, an unknown or ambiguous ``key``, or not a 2-D numeric array.
+        FileNotFoundError: no such file. ImportError: a GeoTIFF without
+        ``rasterio`` installed. ValueError: not a ``.npy`` / ``.npz`` file or
+        readable GeoTIFF, an unknown or ambiguous ``key``, or not a 2-D numeric array.
     """
     from pathlib import Path
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no elevation file at {path}")
+    cell_size = None
+    if path.suffix.lower() in GEOTIFF_SUFFIXES:
+        if key is not None:
+            raise ValueError(f"key={key!r} is for .npz archives; a GeoTIFF's elevation is its band 1")
+        loaded, cell_size = _read_geotiff(path)
+    else:
+        loaded = _load_numpy(path, key)
+    elevation = _elevation(loaded)
+    return (elevation, cell_size) if return_cell_size else elevation
+
+
+def _load_numpy(path, key: str | None) -> np.ndarray:
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
-        raise ValueError(f"{path} is not a .npy or .npz file of numbers: {error}") from None
+        raise ValueError(f"{path} is not a .npy or .npz file of numbers (or a .tif GeoTIFF): {error}") from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             names = list(loaded.keys())
@@ -368,7 +434,7 @@ def load_dem(path, key: str | None = None) -> np.ndarray:
             loaded = loaded[name]
     elif key is not None:
         raise ValueError(f"key={key!r} is for .npz archives; {path} holds a single array")
-    return _elevation(loaded)
+    return loaded
 
 
 __all__: Sequence[str] = ["from_terrain", "random_terrain", "jacksboro_dem", "load_dem"]
