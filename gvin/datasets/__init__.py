@@ -21,7 +21,9 @@ from gvin.datasets.gppn import (
     write_gppn_dataset,
 )
 from gvin.datasets.maze_dataset import GPPNDataset, GridGraphBuilder, GridMazeDataset, MazeDataset
+from gvin.datasets.roadmap import RoadmapDataset, label_roadmap
 from gvin.datasets.terrain import TerrainDataset, label_terrain, start_goal_pairs
+from gvin.datasets.worlds import WORLDS, World, check_record, data_identity, get_world, world_of
 
 __all__ = [
     "KINDS",
@@ -46,6 +48,14 @@ __all__ = [
     "GPPNDataset",
     "TerrainDataset",
     "CSpaceDataset",
+    "RoadmapDataset",
+    "label_roadmap",
+    "World",
+    "WORLDS",
+    "world_of",
+    "get_world",
+    "data_identity",
+    "check_record",
     "label_terrain",
     "start_goal_pairs",
 ]

@@ -1,0 +1,288 @@
+"""The world registry: one description per kind of planning data, shared by the ``gvin`` command and Python.
+
+A *world* (``maze``, ``maze3d``, ``terrain``, ``cspace``, ``roadmap``) says which
+data settings it takes and their defaults, which connectivities it allows, how
+one split of its data is loaded, and what a planner on its graphs is built with
+(a stencil of edge types, or ``edge_dim`` edge geometry; the input width).
+
+A *spec* is a plain dict of data settings, e.g. ``{"world": "cspace", "size":
+18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8}``. A maze
+spec carries no ``"world"`` (so records written before worlds existed, which
+are all mazes, keep their identity), and it may name a GPPN ``.npz`` file
+instead of generator settings: ``{"npz": "/path/m15.npz", "connectivity": 4}``.
+
+>>> from gvin.datasets.worlds import WORLDS, world_of
+>>> world = WORLDS[world_of({"world": "roadmap"})]
+>>> spec = {"world": "roadmap", **world.default_settings(), "counts": [8, 2, 2]}
+>>> train = world.load(spec, root=None, split="train")      # a RoadmapDataset
+>>> world.planner_kwargs(spec)                               # {'edge_dim': 3}
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+import torch
+from torch_geometric.data import Data
+
+from gvin.graphs.grid import grid_stencil
+
+__all__ = [
+    "World",
+    "WORLDS",
+    "DEFAULT_WORLD",
+    "GENERATED",
+    "SETTING_CHECKS",
+    "world_of",
+    "get_world",
+    "data_identity",
+    "check_record",
+]
+
+DEFAULT_WORLD = "maze"
+GENERATED = ("kind", "size", "counts", "data_seed")
+"""The settings of generated mazes (a maze spec holds these or an ``npz`` file)."""
+
+Loader = Callable[[dict, "Path | None", str, int], torch.utils.data.Dataset]
+
+
+def _is_int(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+SETTING_CHECKS: Mapping[str, Callable[[Any], bool]] = MappingProxyType({
+    "npz": lambda v: isinstance(v, str),
+    "kind": lambda v: v in ("gppn", "gridworld"),
+    "size": lambda v: _is_int(v, 3),
+    "counts": lambda v: isinstance(v, list) and len(v) == 3 and all(_is_int(c, 0) for c in v),
+    "data_seed": lambda v: _is_int(v, 0),
+    "connectivity": lambda v: v in (4, 6, 8, 18, 26),
+    "terrain_source": lambda v: v in ("jacksboro", "random"),
+    "max_slope": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
+    "neighbours": lambda v: _is_int(v, 1),
+    "kernel_size": lambda v: _is_int(v, 3) and v % 2 == 1,
+})
+"""What a saved value of each data setting (and the record's ``kernel_size``) may be."""
+
+
+@dataclass(frozen=True)
+class World:
+    """One kind of planning data.
+
+    Attributes:
+        name: the ``--world`` name.
+        help: a few words for ``--world``'s help, e.g. ``"2-D grid mazes, default"``.
+        title: what its data is called in a list, e.g. ``"3-D mazes"``.
+        size_help: what ``size`` counts, e.g. ``"cells a side"``.
+        settings: the data settings of a generated spec and their defaults
+            (read-only; :meth:`default_settings` gives a copy).
+        loader: ``loader(spec, root, split, kernel_size)`` → dataset.
+        connectivity: the connectivities it allows (``()``: it has none).
+        in_channels: node features ``x [N, F]`` of its graphs.
+        edge_dim: ``D`` of ``edge_attr [E, D]`` for geometric planners; ``None``
+            for grid worlds, whose planners read edge types through a stencil.
+        ndim: grid dimensions (grid worlds).
+        cached: generated data is cached under a ``root`` folder (``--root``).
+        files: it can read its data from a GPPN ``.npz`` file (``npz``).
+        kernel_sizes: its graphs may use an ``F×F`` stencil (``--kernel-size``).
+        noun: what one item is called, e.g. ``"maze"`` (plural: ``noun + "s"``).
+    """
+
+    name: str
+    help: str
+    title: str
+    size_help: str
+    settings: Mapping[str, Any]
+    loader: Loader = field(repr=False)
+    connectivity: tuple[int, ...] = ()
+    in_channels: int = 2
+    edge_dim: int | None = None
+    ndim: int = 2
+    cached: bool = False
+    files: bool = False
+    kernel_sizes: bool = False
+    noun: str = "maze"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
+
+    # -- settings
+    @property
+    def grid(self) -> bool:
+        """Its graphs are grids (edge types, a stencil, ``data.action``); else geometric graphs."""
+        return self.edge_dim is None
+
+    def default_settings(self) -> dict[str, Any]:
+        """A fresh copy of :attr:`settings` (safe to change)."""
+        return copy.deepcopy(dict(self.settings))
+
+    def identity_keys(self, spec: Mapping[str, Any]) -> tuple[str, ...]:
+        """The settings that decide which data ``spec`` means (a maze file: the file and connectivity)."""
+        if self.files and spec.get("npz"):
+            return ("npz", "connectivity")
+        return tuple(self.settings)
+
+    # -- data
+    def load(self, spec: Mapping[str, Any], root: str | Path | None, split: str, kernel_size: int = 3):
+        """One split (``"train"``, ``"valid"``, ``"test"``) of ``spec``'s data as a dataset of labelled graphs.
+
+        ``root`` is the cache folder of a :attr:`cached` world (ignored by the others).
+        """
+        return self.loader(dict(spec), Path(root) if root is not None else None, split, kernel_size)
+
+    def stencil(self, spec: Mapping[str, Any], kernel_size: int = 3) -> list | None:
+        """The ``[T, d]`` offsets table its graphs are built with (``None`` for geometric worlds)."""
+        if not self.grid:
+            return None
+        if self.ndim == 3:
+            return grid_stencil(3, spec["connectivity"]).tolist()
+        return grid_stencil(2, spec["connectivity"], kernel_size).tolist()
+
+    def planner_kwargs(self, spec: Mapping[str, Any], kernel_size: int = 3) -> dict[str, Any]:
+        """A planner's constructor arguments that the data decides.
+
+        ``{"stencil": ...}`` or ``{"edge_dim": D}``, and ``in_channels`` where it
+        is not the planners' default 2 (so that runs recorded without it are
+        unchanged).
+        """
+        kwargs: dict[str, Any] = {"stencil": self.stencil(spec, kernel_size)} if self.grid \
+            else {"edge_dim": self.edge_dim}
+        if self.in_channels != 2:
+            kwargs["in_channels"] = self.in_channels
+        return kwargs
+
+    def side(self, item: Data) -> int:
+        """A length scale of ``item`` in moves (the default depth is a multiple of it).
+
+        The grid's longest side, or ``⌈√N⌉`` for a roadmap of ``N`` nodes.
+        """
+        shape = getattr(item, "grid_shape", None)
+        if self.grid and shape is not None:
+            return int(torch.as_tensor(shape).max())
+        return max(1, math.ceil(math.sqrt(item.num_nodes)))
+
+    def footprint(self, spec: Mapping[str, Any], kernel_size: int = 3) -> tuple[int, int]:
+        """``(nodes, edges)`` of one item of generated data (``spec["size"]``), for memory estimates."""
+        size = int(spec["size"])
+        if not self.grid:
+            return size, 2 * int(spec.get("neighbours", 8)) * size  # symmetrised k-NN: at most 2k links a node
+        nodes = size ** self.ndim
+        return nodes, nodes * kernel_size ** self.ndim
+
+    def describe(self, spec: Mapping[str, Any]) -> str:
+        """One item's size in words: ``"mazes of 7x7"``, ``"roadmaps of 100 samples"``."""
+        if not self.grid:
+            return f"{self.noun}s of {spec['size']} samples"
+        return f"{self.noun}s of {'x'.join([str(spec['size'])] * self.ndim)}"
+
+
+# ----------------------------------------------------------------------------- loaders
+def _load_maze(spec: dict, root: Path | None, split: str, kernel_size: int):
+    from gvin.datasets.maze_dataset import GPPNDataset, MazeDataset
+
+    if "npz" in spec:
+        return GPPNDataset(spec["npz"], split=split, connectivity=spec["connectivity"], kernel_size=kernel_size)
+    return MazeDataset(root=root if root is not None else "datasets", split=split, kind=spec["kind"],
+                       size=spec["size"], counts=tuple(spec["counts"]), seed=spec["data_seed"],
+                       connectivity=spec["connectivity"], kernel_size=kernel_size)
+
+
+def _load_maze3d(spec: dict, root: Path | None, split: str, kernel_size: int):
+    from gvin.datasets.maze_dataset import MazeDataset
+
+    return MazeDataset(root=root if root is not None else "datasets", split=split, kind=spec["kind"],
+                       size=(spec["size"],) * 3, counts=tuple(spec["counts"]), seed=spec["data_seed"],
+                       connectivity=spec["connectivity"], kernel_size=None)
+
+
+def _load_terrain(spec: dict, root: Path | None, split: str, kernel_size: int):
+    from gvin.datasets.terrain import TerrainDataset
+
+    return TerrainDataset(split, source=spec["terrain_source"], patch=spec["size"], count=tuple(spec["counts"]),
+                          max_slope_deg=spec["max_slope"], seed=spec["data_seed"],
+                          connectivity=spec["connectivity"])
+
+
+def _load_cspace(spec: dict, root: Path | None, split: str, kernel_size: int):
+    from gvin.datasets.cspace import CSpaceDataset
+
+    return CSpaceDataset(split, bins=spec["size"], count=tuple(spec["counts"]), seed=spec["data_seed"],
+                         connectivity=spec["connectivity"])
+
+
+def _load_roadmap(spec: dict, root: Path | None, split: str, kernel_size: int):
+    from gvin.datasets.roadmap import RoadmapDataset
+
+    return RoadmapDataset(split, num_samples=spec["size"], count=tuple(spec["counts"]), seed=spec["data_seed"],
+                          k=spec["neighbours"])
+
+
+# ----------------------------------------------------------------------------- the registry
+_MAZE = {"kind": "gppn", "size": 11, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 4}
+
+WORLDS: Mapping[str, World] = MappingProxyType({world.name: world for world in (
+    World("maze", "2-D grid mazes, default", "mazes", "cells a side", _MAZE, _load_maze,
+          connectivity=(4, 8), cached=True, files=True, kernel_sizes=True),
+    World("maze3d", "3-D mazes, --size S: S×S×S", "3-D mazes", "cells a side", {**_MAZE, "connectivity": 6},
+          _load_maze3d, connectivity=(6, 18, 26), ndim=3, cached=True),
+    World("terrain", "rover terrain windows, --size cells a side", "terrain", "cells a side",
+          {"terrain_source": "jacksboro", "size": 32, "counts": [200, 50, 50], "data_seed": 0, "max_slope": 20.0,
+           "connectivity": 8},
+          _load_terrain, connectivity=(4, 8), in_channels=4),  # free, goal, elevation, steepest slope
+    World("cspace", "2-link arm, --size bins a joint", "C-spaces", "bins a joint",
+          {"size": 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8}, _load_cspace,
+          connectivity=(4, 8)),
+    World("roadmap", "probabilistic roadmaps of 2-D workspaces, --size samples", "roadmaps", "samples",
+          {"size": 100, "counts": [2000, 200, 500], "data_seed": 0, "neighbours": 8}, _load_roadmap,
+          edge_dim=3, noun="roadmap"),  # edge_attr: offset and length (gvin.datasets.roadmap.EDGE_DIM)
+)})
+"""Every world by name, in the order the command lists them."""
+
+
+def world_of(spec: Mapping[str, Any]) -> str:
+    """A spec's world; records written before worlds existed are mazes."""
+    return spec.get("world") or DEFAULT_WORLD
+
+
+def get_world(spec_or_name: Mapping[str, Any] | str) -> World:
+    """The :class:`World` of a spec or a name (``ValueError`` naming the known worlds)."""
+    name = spec_or_name if isinstance(spec_or_name, str) else world_of(spec_or_name)
+    if name not in WORLDS:
+        raise ValueError(f"unknown world {name!r}; expected one of {', '.join(WORLDS)}")
+    return WORLDS[name]
+
+
+def data_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that decide which data a spec means: the file, or the generator's settings (and world).
+
+    A maze's identity holds no ``"world"``, as records from before worlds did.
+    """
+    world = get_world(spec)
+    identity = {key: spec.get(key) for key in world.identity_keys(spec)}
+    return identity if world.name == DEFAULT_WORLD else {"world": world.name, **identity}
+
+
+def check_record(record: Any, source: Any) -> dict[str, Any]:
+    """A saved data record (a spec's identity and ``kernel_size``) from ``source``, validated.
+
+    Raises:
+        ValueError: ``"<source> holds a broken data record (missing or bad: size, counts); fix or delete it"``
+            (or not a mapping, or an unknown world).
+    """
+    if not isinstance(record, dict):
+        raise ValueError(f"{source} holds a broken data record (a {type(record).__name__}, not a mapping)")
+    name = record.get("world", DEFAULT_WORLD)
+    world = WORLDS.get(name) if isinstance(name, str) else None
+    if world is None:
+        raise ValueError(f"{source} holds a broken data record (missing or bad: world); fix or delete it")
+    keys = world.identity_keys(record)
+    bad = [key for key in (*keys, "kernel_size") if key not in record or not SETTING_CHECKS[key](record[key])]
+    if not bad and "connectivity" in keys and record["connectivity"] not in world.connectivity:
+        bad = ["connectivity"]
+    if bad:
+        raise ValueError(f"{source} holds a broken data record (missing or bad: {', '.join(bad)}); fix or delete it")
+    return record
