@@ -32,7 +32,7 @@ from typing import Any, Callable, NoReturn
 
 import torch
 
-from gvin.graphs.grid import grid_stencil
+from gvin.datasets.worlds import DEFAULT_WORLD, GENERATED, WORLDS, check_record, data_identity, get_world, world_of
 from gvin.io import atomic_write
 from gvin.models import MODELS
 from gvin.models.implicit import IMPLICIT_GAMMA, ImplicitPlanner
@@ -130,26 +130,56 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ----------------------------------------------------------------------------- arguments
+def _listed(items: list[str]) -> str:
+    """``a, b or c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def _world_help() -> str:
+    return _listed([f"{name} ({world.help})" for name, world in WORLDS.items()])
+
+
+def _connectivity_help() -> str:
+    parts = [f"{_listed([str(c) for c in world.connectivity])} for {name} (default {world.settings['connectivity']})"
+             for name, world in WORLDS.items() if world.connectivity]
+    return "moves: " + "; ".join(parts)
+
+
+def _only(setting: str) -> str:
+    """``terrain only: `` for a setting one world has."""
+    return _listed([name for name, world in WORLDS.items() if setting in world.settings]) + " only: "
+
+
 def _add_data_arguments(parser: argparse.ArgumentParser, trained: bool = False) -> None:
-    title = "a GPPN .npz file, or generated mazes, 3-D mazes, terrain or C-spaces"
+    title = "a GPPN .npz file, or generated " + _listed([world.title for world in WORLDS.values()])
     if trained:
         title += "; the defaults are what the checkpoint was trained on"
+    maze, terrain, roadmap = WORLDS["maze"].settings, WORLDS["terrain"].settings, WORLDS["roadmap"].settings
     group = parser.add_argument_group(f"data ({title})")
-    group.add_argument("--world", choices=WORLDS,
-                       help="maze (2-D grid mazes, default), maze3d (3-D mazes, --size S: S×S×S), terrain "
-                            "(rover terrain windows, --size cells a side) or cspace (2-link arm, --size bins a joint)")
+    group.add_argument("--world", choices=tuple(WORLDS), help=_world_help())
     group.add_argument("--npz", type=Path, help="a GPPN-format .npz maze file")
     group.add_argument("--kind", choices=("gppn", "gridworld"), help="generated maze kind (default gppn)")
-    group.add_argument("--size", type=_integer(3), help="generated maze side (default 11)")
+    group.add_argument("--size", type=_integer(3),
+                       help="; ".join(f"{name}: {world.size_help} (default {world.settings['size']})"
+                                      for name, world in WORLDS.items()))
     group.add_argument("--counts", type=_integer(0), nargs=3, metavar=("TRAIN", "VALID", "TEST"),
-                       help="generated maze counts (default 2000 200 500)")
-    group.add_argument("--data-seed", type=_integer(0), help="seed of the generated mazes (default 0)")
+                       help=f"generated counts (default {' '.join(map(str, maze['counts']))}"
+                            + "".join(f"; {name}: {' '.join(map(str, world.settings['counts']))}"
+                                      for name, world in WORLDS.items() if world.settings["counts"] != maze["counts"])
+                            + ")")
+    group.add_argument("--data-seed", type=_integer(0), help="seed of the generated data (default 0)")
     group.add_argument("--root", type=Path, help="cache folder of generated mazes (default datasets/)")
-    group.add_argument("--connectivity", type=int, choices=(4, 6, 8, 18, 26),
-                       help="moves: 4 or 8 (default 4; terrain and cspace: 8), 6, 18 or 26 for maze3d (default 6)")
+    group.add_argument("--connectivity", type=int,
+                       choices=sorted({c for world in WORLDS.values() for c in world.connectivity}),
+                       help=_connectivity_help())
     group.add_argument("--terrain-source", choices=("jacksboro", "random"),
-                       help="terrain only: windows of the Jacksboro DEM or random maps (default jacksboro)")
-    group.add_argument("--max-slope", type=_positive_float, help="terrain only: steepest move in degrees (default 20)")
+                       help=f"{_only('terrain_source')}windows of the Jacksboro DEM or random maps "
+                            f"(default {terrain['terrain_source']})")
+    group.add_argument("--max-slope", type=_positive_float,
+                       help=f"{_only('max_slope')}steepest move in degrees (default {terrain['max_slope']:g})")
+    group.add_argument("--neighbours", type=_integer(1),
+                       help=f"{_only('neighbours')}nearest samples each sample links to (default "
+                            f"{roadmap['neighbours']})")
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -209,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                           metavar=("TRAIN", "VALID", "TEST"))
     generate.add_argument("--seed", type=_integer(0), default=0)
     generate.add_argument("--connectivity", type=int, choices=(4, 8), default=4)
+    generate.add_argument("--world", choices=tuple(WORLDS), default=DEFAULT_WORLD,
+                          help=f"{DEFAULT_WORLD} only: the other worlds' data is made by train / evaluate / plan")
 
     train = sub.add_parser("train", help="train a planner by imitation of exact plans")
     _add_data_arguments(train)
@@ -298,102 +330,63 @@ def _memory_bytes() -> int | None:
         return None
 
 
-def _check_memory(side: int, mazes: int, batch: int = 0, kernel_size: int = 3, ndim: int = 2) -> None:
+def _check_memory(spec: dict[str, Any], items: int, batch: int = 0, kernel_size: int = 3) -> None:
     """Refuse data or batches that cannot fit in memory, before allocating anything.
 
-    A lower bound: 2 bytes a cell for stored mazes, 32 bytes an edge of a batch.
+    A lower bound: 2 bytes a node for stored items, 32 bytes an edge of a batch
+    (the world's :meth:`~gvin.datasets.worlds.World.footprint` of ``spec["size"]``).
     """
-    cells = side**ndim
-    need = cells * (2 * mazes + batch * 32 * kernel_size**ndim)
+    world = get_world(spec)
+    nodes, edges = world.footprint(spec, kernel_size)
+    need = 2 * nodes * items + batch * 32 * edges
     have = _memory_bytes()
     if have and need > have:
-        steps = f" in batches of {batch} with a {kernel_size}x{kernel_size} stencil" if batch else ""
-        options = "--counts, --size, --batch-size or --kernel-size" if batch else "--counts or --size"
+        steps = f" in batches of {batch}" if batch else ""
+        if batch and world.grid:
+            steps += f" with a {kernel_size}x{kernel_size} stencil"
+        options = ["--counts", "--size", *(["--batch-size"] if batch else []),
+                   *(["--kernel-size"] if batch and world.grid else []),
+                   *(["--neighbours"] if batch and "neighbours" in world.settings else [])]
         raise CLIError(
-            f"{mazes} mazes of {'x'.join([str(side)] * ndim)}{steps} need at least {need / 2**30:,.0f} GiB of memory, "
-            f"more than this machine's {have / 2**30:,.0f} GiB; reduce {options}"
+            f"{items} {world.describe(spec)}{steps} need at least {need / 2**30:,.0f} GiB of memory, "
+            f"more than this machine's {have / 2**30:,.0f} GiB; reduce {_listed(options)}"
         )
 
 
 # ----------------------------------------------------------------------------- data
-GENERATED = ("kind", "size", "counts", "data_seed")
-WORLDS = ("maze", "maze3d", "terrain", "cspace")
-DATA_DEFAULTS: dict[str, Any] = {"kind": "gppn", "size": 11, "counts": [2000, 200, 500], "data_seed": 0,
-                                 "connectivity": 4}
-WORLD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "maze": DATA_DEFAULTS,
-    "maze3d": {**DATA_DEFAULTS, "connectivity": 6},
-    "terrain": {"terrain_source": "jacksboro", "size": 32, "counts": [200, 50, 50], "data_seed": 0,
-                "max_slope": 20.0, "connectivity": 8},
-    "cspace": {"size": 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8},
-}
-"""The data settings of each ``--world``: its spec holds ``world`` and these keys (a maze spec has no ``world``)."""
-WORLD_CONNECTIVITY = {"maze": (4, 8), "maze3d": (6, 18, 26), "terrain": (4, 8), "cspace": (4, 8)}
-WORLD_OPTIONS = ("npz", "kind", "size", "counts", "data_seed", "connectivity", "terrain_source", "max_slope")
-_SPEC_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "npz": lambda v: isinstance(v, str),
-    "world": lambda v: v in WORLDS,
-    "kind": lambda v: v in ("gppn", "gridworld"),
-    "size": lambda v: isinstance(v, int) and v >= 3,
-    "counts": lambda v: isinstance(v, list) and len(v) == 3 and all(isinstance(c, int) and c >= 0 for c in v),
-    "data_seed": lambda v: isinstance(v, int) and v >= 0,
-    "connectivity": lambda v: v in (4, 6, 8, 18, 26),
-    "terrain_source": lambda v: v in ("jacksboro", "random"),
-    "max_slope": lambda v: isinstance(v, (int, float)) and math.isfinite(v) and v > 0,
-    "kernel_size": lambda v: isinstance(v, int) and v >= 3 and v % 2 == 1,
-}
-
-
-def world_of(spec: dict[str, Any]) -> str:
-    """A spec's world; records written before worlds existed are mazes."""
-    return spec.get("world") or "maze"
-
-
-def data_identity(spec: dict[str, Any]) -> dict[str, Any]:
-    """The settings that decide which data a spec means: the file, or the generator's settings (and world)."""
-    world = world_of(spec)
-    if world != "maze":
-        return {"world": world, **{key: spec.get(key) for key in WORLD_DEFAULTS[world]}}
-    if spec.get("npz"):
-        return {"npz": spec["npz"], "connectivity": spec.get("connectivity")}
-    return {key: spec.get(key) for key in (*GENERATED, "connectivity")}
+DATA_OPTIONS = tuple(dict.fromkeys(["npz", *(key for world in WORLDS.values() for key in world.settings)]))
+"""The data settings set on the command line (``--npz``, ``--kind`` ...); each world takes some (its ``settings``)."""
 
 
 def _checked_record(record: Any, source: Path) -> dict[str, Any]:
     """A data record (identity and ``kernel_size``) read from ``source``, validated."""
-    if not isinstance(record, dict):
-        raise CLIError(f"{source} holds a broken data record (a {type(record).__name__}, not a mapping)")
-    world = record.get("world", "maze")
-    if world not in WORLDS:
-        raise CLIError(f"{source} holds a broken data record (missing or bad: world); fix or delete it")
-    if world != "maze":
-        keys = tuple(WORLD_DEFAULTS[world])
-    else:
-        keys = ("npz", "connectivity") if record.get("npz") else (*GENERATED, "connectivity")
-    bad = [key for key in (*keys, "kernel_size") if key not in record or not _SPEC_CHECKS[key](record[key])]
-    if not bad and record["connectivity"] not in WORLD_CONNECTIVITY[world]:
-        bad = ["connectivity"]
-    if bad:
-        raise CLIError(f"{source} holds a broken data record (missing or bad: {', '.join(bad)}); fix or delete it")
-    return record
+    try:
+        return check_record(record, source)
+    except ValueError as error:
+        raise CLIError(str(error)) from None
 
 
 def _check_world_options(world: str, given: dict[str, Any], args: argparse.Namespace) -> None:
     """Refuse data options that ``world`` has no use for."""
-    applies = set(WORLD_DEFAULTS[world]) | ({"npz"} if world == "maze" else set())
-    wrong = [_option(key) for key in WORLD_OPTIONS if key in given and key not in applies]
-    if world in ("terrain", "cspace") and getattr(args, "root", None) is not None:
+    about = WORLDS[world]
+    applies = set(about.settings) | ({"npz"} if about.files else set())
+    wrong = [_option(key) for key in DATA_OPTIONS if key in given and key not in applies]
+    if not about.cached and getattr(args, "root", None) is not None:
         wrong.append("--root")
     if wrong:
         raise CLIError(f"{', '.join(wrong)}: not a setting of --world {world} (its data settings: "
-                       f"{', '.join(_option(key) for key in WORLD_DEFAULTS[world])})")
-    if "connectivity" in given and given["connectivity"] not in WORLD_CONNECTIVITY[world]:
+                       f"{', '.join(_option(key) for key in about.settings)})")
+    if "connectivity" in given and given["connectivity"] not in about.connectivity:
         raise CLIError(f"--connectivity {given['connectivity']}: --world {world} takes "
-                       f"{' or '.join(map(str, WORLD_CONNECTIVITY[world]))}")
+                       f"{' or '.join(map(str, about.connectivity))}")
     kernel_size = getattr(args, "kernel_size", None)
-    if world != "maze" and kernel_size is not None and kernel_size != 3:
-        raise CLIError(f"--kernel-size {kernel_size}: --world {world} builds its graphs with the one-step stencil "
+    if not about.kernel_sizes and kernel_size is not None and kernel_size != 3:
+        how = "with the one-step stencil" if about.grid else "without a stencil (its planners read edge geometry)"
+        raise CLIError(f"--kernel-size {kernel_size}: --world {world} builds its graphs {how} "
                        "(leave --kernel-size at its default)")
+    if getattr(args, "actions", "moves") == "directions" and not about.grid:
+        raise CLIError(f"--actions directions: --world {world} has no grid of move directions; "
+                       "its policies choose among the moves (--actions moves)")
 
 
 def data_spec(args: argparse.Namespace, saved: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -403,31 +396,27 @@ def data_spec(args: argparse.Namespace, saved: dict[str, Any] | None = None) -> 
     only its own settings (``CLIError``).
     """
     world = getattr(args, "world", None) or world_of(saved or {})
-    given = {key: getattr(args, key) for key in WORLD_OPTIONS if getattr(args, key, None) is not None}
+    given = {key: getattr(args, key) for key in DATA_OPTIONS if getattr(args, key, None) is not None}
     _check_world_options(world, given, args)
     if "npz" in given:
         given["npz"] = str(given["npz"].resolve())
     if "counts" in given:
         given["counts"] = list(given["counts"])
-    if world != "maze":
-        base = dict(saved) if saved and world_of(saved) == world else dict(WORLD_DEFAULTS[world])
+    defaults = WORLDS[world].default_settings()
+    if world != DEFAULT_WORLD:
+        base = dict(saved) if saved and world_of(saved) == world else defaults
         return data_identity({**base, **given, "world": world})
-    generated = [f"--{key.replace('_', '-')}" for key in GENERATED if key in given]
+    generated = [_option(key) for key in GENERATED if key in given]
     if "npz" in given and generated:
         raise CLIError(f"--npz reads its mazes from a file; it cannot be combined with {', '.join(generated)} "
                        "(settings of generated mazes)")
-    base = dict(saved) if saved and world_of(saved) == "maze" else dict(DATA_DEFAULTS)
+    base = dict(saved) if saved and world_of(saved) == DEFAULT_WORLD else defaults
     if generated and base.get("npz"):  # from the run's file to generated mazes
-        base = {**DATA_DEFAULTS, "connectivity": base.get("connectivity", 4)}
+        base = {**defaults, "connectivity": base.get("connectivity", defaults["connectivity"])}
     spec = data_identity({**base, **given})
     if getattr(args, "root", None) is not None and "npz" in spec:
         raise CLIError(f"--root is the cache folder of generated mazes; the data here is the file {spec['npz']}")
     return spec
-
-
-def _data_shape(spec: dict[str, Any]) -> tuple[int, int] | None:
-    """``(side, ndim)`` of generated data, for the memory check (``None`` for a file)."""
-    return None if "npz" in spec else (spec["size"], 3 if world_of(spec) == "maze3d" else 2)
 
 
 def data_root(args: argparse.Namespace, run: dict[str, Any] | None = None) -> Path:
@@ -439,30 +428,32 @@ def data_root(args: argparse.Namespace, run: dict[str, Any] | None = None) -> Pa
 
 
 def load_split(spec: dict[str, Any], root: Path, split: str, kernel_size: int):
-    """One split of the data as a dataset of labelled planning graphs."""
-    from gvin.datasets import CSpaceDataset, GPPNDataset, MazeDataset, TerrainDataset
+    """One split of the data as a dataset of labelled planning graphs (the world's loader)."""
+    world = get_world(spec)
+    if world.cached and "npz" not in spec:
+        _check_folder(root, "--root")
+    return world.load(spec, root, split, kernel_size)
 
-    world = world_of(spec)
-    if world == "terrain":
-        return TerrainDataset(split, source=spec["terrain_source"], patch=spec["size"], count=tuple(spec["counts"]),
-                              max_slope_deg=spec["max_slope"], seed=spec["data_seed"],
-                              connectivity=spec["connectivity"])
-    if world == "cspace":
-        return CSpaceDataset(split, bins=spec["size"], count=tuple(spec["counts"]), seed=spec["data_seed"],
-                             connectivity=spec["connectivity"])
-    if "npz" in spec:
-        return GPPNDataset(spec["npz"], split=split, connectivity=spec["connectivity"], kernel_size=kernel_size)
-    _check_folder(root, "--root")
-    three = world == "maze3d"
-    return MazeDataset(
-        root=root, split=split, kind=spec["kind"], size=(spec["size"],) * 3 if three else spec["size"],
-        counts=tuple(spec["counts"]), seed=spec["data_seed"], connectivity=spec["connectivity"],
-        kernel_size=None if three else kernel_size,
-    )
+
+def _check_planner_fits(checkpoint: Path, saved: Any, world: Any, spec: dict[str, Any], trained: str) -> None:
+    """Refuse, before any data is made, a world whose graphs the checkpoint's planner cannot read.
+
+    Compares the kind of graph (``edge_dim``: edge geometry, or edge types) and the node
+    features (``in_channels``); the planner itself checks the stencil.
+    """
+    if not isinstance(saved, dict):
+        return
+    wanted = world.planner_kwargs(spec)
+    for key, default in (("edge_dim", None), ("in_channels", 2)):
+        before, now = saved.get(key, default), wanted.get(key, default)
+        if before != now:
+            raise CLIError(f"--world {world.name}: {checkpoint} holds a planner of --world {trained} graphs "
+                           f"({key}: saved {before!r} vs now {now!r}); plan with it on {trained} data")
 
 
 def _load_evaluation_split(args: argparse.Namespace):
-    """The checkpoint's planner and the split to plan on (the checkpoint's data unless overridden)."""
+    """The checkpoint's planner, the split to plan on (the checkpoint's data unless overridden), the device
+    and the data's :class:`~gvin.datasets.worlds.World`."""
     from gvin.train.checkpoint import load_planner, training_config
 
     device = getattr(args, "device", "cpu")
@@ -471,7 +462,8 @@ def _load_evaluation_split(args: argparse.Namespace):
         model.fixed_point = replace(model.fixed_point, f_max_iter=args.depth)  # --depth is the forward limit
     run_file = args.checkpoint.parent / RUN_FILE
     run = _read_run_file(run_file)
-    record = training_config(payload, args.checkpoint).get("data")
+    config = training_config(payload, args.checkpoint)
+    record = config.get("data")
     if record:
         record = _checked_record(record, args.checkpoint)
     elif run is not None:  # a checkpoint from before data records
@@ -480,14 +472,15 @@ def _load_evaluation_split(args: argparse.Namespace):
         raise CLIError(f"{args.checkpoint} does not record its training data (an older gvin wrote it) and "
                        f"{run_file} is missing; put the run's {RUN_FILE} back next to it")
     spec = data_spec(args, data_identity(record))
+    world = get_world(spec)
+    _check_planner_fits(args.checkpoint, config.get("model_kwargs"), world, spec, world_of(record))
     if "npz" not in spec:
-        side, ndim = _data_shape(spec)
-        _check_memory(side, sum(spec["counts"]), ndim=ndim)
+        _check_memory(spec, sum(spec["counts"]))
     dataset = load_split(spec, data_root(args, run), args.split, record["kernel_size"])
     if len(dataset) == 0:
-        source = spec.get("npz") or f"the generated mazes (--counts {' '.join(map(str, spec['counts']))})"
-        raise CLIError(f"the {args.split} split of {source} has no mazes")
-    return model, dataset, device
+        source = spec.get("npz") or f"the generated {world.noun}s (--counts {' '.join(map(str, spec['counts']))})"
+        raise CLIError(f"the {args.split} split of {source} has no {world.noun}s")
+    return model, dataset, device, world
 
 
 # ----------------------------------------------------------------------------- commands
@@ -507,22 +500,14 @@ def fixed_point_settings(args: argparse.Namespace) -> dict[str, Any]:
     return asdict(FixedPoint(**given))
 
 
-def _stencil(spec: dict[str, Any], kernel_size: int) -> list:
-    """The stencil the spec's graphs are built with."""
-    if world_of(spec) == "maze3d":
-        return grid_stencil(3, spec["connectivity"]).tolist()
-    return grid_stencil(2, spec["connectivity"], kernel_size).tolist()
-
-
 def model_kwargs(args: argparse.Namespace, spec: dict[str, Any], side: int) -> dict[str, Any]:
-    """The planner's constructor arguments; its ``stencil`` is the one the graphs are built with."""
+    """The planner's constructor arguments: its ``stencil`` is the one the graphs are built with (or its
+    ``edge_dim`` the width of their ``edge_attr``), its ``in_channels`` their node features."""
     kwargs: dict[str, Any] = {
-        "stencil": _stencil(spec, args.kernel_size or 3),
+        **get_world(spec).planner_kwargs(spec, args.kernel_size or 3),
         "num_iterations": args.depth if args.depth is not None else default_depth(args.model, side),
         "actions": args.actions,
     }
-    if world_of(spec) == "terrain":
-        kwargs["in_channels"] = 4  # free, goal, elevation, steepest slope
     if args.hidden is not None:
         kwargs["hidden_channels"] = args.hidden
     if args.latent_actions is not None:
@@ -561,7 +546,8 @@ TRAIN_OPTIONS = {"model": "--model", "batch_size": "--batch-size", "lr": "--lr",
                  "seed": "--seed"}
 KWARG_OPTIONS = {"num_iterations": "--depth", "hidden_channels": "--hidden", "num_actions": "--latent-actions",
                  "actions": "--actions", "gamma": "--gamma", "stencil": "--kernel-size or --connectivity",
-                 "num_edge_types": "--kernel-size or --connectivity"}
+                 "num_edge_types": "--kernel-size or --connectivity", "edge_dim": "--world",
+                 "in_channels": "--world"}
 _UNSET = object()
 
 
@@ -603,7 +589,7 @@ def _run_changes(saved: dict[str, Any], config: dict[str, Any]) -> list[str]:
 
 def _as_saved(kwargs: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
     """Resume a planner from before stencil records as it was built: ``num_edge_types``, not ``stencil``."""
-    if "stencil" not in saved and saved.get("num_edge_types") == len(kwargs["stencil"]):
+    if "stencil" in kwargs and "stencil" not in saved and saved.get("num_edge_types") == len(kwargs["stencil"]):
         kwargs = {key: value for key, value in kwargs.items() if key != "stencil"}
         kwargs["num_edge_types"] = saved["num_edge_types"]
     return kwargs
@@ -654,9 +640,7 @@ def _training_data(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
         if spec["counts"][0] < 1 or spec["counts"][2] < 1:
             raise CLIError(f"--counts {' '.join(map(str, spec['counts']))}: training needs at least one "
                            "training maze and one test maze")
-        batch = min(args.batch_size, spec["counts"][0])
-        side, ndim = _data_shape(spec)
-        _check_memory(side, sum(spec["counts"]), batch, args.kernel_size, ndim)
+        _check_memory(spec, sum(spec["counts"]), min(args.batch_size, spec["counts"][0]), args.kernel_size)
     return spec, root
 
 
@@ -739,9 +723,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     saved = _check_resume(args.out, record) if resume else {}
     train_set = load_split(spec, root, "train", args.kernel_size)
     valid_set = load_split(spec, root, "valid", args.kernel_size)
-    side = int(train_set[0].grid_shape.max())
+    world = get_world(spec)
+    side = world.side(train_set[0])
     if "npz" in spec:
-        _check_memory(side, 0, min(args.batch_size, len(train_set)), args.kernel_size)
+        _check_memory({"size": side}, 0, min(args.batch_size, len(train_set)), args.kernel_size)
     config = TrainConfig(
         model=args.model, model_kwargs=_as_saved(model_kwargs(args, spec, side), saved.get("model_kwargs", {})),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, highway_every=args.highway, seed=args.seed,
@@ -753,7 +738,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                        "settings it was started with (--epochs and --device may change; solver settings are part "
                        "of the run); give its options again, or use another --out, or --no-resume to start afresh")
     trainer = Trainer(config, checkpoint=checkpoint, resume=resume)
-    saved_data = spec if "npz" in spec or world_of(spec) in ("terrain", "cspace") else {**spec, "root": str(root)}
+    saved_data = {**spec, "root": str(root)} if world.cached and "npz" not in spec else spec
     _write_json(args.out / RUN_FILE, {"data": saved_data, "kernel_size": args.kernel_size, "train": asdict(config)})
     if trainer.epoch:
         done = "; nothing to train" if trainer.epoch >= args.epochs else ""
@@ -770,31 +755,31 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.fit(train_set, valid_set if len(valid_set) else None, on_epoch=_report(config.epochs, solves))
         test_set = load_split(spec, root, "test", args.kernel_size)
         metrics = evaluate(trainer.model, test_set, args.device)
-        print(_format_metrics("test", metrics, args.actions, solves))
-    png = _plot_example(trainer.model, test_set, 0, args.out / "plan.png")
+        print(_format_metrics("test", metrics, args.actions, solves, world.noun))
+    png = _plot_example(trainer.model, test_set, 0, args.out / "plan.png", noun=world.noun)
     print(f"wrote {png}; " if png else "", end="")
     print(f"the checkpoint {checkpoint} holds epoch {trainer.epoch}")
     return 0
 
 
-def _format_metrics(split: str, metrics, actions: str, solves: _Solves | None = None) -> str:
+def _format_metrics(split: str, metrics, actions: str, solves: _Solves | None = None, noun: str = "maze") -> str:
     parts = "  ".join(f"{name} {value:.1f}" for name, value in metrics.as_percent().items())
     summary = solves.summary() if solves is not None else ""
-    line = f"{split} ({metrics.num_graphs} mazes, policy over {actions}): {parts}"
+    line = f"{split} ({metrics.num_graphs} {noun}s, policy over {actions}): {parts}"
     return line + (f"  ({summary})" if summary else "")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from gvin.train import evaluate
 
-    model, dataset, device = _load_evaluation_split(args)
+    model, dataset, device, world = _load_evaluation_split(args)
     with _Solves(model) as solves:
         metrics = evaluate(model, dataset, device, num_iterations=args.depth, progress=True)
-        print(_format_metrics(args.split, metrics, model.actions, solves))
+        print(_format_metrics(args.split, metrics, model.actions, solves, world.noun))
     return 0
 
 
-def _plot_example(model, dataset, index: int, png: Path, depth: int | None = None) -> Path | None:
+def _plot_example(model, dataset, index: int, png: Path, depth: int | None = None, noun: str = "maze") -> Path | None:
     """Plan from the farthest cell of one item and print how it went; draw it for 2-D grids (else ``None``)."""
     from gvin.graphs.grid import to_grid
     from gvin.rollout import plan_path
@@ -812,8 +797,12 @@ def _plot_example(model, dataset, index: int, png: Path, depth: int | None = Non
         layers, solved = f"K={limit} solver steps at most", [info.forward for info in solves.infos if info.forward]
     else:
         layers, solved = f"K={depth if depth is not None else model.num_iterations} layers", []
-    print(f"maze {index}, {layers}: policy {status} in {len(result.planned) - 1} moves; "
+    print(f"{noun} {index}, {layers}: policy {status} in {len(result.planned) - 1} moves; "
           f"shortest path {len(result.optimal) - 1}" + "".join(f"; {_solve_line(info)}" for info in solved))
+    if getattr(data, "grid_shape", None) is None:
+        print(f"no picture: the planned path is on a graph without a grid ({data.num_nodes} nodes); "
+              "pictures are drawn for 2-D grids only")
+        return None
     if len(tuple(data.grid_shape.view(-1).tolist())) != 2:
         print(f"no picture: the planned path is on a {'x'.join(map(str, data.grid_shape.view(-1).tolist()))} "
               "3-D grid; pictures are drawn for 2-D grids only")
@@ -840,11 +829,11 @@ def _check_picture(path: Path) -> None:
 def cmd_plan(args: argparse.Namespace) -> int:
     png = args.png or args.checkpoint.parent / f"plan_{args.split}_{args.index}.png"
     _check_picture(png)
-    model, dataset, _ = _load_evaluation_split(args)
+    model, dataset, _, world = _load_evaluation_split(args)
     if args.index >= len(dataset):
-        raise CLIError(f"--index {args.index} is out of range: the {args.split} split has {len(dataset)} mazes "
-                       f"(0 to {len(dataset) - 1})")
-    written = _plot_example(model, dataset, args.index, png, args.depth)
+        raise CLIError(f"--index {args.index} is out of range: the {args.split} split has {len(dataset)} "
+                       f"{world.noun}s (0 to {len(dataset) - 1})")
+    written = _plot_example(model, dataset, args.index, png, args.depth, world.noun)
     if written is not None:
         print(f"wrote {written}")
     return 0
@@ -853,8 +842,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from gvin.datasets import write_gppn_dataset
 
+    if args.world != DEFAULT_WORLD:
+        raise CLIError(f"--world {args.world}: gvin generate writes GPPN .npz files of 2-D mazes; {args.world} "
+                       f"data is generated by gvin train / evaluate / plan --world {args.world} itself")
     _check_file_target(args.out, "the output file")
-    _check_memory(args.size, 3 * sum(args.counts))  # as many bytes as mazes, goal maps and action maps
+    _check_memory({"size": args.size}, 3 * sum(args.counts))  # as many bytes as mazes, goal maps and action maps
     path = write_gppn_dataset(args.out, size=args.size, counts=tuple(args.counts), seed=args.seed,
                               connectivity=args.connectivity, kind=args.kind)
     print(f"wrote {path} ({args.kind}, {args.size}x{args.size}, counts {tuple(args.counts)})")

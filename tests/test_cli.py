@@ -270,3 +270,25 @@ def test_every_world_trains_evaluates_and_plans(world, tmp_path, capsys):
     assert ("no picture" in text) == (world == "maze3d") and (out / "plan_test_0.png").exists() != (world == "maze3d")
     assert main([*args, "--world", "maze"]) == 2  # another world is other data
     assert "other data" in capsys.readouterr().err
+
+
+def test_the_roadmap_world_trains_a_geometric_planner_evaluates_and_plans(tmp_path, capsys):
+    out = tmp_path / "roadmap"
+    args = ["train", "--world", "roadmap", "--size", "20", "--neighbours", "5", "--counts", "8", "4", "4",
+            "--hidden", "8", "--batch-size", "8", "--epochs", "1", "--device", "cpu", "--out", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "test (4 roadmaps, policy over moves): %Optimal" in text and "%Success" in text
+    config = _payload(out)["config"]
+    assert config["data"] == {"world": "roadmap", "size": 20, "counts": [8, 4, 4], "data_seed": 0, "neighbours": 5,
+                              "kernel_size": 3}
+    kwargs = config["model_kwargs"]
+    assert kwargs["edge_dim"] == 3 and "stencil" not in kwargs and kwargs["num_iterations"] == 3 * 5  # 3 ⌈√20⌉
+    assert "root" not in json.loads((out / "run.json").read_text())["data"]  # made in memory, not cached
+    assert main(["evaluate", str(out / "checkpoint.pt"), "--device", "cpu", "--split", "valid"]) == 0
+    assert "valid (4 roadmaps" in capsys.readouterr().out
+    assert main(["plan", str(out / "checkpoint.pt"), "--index", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "roadmap 1, K=15 layers: policy" in text and "no picture" in text
+    assert main([*args, "--neighbours", "6"]) == 2  # other data: no resume
+    assert "neighbours: saved 5 vs now 6" in capsys.readouterr().err
