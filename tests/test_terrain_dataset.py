@@ -180,3 +180,72 @@ def test_impossible_goal_share_raises():
 def test_exported():
     assert gvin.datasets.TerrainDataset is TerrainDataset
     assert gvin.datasets.start_goal_pairs is start_goal_pairs
+
+
+def _reference_items(source, split, patch, count, seed=0, min_reach=0.5, **kwargs):
+    """The items as the first TerrainDataset built them: a from_terrain graph per window, one
+    shortest_path_distances per tried goal, label_terrain on the kept one (the same draws)."""
+    from gvin.datasets.generators import SPLITS
+    from gvin.datasets.terrain import RANDOM_CELL_SIZE, _band
+
+    rng = np.random.default_rng([seed, SPLITS.index(split), 0x7E44A1])
+    if source == "jacksboro":
+        elevation, cell_size = jacksboro_dem()
+        low, high = _band(split, elevation.shape[1])
+    else:
+        cell_size = RANDOM_CELL_SIZE
+    items = []
+    for index in range(count):
+        while True:
+            if source == "random":
+                child = np.random.default_rng([seed, SPLITS.index(split), index, int(rng.integers(2**31))])
+                heights, corner = gvin.random_terrain((patch, patch), child), (0, 0)
+            else:
+                row = int(rng.integers(0, elevation.shape[0] - patch + 1))
+                col = int(rng.integers(low, high - patch + 1))
+                heights, corner = elevation[row:row + patch, col:col + patch], (row, col)
+            plain = gvin.from_terrain(heights, cell_size, max_slope_deg=20.0, **kwargs)
+            finite = np.flatnonzero(np.isfinite(heights).reshape(-1))
+            needed, kept = math.ceil(min_reach * len(finite)), None
+            for _ in range(20 if plain.move.any() else 0):
+                goal = int(rng.choice(finite))
+                if int(torch.isfinite(gvin.shortest_path_distances(plain, goal=goal)).sum()) >= max(needed, 2):
+                    kept = goal
+                    break
+            if kept is not None:
+                data = label_terrain(gvin.from_terrain(heights, cell_size, kept, max_slope_deg=20.0, **kwargs))
+                data.window = torch.tensor([corner], dtype=torch.long)
+                items.append(data)
+                break
+    return items
+
+
+@pytest.mark.parametrize("source, patch", [pytest.param("jacksboro", 10, marks=needs_dem), ("random", 10),
+                                           ("random", 16)])
+def test_fast_generation_gives_the_reference_items(source, patch):
+    """Goals picked by connected components and labels in numpy: the same items, bit for bit."""
+    dataset = TerrainDataset("valid", source=source, patch=patch, count=(0, 12, 0), seed=3)
+    reference = _reference_items(source, "valid", patch, 12, seed=3)
+    for a, b in zip(dataset, reference):
+        assert sorted(a.keys()) == sorted(b.keys())
+        for key in b.keys():
+            x, y = a[key], b[key]
+            if torch.is_tensor(y):
+                assert x.dtype == y.dtype and torch.equal(x.nan_to_num(), y.nan_to_num()), key
+            else:
+                assert x == y, key
+
+
+def test_terrain_moves_is_from_terrains_core():
+    heights = gvin.random_terrain((9, 7), 4)
+    heights[2, 3] = np.nan
+    arrays = gvin.graphs.terrain.terrain_moves(heights, (2.0, 3.0), max_slope_deg=25.0, slope_cost=0.5)
+    data = gvin.from_terrain(heights, (2.0, 3.0), max_slope_deg=25.0, slope_cost=0.5)
+    assert np.array_equal(arrays["edge_index"], data.edge_index.numpy())
+    assert np.array_equal(arrays["move"], data.move.numpy())
+    assert np.array_equal(arrays["weight"].astype(np.float32), data.edge_weight.numpy())
+    assert np.array_equal(arrays["finite"], data.x[:, 0].bool().numpy())
+    # the graph is cached per shape and settings but every call returns fresh tensors
+    again = gvin.from_terrain(heights, (2.0, 3.0), max_slope_deg=25.0, slope_cost=0.5)
+    again.edge_index[0, 0] = -5
+    assert int(gvin.from_terrain(heights, 1.0).edge_index[0, 0]) != -5

@@ -33,6 +33,13 @@ Splits (``"train"``, ``"valid"``, ``"test"``) are disjoint and deterministic:
 Each split's items depend only on ``(source, patch, seed, split)`` and the
 graph / goal settings, not on the other splits' counts; with a larger count a
 split's first items stay the same.
+
+Memory: items are stored compactly (the goal, the window's corner, the random
+map's heights, ``dist`` as float32 and ``optimal`` as packed bits) and each
+graph is rebuilt on access with :func:`gvin.from_terrain` (about 5 KB per item
+at ``patch=32`` from the DEM, 13 KB from random maps). Goals are picked and
+labelled on :func:`gvin.graphs.terrain.terrain_moves`' arrays with one
+Dijkstra per tried goal, which gives exactly the labels of :func:`label_terrain`.
 """
 from __future__ import annotations
 
@@ -45,8 +52,10 @@ import torch
 from torch_geometric.data import Data
 
 from gvin.datasets.generators import SPLITS, as_counts
-from gvin.graphs.terrain import from_terrain, jacksboro_dem, random_terrain
-from gvin.planners.shortest_paths import optimal_edges, shortest_path_distances
+from scipy.sparse.csgraph import connected_components, dijkstra
+
+from gvin.graphs.terrain import from_terrain, jacksboro_dem, random_terrain, terrain_moves
+from gvin.planners.shortest_paths import _reverse_move_matrix, optimal_edges, shortest_path_distances
 
 __all__ = ["TerrainDataset", "SOURCES", "BANDS", "start_goal_pairs", "label_terrain"]
 
@@ -68,6 +77,25 @@ def label_terrain(data: Data) -> Data:
     data.optimal = optimal_edges(data, dist)
     data.dist = dist.to(torch.float32)
     return data
+
+
+def _move_matrix(arrays: dict):
+    costs = arrays["weight"].astype(np.float32).astype(np.float64)  # as data.edge_weight is read
+    return _reverse_move_matrix(arrays["edge_index"], costs, arrays["move"], arrays["finite"].size)
+
+
+def _distances(arrays: dict, matrix, goal: int) -> np.ndarray:
+    return np.asarray(dijkstra(matrix, directed=True, indices=[goal], min_only=True), dtype=np.float64)
+
+
+def _optimal(arrays: dict, dist: np.ndarray, goal: int, rtol: float = 1e-9) -> np.ndarray:
+    """:func:`gvin.optimal_edges` (ties within ``rtol`` of ``dist[s]`` kept) in numpy."""
+    src, dst = arrays["edge_index"]
+    costs = arrays["weight"].astype(np.float32).astype(np.float64)
+    start = dist[src]
+    with np.errstate(invalid="ignore"):
+        close = np.abs(start - (costs + dist[dst])) <= rtol * np.abs(start)
+    return arrays["move"] & (src != goal) & np.isfinite(start) & close
 
 
 def _split_seed(seed: int, split: str) -> np.random.Generator:
@@ -183,7 +211,7 @@ class TerrainDataset(torch.utils.data.Dataset):
                      connectivity=connectivity, slope_cost=slope_cost)
         if self.terrain_kwargs:
             random_terrain((3, 3), 0, **self.terrain_kwargs)
-        self._items = self._build(counts[split])
+        self._build(counts[split])
 
     # -- building
     def _window(self, rng: np.random.Generator, index: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -199,16 +227,19 @@ class TerrainDataset(torch.utils.data.Dataset):
         return from_terrain(heights, self.cell_size, goal, max_slope_deg=self.max_slope_deg,
                             connectivity=self.connectivity, slope_cost=self.slope_cost)
 
-    def _build(self, count: int) -> list[Data]:
+    def _build(self, count: int) -> None:
         rng = _split_seed(self.seed, self.split)
-        items = []
+        cells = self.patch * self.patch
+        self._goals = np.zeros(count, dtype=np.int64)
+        self._corners = np.zeros((count, 2), dtype=np.int64)
+        self._heights = np.zeros((count if self.source == "random" else 0, self.patch, self.patch))
+        self._dist = np.zeros((count, cells), dtype=np.float32)
+        self._optimal: list[np.ndarray] = []
         for index in range(count):
             for _ in range(self.max_windows):
                 heights, corner = self._window(rng, index)
-                data = self._pick_goal(heights, rng)
-                if data is not None:
-                    data.window = torch.tensor([corner], dtype=torch.long)
-                    items.append(data)
+                found = self._pick_goal(heights, rng)
+                if found is not None:
                     break
             else:
                 raise RuntimeError(
@@ -216,24 +247,42 @@ class TerrainDataset(torch.utils.data.Dataset):
                     f"{self.min_reach:.0%} of the finite cells reach in {self.max_windows} windows "
                     f"(max_slope_deg={self.max_slope_deg}); raise max_slope_deg or lower min_reach"
                 )
-        return items
+            goal, dist, optimal = found
+            self._goals[index], self._corners[index] = goal, corner
+            if self.source == "random":
+                self._heights[index] = heights
+            self._dist[index] = dist  # float32, as label_terrain stores it
+            self._optimal.append(np.packbits(optimal))
 
-    def _pick_goal(self, heights: np.ndarray, rng: np.random.Generator) -> Data | None:
-        finite = np.flatnonzero(np.isfinite(heights).reshape(-1))
-        plain = self._graph(heights, None)
-        if not bool(plain.move.any()):
+    def _pick_goal(self, heights: np.ndarray, rng: np.random.Generator) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """``(goal, dist [N] float64, optimal [E])`` of a goal that ``min_reach`` of the window reaches."""
+        arrays = terrain_moves(heights, self.cell_size, max_slope_deg=self.max_slope_deg,
+                               connectivity=self.connectivity, slope_cost=self.slope_cost)
+        if not arrays["move"].any():
             return None
+        finite = np.flatnonzero(arrays["finite"])
+        matrix = _move_matrix(arrays)
+        # Moves are symmetric (same stencil both ways, slope from |rise|), so the cells that reach a
+        # goal are its connected component: one labelling per window, one Dijkstra for the kept goal.
+        _, component = connected_components(matrix, directed=False)
+        reach = np.bincount(component)[component]
         needed = math.ceil(self.min_reach * len(finite))
         for _ in range(self.goal_tries):
             goal = int(rng.choice(finite))
-            reach = int(torch.isfinite(shortest_path_distances(plain, goal=goal)).sum())
-            if reach >= max(needed, 2):  # the goal and at least one cell that moves to it
-                return label_terrain(self._graph(heights, goal))
+            if reach[goal] >= max(needed, 2):  # the goal and at least one cell that moves to it
+                dist = _distances(arrays, matrix, goal)
+                return goal, dist, _optimal(arrays, dist, goal)
         return None
+
+    def _heights_of(self, index: int) -> np.ndarray:
+        if self.source == "random":
+            return self._heights[index]
+        row, col = self._corners[index].tolist()
+        return self._elevation[row:row + self.patch, col:col + self.patch]
 
     # -- dataset interface
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._goals)
 
     def __getitem__(self, index: int) -> Data:
         if isinstance(index, bool) or not isinstance(index, (numbers.Integral, torch.Tensor)):
@@ -241,7 +290,12 @@ class TerrainDataset(torch.utils.data.Dataset):
         index = int(index)
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
-        data = self._items[index].clone()
+        index %= len(self)
+        data = self._graph(self._heights_of(index), int(self._goals[index]))
+        num_edges = data.edge_index.shape[1]
+        data.optimal = torch.from_numpy(np.unpackbits(self._optimal[index], count=num_edges).astype(bool))
+        data.dist = torch.from_numpy(self._dist[index].copy())
+        data.window = torch.from_numpy(self._corners[index].copy())[None]
         return self.transform(data) if self.transform is not None else data
 
     def __iter__(self) -> Iterator[Data]:

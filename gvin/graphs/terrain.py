@@ -9,6 +9,7 @@ then keeps as moves only the steps a rover can climb and prices each one by its
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Sequence
@@ -63,6 +64,111 @@ def _cell_size(cell_size) -> tuple[float, float]:
             raise ValueError(f"cell_size must be a positive finite number or a pair (dy, dx) of them, got {cell_size!r}")
         out.append(float(value))
     return out[0], out[1]
+
+
+_TEMPLATE_FIELDS = ("edge_index", "edge_type", "edge_attr", "pos", "cell", "grid_shape")
+
+
+def _grid_template(shape: tuple[int, int], connectivity, kernel_size, wrap) -> dict:
+    """:func:`_build_template`, cached per shape and settings (their types too: ``wrap=1`` is
+    refused by ``from_grid`` even after a ``wrap=True`` call); unhashable settings are not cached."""
+    key = (shape, connectivity, kernel_size, wrap, type(connectivity), type(kernel_size), type(wrap))
+    try:
+        hash(key)
+    except TypeError:
+        return _build_template(shape, connectivity, kernel_size, wrap)
+    return _cached_template(key)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_template(key: tuple) -> dict:
+    return _build_template(*key[:4])
+
+
+def _build_template(shape: tuple[int, int], connectivity, kernel_size, wrap) -> dict:
+    """The map-independent part of ``from_grid(mask, connectivity=..., kernel_size=..., wrap=...)``
+    for one grid shape, as read-only numpy arrays (its edge structure does not depend on the map).
+
+    ``move`` / ``action`` of a map with free cells ``f`` are ``is_move & f[src] & f[dst]`` and
+    ``is_move & f[src]``, with ``is_move`` the all-free grid's ``move``.
+    """
+    template = from_grid(np.ones(shape, dtype=np.float32), connectivity=connectivity,
+                         kernel_size=kernel_size, wrap=wrap)
+    fields = {key: template[key].numpy() for key in _TEMPLATE_FIELDS}
+    fields["is_move"] = template.move.numpy()
+    fields["stencil"] = template.stencil
+    for value in fields.values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return fields
+
+
+def _check_settings(max_slope_deg, slope_cost, connectivity) -> tuple[float, float]:
+    if isinstance(max_slope_deg, bool) or not isinstance(max_slope_deg, numbers.Real) \
+            or not 0.0 < float(max_slope_deg) < 90.0:
+        raise ValueError(f"max_slope_deg must be a number in (0, 90) degrees, got {max_slope_deg!r}")
+    slope_cost = _checks.real(slope_cost, "slope_cost")
+    if slope_cost < 0:
+        raise ValueError(f"slope_cost must be >= 0, got {slope_cost!r}")
+    if connectivity not in (4, 8) or isinstance(connectivity, bool):
+        raise ValueError(f"connectivity must be 4 or 8 on terrain, got {connectivity!r}")
+    return math.radians(float(max_slope_deg)), slope_cost
+
+
+def terrain_moves(
+    elevation,
+    cell_size=1.0,
+    *,
+    max_slope_deg: float = 30.0,
+    connectivity: int = 8,
+    kernel_size: int | None = None,
+    wrap: bool = False,
+    slope_cost: float = 0.0,
+) -> dict[str, np.ndarray]:
+    """The numpy core of :func:`from_terrain`: its per-edge and per-node arrays, without a graph.
+
+    Dataset generators use it to pick goals and compute labels without building
+    a :class:`~torch_geometric.data.Data` per try. Arguments as in :func:`from_terrain`.
+
+    Returns:
+        a dict of numpy arrays (``E`` edges and ``N = H·W`` nodes in
+        :func:`from_terrain`'s order): ``edge_index`` ``[2, E]``, ``finite`` ``[N]``
+        bool, ``move`` ``[E]`` bool, ``weight`` ``[E]`` float64 (the move costs,
+        0 off the moves), ``rise`` / ``slope`` / ``horizontal`` / ``length``
+        ``[E]`` float64, ``steepest`` and ``z`` ``[N]`` float64, ``heights``
+        ``[N]`` float64, and ``cell_size`` ``(dy, dx)`` and ``max_slope`` (radians).
+    """
+    heights = _elevation(elevation)
+    dy, dx = _cell_size(cell_size)
+    max_slope, slope_cost = _check_settings(max_slope_deg, slope_cost, connectivity)
+    template = _grid_template(heights.shape, connectivity, kernel_size, wrap)
+    src, dst = template["edge_index"]
+    offset = template["edge_attr"].astype(np.float64)  # [E, 2] (row, col) grid steps
+    finite = np.isfinite(heights).reshape(-1)
+    flat = heights.reshape(-1)
+    horizontal = np.hypot(offset[:, 0] * dy, offset[:, 1] * dx)
+    both = finite[src] & finite[dst]
+    rise = np.where(both, flat[dst] - flat[src], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = np.where(horizontal > 0, np.arctan2(np.abs(rise), horizontal), 0.0)
+    length = np.hypot(horizontal, rise)
+    one_step = np.abs(offset).max(1) == 1
+    move = template["is_move"] & both & (slope <= max_slope + 1e-12)
+    cost = length * (1.0 + slope_cost * slope / max_slope)
+    weight = np.where(move, cost, 0.0)
+
+    num_nodes = flat.size
+    steepest = np.zeros(num_nodes)
+    mask = one_step & both
+    np.maximum.at(steepest, src[mask], slope[mask])
+    values = flat[finite]
+    std = values.std()
+    z = np.zeros(num_nodes)
+    if std > 0:
+        z[finite] = (values - values.mean()) / std
+    return dict(edge_index=template["edge_index"], finite=finite, move=move, weight=weight, rise=rise,
+                slope=slope, horizontal=horizontal, length=length, steepest=steepest, z=z, heights=flat,
+                cell_size=(dy, dx), max_slope=max_slope)
 
 
 def from_terrain(
@@ -136,55 +242,22 @@ def from_terrain(
             cell no move enters.
     """
     heights = _elevation(elevation)
-    dy, dx = _cell_size(cell_size)
-    if isinstance(max_slope_deg, bool) or not isinstance(max_slope_deg, numbers.Real) \
-            or not 0.0 < float(max_slope_deg) < 90.0:
-        raise ValueError(f"max_slope_deg must be a number in (0, 90) degrees, got {max_slope_deg!r}")
-    max_slope = math.radians(float(max_slope_deg))
-    slope_cost = _checks.real(slope_cost, "slope_cost")
-    if slope_cost < 0:
-        raise ValueError(f"slope_cost must be >= 0, got {slope_cost!r}")
-    if connectivity not in (4, 8) or isinstance(connectivity, bool):
-        raise ValueError(f"connectivity must be 4 or 8 on terrain, got {connectivity!r}")
-
+    _cell_size(cell_size)
+    _check_settings(max_slope_deg, slope_cost, connectivity)
     shape = heights.shape
-    finite = np.isfinite(heights)
-    goal_flat = _parse_goal(goal, shape, np.ones(shape, dtype=bool).reshape(-1))
-    off_data = goal_flat & ~finite.reshape(-1)
+    finite = np.isfinite(heights).reshape(-1)
+    goal_flat = _parse_goal(goal, shape, np.ones(finite.size, dtype=bool))
+    off_data = goal_flat & ~finite
     if off_data.any():
         where = np.unravel_index(np.flatnonzero(off_data)[0], shape)
         raise ValueError(f"goal at {tuple(int(i) for i in where)} is on a no-data (NaN elevation) cell")
-
-    data = from_grid(finite.astype(np.float32), None, connectivity=connectivity,
-                     kernel_size=kernel_size, wrap=wrap)
-    src, dst = data.edge_index.numpy()
-    offset = data.edge_attr.numpy().astype(np.float64)  # [E, 2] (row, col) grid steps
-    flat = heights.reshape(-1)
-    horizontal = np.hypot(offset[:, 0] * dy, offset[:, 1] * dx)
-    both = finite.reshape(-1)[src] & finite.reshape(-1)[dst]
-    rise = np.where(both, flat[dst] - flat[src], 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slope = np.where(horizontal > 0, np.arctan2(np.abs(rise), horizontal), 0.0)
-    length = np.hypot(horizontal, rise)
-    one_step = np.abs(offset).max(1) == 1
-    move = data.move.numpy() & (slope <= max_slope + 1e-12)
-    cost = length * (1.0 + slope_cost * slope / max_slope)
-    weight = np.where(move, cost, 0.0)
-
-    num_nodes = data.num_nodes
-    steepest = np.zeros(num_nodes)
-    mask = one_step & both
-    np.maximum.at(steepest, src[mask], slope[mask])
-    finite_flat = finite.reshape(-1)
-    values = flat[finite_flat]
-    std = values.std()
-    z = np.zeros(num_nodes)
-    if std > 0:
-        z[finite_flat] = (values - values.mean()) / std
-
+    arrays = terrain_moves(heights, cell_size, max_slope_deg=max_slope_deg, connectivity=connectivity,
+                           kernel_size=kernel_size, wrap=wrap, slope_cost=slope_cost)
+    template = _grid_template(shape, connectivity, kernel_size, wrap)  # cached by terrain_moves
+    move = arrays["move"]
     if goal_flat.any():
-        entered = np.zeros(num_nodes, dtype=bool)
-        entered[dst[move]] = True
+        entered = np.zeros(finite.size, dtype=bool)
+        entered[template["edge_index"][1][move]] = True
         stranded = goal_flat & ~entered
         if stranded.any():
             where = np.unravel_index(np.flatnonzero(stranded)[0], shape)
@@ -192,15 +265,29 @@ def from_terrain(
                 f"goal at {tuple(int(i) for i in where)} cannot be reached: every step into it is "
                 f"steeper than max_slope_deg={max_slope_deg} or comes from a no-data cell"
             )
+    return _terrain_data(template, arrays, goal_flat)
 
-    data.x = torch.from_numpy(np.stack(
-        [finite_flat, goal_flat, z, steepest / max_slope], axis=1).astype(np.float32))
+
+def _terrain_data(template: dict, arrays: dict, goal_flat: np.ndarray) -> Data:
+    """:func:`from_terrain`'s graph from the template and :func:`terrain_moves`' arrays."""
+    src = template["edge_index"][0]
+    finite, move = arrays["finite"], arrays["move"]
+    dy, dx = arrays["cell_size"]
+    max_slope = arrays["max_slope"]
+    data = Data(
+        x=torch.from_numpy(np.stack([finite, goal_flat, arrays["z"], arrays["steepest"] / max_slope],
+                                    axis=1).astype(np.float32)),
+        **{key: torch.from_numpy(template[key].copy()) for key in _TEMPLATE_FIELDS},
+    )
     data.goal = torch.from_numpy(goal_flat.copy())
-    data.offset = data.edge_attr
-    data.edge_attr = torch.from_numpy(np.stack([rise, slope, horizontal, length], axis=1).astype(np.float32))
     data.move = torch.from_numpy(move)
-    data.edge_weight = torch.from_numpy(weight.astype(np.float32))
-    data.elevation = torch.from_numpy(flat.astype(np.float32))
+    data.action = torch.from_numpy(template["is_move"] & finite[src])
+    data.stencil = template["stencil"]
+    data.offset = data.edge_attr
+    data.edge_attr = torch.from_numpy(np.stack(
+        [arrays["rise"], arrays["slope"], arrays["horizontal"], arrays["length"]], axis=1).astype(np.float32))
+    data.edge_weight = torch.from_numpy(arrays["weight"].astype(np.float32))
+    data.elevation = torch.from_numpy(arrays["heights"].astype(np.float32))
     data.cell_size = torch.tensor([[dy, dx]], dtype=torch.float32)
     data.max_slope = torch.tensor([max_slope], dtype=torch.float32)
     return data
@@ -437,4 +524,4 @@ def _load_numpy(path, key: str | None) -> np.ndarray:
     return loaded
 
 
-__all__: Sequence[str] = ["from_terrain", "random_terrain", "jacksboro_dem", "load_dem"]
+__all__: Sequence[str] = ["from_terrain", "terrain_moves", "random_terrain", "jacksboro_dem", "load_dem"]
