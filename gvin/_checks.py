@@ -19,6 +19,13 @@ def positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def flag(value, name: str) -> bool:
+    """``value`` as a ``bool``: ``True``/``False`` or a numpy bool, nothing else (not ``0``/``1``)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def optional_width(value, name: str) -> int | None:
     """A hidden width: ``None`` or an ``int >= 0`` (``0`` / ``None``: no hidden layer)."""
     if value is None:

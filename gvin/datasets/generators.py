@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from gvin._checks import as_rng, binary
+from gvin._checks import as_rng, binary, flag
 
 __all__ = [
     "MazeBatch",
@@ -327,8 +327,7 @@ def random_gridworlds(
     """
     num = _as_count(num)
     density = _check_fraction(density, "density")
-    if not isinstance(border, (bool, np.bool_)):
-        raise TypeError(f"border must be True or False, got {border!r}")
+    border = flag(border, "border")
     shape = as_shape(size, ndim)
     rng = as_rng(rng)
     allowed = np.zeros(shape, dtype=bool)

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from gvin import _checks as check
 from gvin.graphs._validation import as_occupancy
 
 _DEFAULT_CONNECTIVITY = {2: 4, 3: 6}
@@ -215,9 +216,7 @@ def from_grid(
           different stencils still batch: a ``Batch`` holds a list of them), so
           a planner can refuse a graph built with another stencil than its own.
     """
-    for name, flag in (("wrap", wrap), ("free_only", free_only)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    wrap, free_only = check.flag(wrap, "wrap"), check.flag(free_only, "free_only")
     free = as_occupancy(maze, free_value=free_value)
     shape = free.shape
     ndim = len(shape)

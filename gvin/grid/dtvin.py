@@ -40,6 +40,8 @@ class GridDTVIN(nn.Module):
         hidden_channels: channels of the reward and transition encoders.
         num_iterations: default depth ``K``.
         gamma: discount.
+        advantage: the head reads ``Q_K - V_K`` instead of ``Q_K`` (as the graph
+            planners do by default; the published head reads ``Q_K``).
         kernel_mask: optional ``[F, F]`` bool, the kernel slots in use (e.g. the
             plus-shaped default stencil of a graph); all by default.
 
@@ -57,6 +59,7 @@ class GridDTVIN(nn.Module):
         num_iterations: int = 50,
         gamma: float = 1.0,
         kernel_mask: Tensor | None = None,
+        advantage: bool = False,
     ):
         super().__init__()
         size = check_kernel_size(kernel_size)
@@ -86,7 +89,7 @@ class GridDTVIN(nn.Module):
         self.reward = nn.Conv2d(hidden_channels, 1, 1)
         self.features = nn.Conv2d(in_channels, hidden_channels, size, padding=pad)
         self.logits = nn.Conv2d(hidden_channels, self.num_slots * num_actions, 1)
-        self.head = GridPolicyHead(num_actions, connectivity, successor_value=True)
+        self.head = GridPolicyHead(num_actions, connectivity, successor_value=True, advantage=advantage)
 
     def node_reward(self, x: Tensor) -> Tensor:
         """``r [B, 1, H, W]``."""

@@ -26,7 +26,7 @@ from torch_geometric.data import Data
 from gvin.graphs.grid import grid_stencil, move_offsets, to_grid
 from gvin.grid.dtvin import GridDTVIN
 from gvin.grid.gppn import GridGPPN
-from gvin.grid.layout import kernel_slots, move_slots
+from gvin.grid.layout import GridPolicyHead, kernel_slots, move_slots
 from gvin.grid.vin import GridVIN
 from gvin.models import DTVIN, GPPN, VIN
 
@@ -189,10 +189,11 @@ def _build_grid(model: nn.Module, connectivity: int, lay: _Layout) -> nn.Module:
     common = dict(in_channels=model.encoder.in_channels, kernel_size=size, connectivity=connectivity)
     if isinstance(model, VIN):
         return GridVIN(**common, num_actions=model.num_actions, hidden_channels=model.encoder.out_channels,
-                       num_iterations=model.num_iterations, gamma=model.gamma)
+                       num_iterations=model.num_iterations, gamma=model.gamma, advantage=model.head.advantage)
     if isinstance(model, DTVIN):
         return GridDTVIN(**common, num_actions=model.num_actions, hidden_channels=model.encoder.out_channels,
-                         num_iterations=model.num_iterations, gamma=model.gamma, kernel_mask=_plus_mask(lay))
+                         num_iterations=model.num_iterations, gamma=model.gamma, kernel_mask=_plus_mask(lay),
+                         advantage=model.head.advantage)
     return GridGPPN(**common, hidden_channels=model.encoder.out_channels,
                     num_iterations=model.num_iterations, cell=model.cell_type)
 
@@ -268,7 +269,8 @@ def grid_to_graph_state(
         grad: map ``.grad`` instead of the values (missing gradients are zeros).
 
     Returns:
-        ``{graph parameter name: tensor}``.
+        ``{graph parameter name: tensor}``, and (values only) the head's
+        ``head.reads_advantage``: whether it reads ``Q - V`` like the reference.
     """
     cls = _graph_class(grid_model, _GRAPH_OF)
     graph_cls = _GRAPH_OF[cls]
@@ -287,6 +289,9 @@ def grid_to_graph_state(
         if grad:
             value = param.grad if param.grad is not None else torch.zeros_like(param)
         state[graph_name] = _KINDS[kind][1](value, lay).clone()
+    head = getattr(grid_model, "head", None)
+    if not grad and isinstance(head, GridPolicyHead):
+        state["head.reads_advantage"] = torch.tensor(head.advantage)  # what the graph head reads
     return state
 
 

@@ -33,6 +33,8 @@ class GridVIN(nn.Module):
         hidden_channels: channels of ``h``.
         num_iterations: default depth ``K``.
         gamma: discount.
+        advantage: the head reads ``Q_K - V_K`` instead of ``Q_K`` (as the graph
+            planners do by default; the published head reads ``Q_K``).
 
     Shapes:
         x ``[B, C, H, W]`` → :class:`~gvin.grid.layout.GridPlannerOutput`.
@@ -47,6 +49,7 @@ class GridVIN(nn.Module):
         hidden_channels: int = 150,
         num_iterations: int = 20,
         gamma: float = 1.0,
+        advantage: bool = False,
     ):
         super().__init__()
         size = check_kernel_size(kernel_size)
@@ -66,7 +69,7 @@ class GridVIN(nn.Module):
         self.reward = nn.Conv2d(hidden_channels, 1, 1, bias=False)
         self.reward_kernel = nn.Conv2d(1, num_actions, size, padding=pad, bias=False)
         self.value_kernel = nn.Conv2d(1, num_actions, size, padding=pad, bias=False)
-        self.head = GridPolicyHead(num_actions, connectivity, successor_value=True)
+        self.head = GridPolicyHead(num_actions, connectivity, successor_value=True, advantage=advantage)
 
     def reward_map(self, x: Tensor) -> Tensor:
         """``R [B, A, H, W]``."""

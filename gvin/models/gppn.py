@@ -69,7 +69,7 @@ class GPPN(GraphPlanner):
         self.message = edges.conv(hidden_channels, 1)
         self.cell = nn.LSTMCell(1, hidden_channels) if cell == "lstm" else nn.GRUCell(1, hidden_channels)
         self._open_forget_gate()
-        self.head = edges.policy_head(hidden_channels, successor_value=False)
+        self.head = edges.policy_head(hidden_channels, successor_value=False, advantage=False)
 
     def reset_parameters(self) -> None:
         for module in (self.encoder, self.h0, self.c0, self.message, self.cell, self.head):

@@ -42,6 +42,11 @@ class VIN(GraphPlanner):
         edge_dim: ``D``: plan on ``data.edge_attr [E, D]`` instead of edge types.
         num_bases: (geometric) kernel matrices mixed per edge in the convs.
         edge_hidden: (geometric) hidden width of the edge MLPs.
+        advantage: the policy head reads the advantages ``Q_K - V_K`` (default),
+            which do not drift when the planner runs deeper than it was trained
+            (with ``γ = 1`` every value grows by the same amount per extra layer
+            once the goal is reached), or raw ``Q_K`` (``False``), as the
+            published head does (see :class:`~gvin.nn.EdgePolicyHead`).
     """
 
     def __init__(
@@ -57,6 +62,7 @@ class VIN(GraphPlanner):
         num_bases: int = 8,
         edge_hidden: int = 32,
         stencil=None,
+        advantage: bool = True,
     ):
         super().__init__()
         edges = self._setup(
@@ -69,7 +75,7 @@ class VIN(GraphPlanner):
         self.reward = nn.Linear(hidden_channels, 1, bias=False)
         self.reward_kernel = edges.conv(1, num_actions, bias=False)
         self.value_kernel = edges.kernel(num_actions)  # [T, A] table or MLP: edge_attr -> [E, A]
-        self.head = edges.policy_head(num_actions)
+        self.head = edges.policy_head(num_actions, advantage=advantage)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

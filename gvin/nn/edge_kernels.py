@@ -96,11 +96,13 @@ class EdgeKernels:
             return nn.Parameter(torch.zeros(self.num_edge_types, out_channels))
         return EdgeMLP(self.edge_dim, out_channels, self.hidden, output_gain=0.1)
 
-    def policy_head(self, num_actions: int, successor_value: bool = True) -> EdgePolicyHead | GeometricPolicyHead:
-        """Log-probabilities ``[E]`` over each node's moves from ``Q [N, A]`` and ``V [N]``."""
+    def policy_head(
+        self, num_actions: int, successor_value: bool = True, advantage: bool = True
+    ) -> EdgePolicyHead | GeometricPolicyHead:
+        """Log-probabilities ``[E]`` over each node's moves from ``Q [N, A]`` (or ``Q - V``) and ``V [N]``."""
         if self.typed:
-            return EdgePolicyHead(num_actions, self.num_edge_types, successor_value)
-        return GeometricPolicyHead(num_actions, self.edge_dim, self.hidden, successor_value)
+            return EdgePolicyHead(num_actions, self.num_edge_types, successor_value, advantage)
+        return GeometricPolicyHead(num_actions, self.edge_dim, self.hidden, successor_value, advantage)
 
     def dynamic_transition(
         self, in_channels: int, num_actions: int, hidden_channels: int

@@ -107,8 +107,7 @@ class FixedPoint:
         for name in ("f_stop_mode", "b_stop_mode"):
             if getattr(self, name) not in ("abs", "rel"):
                 raise ValueError(f"{name} must be 'abs' or 'rel', got {getattr(self, name)!r}")
-        if not isinstance(self.strict, bool):
-            raise TypeError(f"strict must be True or False, got {self.strict!r}")
+        check.flag(self.strict, "strict")
 
 
 @dataclass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import Tensor, nn
@@ -11,28 +12,78 @@ from gvin.nn.edge_geometry_conv import EdgeMLP
 from gvin.nn.softmax import segment_log_softmax
 
 
-class EdgePolicyHead(nn.Module):
+class _ValueInput(nn.Module):
+    """What a policy head reads from ``Q``: advantages ``Q - V`` or raw ``Q``; saved with the weights.
+
+    The choice is a buffer (``reads_advantage``, a bool scalar), so a state dict
+    records it and loads it back, and stays a dict of tensors. A state dict
+    without it was written before heads could read advantages: it loads as a
+    raw-``Q`` head, the head it was trained with.
+    """
+
+    BUFFER = "reads_advantage"
+
+    def _init_value_input(self, advantage: bool) -> None:
+        self.register_buffer(self.BUFFER, torch.tensor(check.flag(advantage, "advantage")))
+        self._advantage = bool(advantage)  # a Python copy: no device sync per call
+
+    @property
+    def advantage(self) -> bool:
+        return self._advantage
+
+    @advantage.setter
+    def advantage(self, value: bool) -> None:
+        self._advantage = check.flag(value, "advantage")
+        getattr(self, self.BUFFER).fill_(self._advantage)
+
+    def head_input(self, q: Tensor, v: Tensor) -> Tensor:
+        """``Q - V`` (``[N, A]``, shift-invariant) when reading advantages, else ``Q``."""
+        return q - v.unsqueeze(-1) if self._advantage else q
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        key = prefix + self.BUFFER
+        if key not in state_dict and any(name.startswith(prefix) for name in state_dict):
+            state_dict[key] = torch.tensor(False)  # weights saved before heads read advantages
+            if self._advantage:
+                warnings.warn(
+                    "these weights predate advantage-reading policy heads: the head reads raw Q, as it was "
+                    "trained, so planning deeper than the trained depth shifts its choices",
+                    stacklevel=2,
+                )
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._advantage = bool(getattr(self, self.BUFFER))
+
+
+class EdgePolicyHead(_ValueInput):
     r"""Scores every out-edge ``e = (s, s')`` and normalises over the moves of ``s``.
 
     .. math::
-        \ell_e = Q_s^\top \mathbf{w}_{\tau(e)} + \beta\, V_{s'}, \qquad
+        \ell_e = (Q_s - V_s \mathbf{1})^\top \mathbf{w}_{\tau(e)} + \beta\, V_{s'}, \qquad
         \log \pi(e \mid s) = \ell_e - \log \sum_{e' = (s, \cdot),\ \mathrm{move}(e')} e^{\ell_{e'}}
 
     On a grid graph with one edge type per direction this is the usual linear
     (1×1 conv) head over ``Q`` plus a learned multiple of the successor's value.
+    Reading the advantages ``Q_s - V_s`` makes the policy invariant to a constant
+    added to every value, which is how values change with depth when ``γ = 1``
+    (the goal's value grows by its reward each layer): a planner can then plan
+    deeper than it was trained. ``advantage=False`` reads raw ``Q``, as the
+    published VIN and DT-VIN heads do.
 
     Args:
         num_actions: ``A``, latent actions in ``Q``.
         num_edge_types: ``T``, one weight vector per edge type.
         successor_value: learn ``β`` (initialised 0) for the ``V[s']`` term.
+        advantage: read ``Q - V`` (default) rather than ``Q``. Saved in the
+            state dict; weights saved without it load as raw-``Q`` heads.
 
     Shapes:
         q ``[N, A]``, v ``[N]``, edge_index ``[2, E]``, edge_type ``[E]``,
         move ``[E]`` bool → log-probabilities ``[E]`` (``-inf`` on non-moves).
     """
 
-    def __init__(self, num_actions: int, num_edge_types: int, successor_value: bool = True):
+    def __init__(self, num_actions: int, num_edge_types: int, successor_value: bool = True, advantage: bool = True):
         super().__init__()
+        self._init_value_input(advantage)
         self.num_actions = num_actions = check.positive_int(num_actions, "num_actions")
         self.num_edge_types = num_edge_types = check.positive_int(num_edge_types, "num_edge_types")
         self.weight = nn.Parameter(torch.empty(num_actions, num_edge_types))
@@ -48,7 +99,7 @@ class EdgePolicyHead(nn.Module):
     def logits(self, q: Tensor, v: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
         """Unnormalised scores ``[E]``."""
         src, dst = edge_index
-        scores = (q @ self.weight)[src, edge_type]
+        scores = (self.head_input(q, v) @ self.weight)[src, edge_type]
         if self.beta is not None:
             scores = scores + self.beta * v[dst]
         return scores
@@ -62,11 +113,11 @@ class EdgePolicyHead(nn.Module):
         return segment_log_softmax(scores, edge_index[0], q.shape[0], mask=move)
 
 
-class GeometricPolicyHead(nn.Module):
+class GeometricPolicyHead(_ValueInput):
     r""":class:`EdgePolicyHead` for graphs without edge types: the weight vector of an edge comes from its geometry.
 
     .. math::
-        \ell_e = Q_s^\top \mathbf{w}(\mathbf{a}_e) + \beta\, V_{s'}, \qquad
+        \ell_e = (Q_s - V_s \mathbf{1})^\top \mathbf{w}(\mathbf{a}_e) + \beta\, V_{s'}, \qquad
         \log \pi(e \mid s) = \ell_e - \log \sum_{e' = (s, \cdot),\ \mathrm{move}(e')} e^{\ell_{e'}}
 
     with ``a_e = edge_attr[e]`` and ``w`` an :class:`~gvin.nn.EdgeMLP` (linear when
@@ -77,14 +128,19 @@ class GeometricPolicyHead(nn.Module):
         edge_dim: ``D``, the width of ``edge_attr``.
         hidden: hidden width of ``w`` (``None``/``0``: linear).
         successor_value: learn ``β`` (initialised 0) for the ``V[s']`` term.
+        advantage: read ``Q - V`` (default) rather than ``Q`` (see :class:`EdgePolicyHead`).
 
     Shapes:
         q ``[N, A]``, v ``[N]``, edge_index ``[2, E]``, edge_attr ``[E, D]``,
         move ``[E]`` bool → log-probabilities ``[E]`` (``-inf`` on non-moves).
     """
 
-    def __init__(self, num_actions: int, edge_dim: int, hidden: int | None = 32, successor_value: bool = True):
+    def __init__(
+        self, num_actions: int, edge_dim: int, hidden: int | None = 32, successor_value: bool = True,
+        advantage: bool = True,
+    ):
         super().__init__()
+        self._init_value_input(advantage)
         self.num_actions = num_actions = check.positive_int(num_actions, "num_actions")
         self.edge_dim = edge_dim = check.positive_int(edge_dim, "edge_dim")
         self.weight = EdgeMLP(edge_dim, num_actions, hidden)
@@ -98,7 +154,7 @@ class GeometricPolicyHead(nn.Module):
     def logits(self, q: Tensor, v: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
         """Unnormalised scores ``[E]``."""
         src, dst = edge_index
-        scores = (q[src] * self.weight(edge_attr)).sum(-1)
+        scores = (self.head_input(q, v)[src] * self.weight(edge_attr)).sum(-1)
         if self.beta is not None:
             scores = scores + self.beta * v[dst]
         return scores

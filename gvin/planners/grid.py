@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gvin._checks import binary
+from gvin._checks import binary, flag
 from gvin.graphs.grid import grid_neighbours, move_offsets
 
 __all__ = [
@@ -171,8 +171,7 @@ def neighbour_table(shape: tuple[int, ...], offsets: np.ndarray, wrap: bool = Fa
     Returns:
         ``[C, M]`` int64, ``C = prod(shape)``.
     """
-    if not isinstance(wrap, (bool, np.bool_)):
-        raise TypeError(f"wrap must be True or False, got {wrap!r}")
+    wrap = flag(wrap, "wrap")
     shape = tuple(int(s) for s in shape)
     if wrap and min(shape) < 3:
         raise ValueError(f"wrap=True needs every side >= 3, got shape {shape}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,9 @@ def load_planner(path: str | os.PathLike, device: str | torch.device = "cpu") ->
             f"checkpoint {path}: its config does not build a {config['model']!r} model: {_one_line(error)}"
         ) from None
     try:
-        model.load_state_dict(payload["model"])
+        with warnings.catch_warnings():  # the checkpoint's own head (raw Q when it predates advantages) is the right one
+            warnings.filterwarnings("ignore", message="these weights predate advantage-reading policy heads")
+            model.load_state_dict(payload["model"])
     except (RuntimeError, TypeError, AttributeError) as error:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         detail = lines[1] if len(lines) > 1 else _one_line(error)
