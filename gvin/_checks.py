@@ -26,6 +26,16 @@ def flag(value, name: str) -> bool:
     return bool(value)
 
 
+def item_index(index, length: int) -> int:
+    """A dataset index (an int or a one-element integer tensor; negative counts from the end) as ``0 <= i < length``."""
+    if isinstance(index, (bool, np.bool_)) or not isinstance(index, (numbers.Integral, torch.Tensor)):
+        raise TypeError(f"index must be an int, got {index!r}")
+    index = int(index)
+    if not -length <= index < length:
+        raise IndexError(f"index {index} out of range for {length} items")
+    return index % length
+
+
 def optional_width(value, name: str) -> int | None:
     """A hidden width: ``None`` or an ``int >= 0`` (``0`` / ``None``: no hidden layer)."""
     if value is None:

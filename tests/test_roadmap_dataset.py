@@ -120,7 +120,7 @@ def test_items_are_copies_and_indices_are_checked(train):
     (dict(split="dev"), "split must be one of"),
     (dict(num_samples=2), "num_samples must be an int >= 3, got 2"),
     (dict(num_samples=10.0), "num_samples must be an int >= 3, got 10.0"),
-    (dict(k=0), "k must be an int >= 1, got 0"),
+    (dict(k=0), "k must be a positive int, got 0"),
     (dict(seed=-1), "seed must be an int >= 0, got -1"),
     (dict(count=(1, 2)), "counts must be a"),
     (dict(count=(1, -1, 0)), "valid"),
@@ -129,7 +129,7 @@ def test_items_are_copies_and_indices_are_checked(train):
     (dict(workspace=(1, 0, 0, 1)), "extent|workspace"),
     (dict(min_reach=0), "min_reach must be a fraction in \\(0, 1\\], got 0"),
     (dict(min_reach=1.5), "min_reach must be a fraction"),
-    (dict(max_tries=0), "max_tries must be an int >= 1, got 0"),
+    (dict(max_tries=0), "max_tries must be a positive int, got 0"),
 ])
 def test_bad_arguments_name_the_problem(options, message):
     options = {"num_samples": 20, "count": (1, 0, 0), **options}

@@ -57,6 +57,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from gvin._checks import item_index, positive_int
 from gvin.datasets.generators import SPLITS, as_counts
 from gvin.datasets.maze_dataset import GridGraphBuilder
 from gvin.graphs.cspace import (
@@ -81,12 +82,6 @@ GOAL_MODES = ("angles", "point")
 """``CSpaceDataset(goal=...)``: one goal configuration bin, or an end-effector point and its goal set."""
 
 _INF_CODE = np.iinfo(np.uint16).max
-
-
-def _int(value, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 class CSpaceDataset(torch.utils.data.Dataset):
@@ -149,7 +144,7 @@ class CSpaceDataset(torch.utils.data.Dataset):
         super().__init__()
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        self.bins = _int(bins, "bins", 3)
+        self.bins = positive_int(bins, "bins", 3)
         if self.bins * self.bins >= _INF_CODE:
             raise ValueError(f"bins must be < 256 (distance codes are uint16), got {bins!r}")
         counts = as_counts(count)
@@ -158,15 +153,15 @@ class CSpaceDataset(torch.utils.data.Dataset):
             raise TypeError(f"arm must be a gvin.Arm, got {type(arm).__name__}")
         if not isinstance(num_obstacles, (tuple, list)) or len(num_obstacles) != 2:
             raise ValueError(f"num_obstacles must be a (low, high) pair of ints, got {num_obstacles!r}")
-        low, high = (_int(v, "num_obstacles", 0) for v in num_obstacles)
+        low, high = (positive_int(v, "num_obstacles", 0) for v in num_obstacles)
         if low > high:
             raise ValueError(f"num_obstacles must have low <= high, got {num_obstacles!r}")
         self.num_obstacles = (low, high)
-        self.seed = _int(seed, "seed", 0)
+        self.seed = positive_int(seed, "seed", 0)
         if isinstance(connectivity, bool) or connectivity not in (4, 8):
             raise ValueError(f"connectivity must be 4 or 8 in a C-space, got {connectivity!r}")
         self.connectivity = int(connectivity)
-        self.workspace_size = _int(workspace_size, "workspace_size", 1)
+        self.workspace_size = positive_int(workspace_size, "workspace_size", 1)
         if extent is None:
             (bx, by), reach = self.arm.base, self.arm.reach
             extent = (bx - reach, by - reach, bx + reach, by + reach)
@@ -186,8 +181,8 @@ class CSpaceDataset(torch.utils.data.Dataset):
             raise ValueError(f"tolerance must be a finite number > 0, got {tolerance!r}")
         else:
             self.tolerance = float(tolerance)
-        self.point_tries = _int(point_tries, "point_tries", 1)
-        self.max_tries = _int(max_tries, "max_tries", 1)
+        self.point_tries = positive_int(point_tries, "point_tries", 1)
+        self.max_tries = positive_int(max_tries, "max_tries", 1)
         self.split, self.counts, self.transform = split, tuple(counts.values()), transform
         self._template()
         self._build(counts[split])
@@ -317,12 +312,7 @@ class CSpaceDataset(torch.utils.data.Dataset):
         return mask
 
     def _index(self, index) -> int:
-        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (numbers.Integral, torch.Tensor)):
-            raise TypeError(f"index must be an int, got {index!r}")
-        index = int(index)
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} items")
-        return index % len(self)
+        return item_index(index, len(self))
 
     def __len__(self) -> int:
         return len(self._free)

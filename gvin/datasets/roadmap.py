@@ -48,6 +48,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from torch_geometric.data import Data
 
+from gvin._checks import item_index, positive_int
 from gvin.datasets.generators import SPLITS, as_counts
 from gvin.graphs.cspace import WORKSPACE, Box, Circle, random_obstacles, workspace_occupancy
 from gvin.graphs.roadmap import probabilistic_roadmap
@@ -59,12 +60,6 @@ EDGE_DIM = 3
 """Width of a roadmap item's ``edge_attr``: offset ``(dx, dy)`` and length."""
 
 _SALT = 0x40AD3A9
-
-
-def _int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def label_roadmap(data: Data) -> Data:
@@ -144,13 +139,13 @@ class RoadmapDataset(torch.utils.data.Dataset):
         super().__init__()
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        self.num_samples = _int(num_samples, "num_samples", 3)
+        self.num_samples = positive_int(num_samples, "num_samples", 3)
         counts = as_counts(count)
-        self.seed = _int(seed, "seed", 0)
-        self.k = _int(k, "k", 1)
+        self.seed = positive_int(seed, "seed", 0)
+        self.k = positive_int(k, "k", 1)
         if not isinstance(num_obstacles, (tuple, list)) or len(num_obstacles) != 2:
             raise ValueError(f"num_obstacles must be a (low, high) pair of ints, got {num_obstacles!r}")
-        low, high = (_int(v, "num_obstacles", 0) for v in num_obstacles)
+        low, high = (positive_int(v, "num_obstacles", 0) for v in num_obstacles)
         if low > high:
             raise ValueError(f"num_obstacles must have low <= high, got {num_obstacles!r}")
         self.num_obstacles = (low, high)
@@ -160,7 +155,7 @@ class RoadmapDataset(torch.utils.data.Dataset):
                 or not 0.0 < float(min_reach) <= 1.0:
             raise ValueError(f"min_reach must be a fraction in (0, 1], got {min_reach!r}")
         self.min_reach = float(min_reach)
-        self.max_tries = _int(max_tries, "max_tries", 1)
+        self.max_tries = positive_int(max_tries, "max_tries", 1)
         self.split, self.counts, self.transform = split, tuple(counts.values()), transform
         x0, y0, x1, y1 = self.workspace
         self.spacing = math.sqrt((x1 - x0) * (y1 - y0) / self.num_samples)
@@ -205,12 +200,7 @@ class RoadmapDataset(torch.utils.data.Dataset):
                 for kind, a, b, c, d in rows.tolist() if kind >= 0]
 
     def _index(self, index: Any) -> int:
-        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (numbers.Integral, torch.Tensor)):
-            raise TypeError(f"index must be an int, got {index!r}")
-        index = int(index)
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} items")
-        return index % len(self)
+        return item_index(index, len(self))
 
     def __len__(self) -> int:
         return len(self._items)

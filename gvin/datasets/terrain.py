@@ -51,6 +51,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from gvin._checks import item_index
 from gvin.datasets.generators import SPLITS, as_counts
 from scipy.sparse.csgraph import connected_components, dijkstra
 
@@ -285,12 +286,7 @@ class TerrainDataset(torch.utils.data.Dataset):
         return len(self._goals)
 
     def __getitem__(self, index: int) -> Data:
-        if isinstance(index, bool) or not isinstance(index, (numbers.Integral, torch.Tensor)):
-            raise TypeError(f"index must be an int, got {index!r}")
-        index = int(index)
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} items")
-        index %= len(self)
+        index = item_index(index, len(self))
         data = self._graph(self._heights_of(index), int(self._goals[index]))
         num_edges = data.edge_index.shape[1]
         data.optimal = torch.from_numpy(np.unpackbits(self._optimal[index], count=num_edges).astype(bool))
