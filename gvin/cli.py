@@ -34,7 +34,7 @@ import torch
 
 from gvin.datasets.worlds import DEFAULT_WORLD, GENERATED, WORLDS, check_record, data_identity, get_world, world_of
 from gvin.io import atomic_write
-from gvin.models import MODELS
+from gvin.models import DTVIN, MODELS, VIN
 from gvin.models.implicit import IMPLICIT_GAMMA, ImplicitPlanner
 from gvin.nn.implicit import BACKWARD_SOLVERS, ConvergenceError, ConvergenceWarning, FixedPoint
 from gvin.nn.solvers import SOLVERS
@@ -451,6 +451,16 @@ def _check_planner_fits(checkpoint: Path, saved: Any, world: Any, spec: dict[str
                            f"({key}: saved {before!r} vs now {now!r}); plan with it on {trained} data")
 
 
+def _note_raw_head(model, depth: int | None) -> None:
+    """Say so when an older checkpoint's raw-Q head plans deeper than it was trained (its choices drift)."""
+    unrolled = isinstance(model, (VIN, DTVIN)) and not isinstance(model, ImplicitPlanner)
+    if depth is None or not unrolled or depth <= model.num_iterations or model.head.advantage:
+        return
+    print(f"note: this checkpoint's policy head reads raw Q (it was saved before gvin's heads read Q - V), so "
+          f"planning at --depth {depth}, deeper than its trained {model.num_iterations} layers, may shift its "
+          "choices; retrain to plan deeper safely", file=sys.stderr)
+
+
 def _load_evaluation_split(args: argparse.Namespace):
     """The checkpoint's planner, the split to plan on (the checkpoint's data unless overridden), the device
     and the data's :class:`~gvin.datasets.worlds.World`."""
@@ -460,6 +470,7 @@ def _load_evaluation_split(args: argparse.Namespace):
     model, payload = load_planner(args.checkpoint, device)
     if args.depth is not None and isinstance(model, ImplicitPlanner) and model.fixed_point.f_max_iter is not None:
         model.fixed_point = replace(model.fixed_point, f_max_iter=args.depth)  # --depth is the forward limit
+    _note_raw_head(model, args.depth)
     run_file = args.checkpoint.parent / RUN_FILE
     run = _read_run_file(run_file)
     config = training_config(payload, args.checkpoint)

@@ -148,3 +148,21 @@ def test_bad_choice():
     head = EdgePolicyHead(3, 4)
     with pytest.raises(TypeError, match="advantage must be True or False"):
         head.advantage = 0
+
+
+def test_cli_notes_an_old_head_planning_deeper(tmp_path, capsys):
+    from gvin.cli import main
+
+    out = tmp_path / "run"
+    common = ["--size", "7", "--counts", "8", "2", "4", "--root", str(tmp_path / "data")]
+    assert main(["train", "--model", "dtvin", *common, "--depth", "6", "--epochs", "1", "--out", str(out)]) == 0
+    checkpoint = out / "checkpoint.pt"
+    assert main(["evaluate", str(checkpoint), "--depth", "30"]) == 0
+    assert "note:" not in capsys.readouterr().err  # a new head plans deeper safely
+    payload = load_checkpoint(checkpoint)
+    payload["model"].pop("head.reads_advantage")  # as gvin saved it before
+    save_checkpoint(checkpoint, payload)
+    assert main(["evaluate", str(checkpoint), "--depth", "6"]) == 0
+    assert "note:" not in capsys.readouterr().err  # at its trained depth nothing changes
+    assert main(["evaluate", str(checkpoint), "--depth", "30"]) == 0
+    assert "policy head reads raw Q" in capsys.readouterr().err
