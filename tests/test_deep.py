@@ -249,6 +249,64 @@ def test_compact_backward_on_cuda():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
+HOST_READS = ("item", "tolist", "__bool__", "__int__", "__float__", "__index__", "nonzero", "cpu", "numpy", "equal")
+
+
+def count_host_reads(monkeypatch, run) -> int:
+    """How often ``run()`` reads a tensor's values on the host (a device sync on a GPU), in
+    forward and backward: the tensor methods that do so, wrapped to count their calls."""
+    calls = []
+    for name in HOST_READS:
+        original = getattr(torch.Tensor, name)
+
+        def counted(*args, __original=original, __name=name, **kwargs):
+            calls.append(__name)
+            return __original(*args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    for name in ("nonzero", "equal"):
+        monkeypatch.setattr(torch, name, getattr(torch.Tensor, name))
+    try:
+        run()
+    finally:
+        monkeypatch.undo()
+    return len(calls)
+
+
+@pytest.mark.parametrize("memory", ("autograd", "compact", "checkpoint"))
+def test_no_host_read_per_layer(monkeypatch, memory):
+    # The layer loop (forward and backward) must not sync with the host: on a GPU each read
+    # stalls the launch queue. What a step reads must not grow with the depth.
+    batch = maze_batch()
+    torch.manual_seed(0)
+    model = DTVIN(num_edge_types=9, num_iterations=5)
+    model.memory = memory
+
+    def step(depth):
+        out = model(batch, num_iterations=depth)
+        imitation_loss(out.log_probs, batch.optimal, batch.edge_index, batch.num_nodes).backward()
+
+    step(5)  # the first call checks the graph once (cached on it)
+    assert count_host_reads(monkeypatch, lambda: step(5)) == count_host_reads(monkeypatch, lambda: step(40))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("memory", ("autograd", "compact"))
+def test_value_iteration_never_syncs_on_cuda(memory):
+    batch = maze_batch().to("cuda")
+    stencil = build_stencil(batch.edge_index, batch.edge_type, batch.num_nodes, 9)
+    weight = torch.rand(batch.num_nodes, 9, 4, device="cuda", requires_grad=True)
+    reward = torch.randn(batch.num_nodes, 4, device="cuda", requires_grad=True)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        q, v = value_iteration(reward, StencilTransition(weight, stencil), 100, memory=memory)
+        (q.sum() + v.sum()).backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert weight.grad is not None and reward.grad is not None
+
+
 def test_inference_keeps_no_history(monkeypatch):
     import gvin.nn.deep as deep
 

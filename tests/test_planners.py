@@ -242,6 +242,39 @@ def test_geometric_convergence_with_discount():
     torch.testing.assert_close(full.values[1:], torch.full((2,), -0.01 / 0.1, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("check_every", [2, 5, 16, 1000])
+def test_batched_convergence_checks_give_the_first_converged_sweep(check_every):
+    # Checking on the host every few sweeps (what an accelerator does) changes nothing reported.
+    maze, goal = random_maze(62, (12, 12), wall_prob=0.2)
+    data = gvin.from_grid(maze, goal, connectivity=8)
+    for kwargs in (dict(), dict(gamma=0.9, weight="euclidean"), dict(max_iters=7), dict(max_iters=0)):
+        every = value_iteration(data, check_every=1, **kwargs)
+        batched = value_iteration(data, check_every=check_every, **kwargs)
+        assert torch.equal(batched.values, every.values), kwargs
+        assert (batched.iterations, batched.converged, batched.residual) == (
+            every.iterations, every.converged, every.residual
+        ), kwargs
+
+
+def test_batched_checks_read_the_host_once_per_chunk(monkeypatch):
+    reads = []
+    for name in ("item", "tolist", "__bool__", "__int__", "__float__", "nonzero", "cpu", "equal"):
+        original = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda *a, __o=original, __n=name, **k: reads.append(__n) or __o(*a, **k))
+    monkeypatch.setattr(torch, "equal", torch.Tensor.equal)
+    data = from_networkx(nx.path_graph(48, create_using=nx.DiGraph).reverse(), goal=0)  # 48 sweeps
+    value_iteration(data, check_every=16)
+    batched, reads[:] = len(reads), []
+    value_iteration(data, check_every=1)
+    assert 4 * batched < len(reads)  # 3 chunks against 48 checks
+
+
+@pytest.mark.parametrize("check_every", [0, -1, 1.5, True])
+def test_bad_check_every(check_every):
+    with pytest.raises(ValueError, match="check_every"):
+        value_iteration(small_graph(), check_every=check_every)
+
+
 @pytest.mark.parametrize("gamma", [0.0, -0.5, 1.5, float("nan")])
 def test_bad_gamma(gamma):
     data = gvin.from_grid(np.ones((3, 3)), 0)
@@ -506,3 +539,6 @@ def test_value_iteration_on_cuda():
     assert optimal_edges(gpu_batch, weight="euclidean").is_cuda
     discounted = value_iteration(gpu_batch, gamma=0.9)
     torch.testing.assert_close(discounted.values.cpu(), value_iteration(batch, gamma=0.9).values)
+    every = value_iteration(gpu_batch, weight="euclidean", check_every=1)  # the default checks every 16 sweeps
+    assert (every.iterations, every.residual) == (gpu.iterations, gpu.residual)
+    assert torch.equal(every.values, gpu.values)

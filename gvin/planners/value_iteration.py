@@ -81,6 +81,7 @@ def value_iteration(
     weight: WeightSpec = None,
     tol: float = 1e-9,
     max_iters: int | None = None,
+    check_every: int | None = None,
 ) -> ValueIterationResult:
     """Exact value iteration to the goal(s) of a planning graph (or batch).
 
@@ -96,6 +97,13 @@ def value_iteration(
         max_iters: backup limit; default ``N + 1`` for ``gamma = 1`` (enough
             for exact convergence), plus the steps the ``gamma``-contraction
             needs to reach ``tol`` when ``gamma < 1``.
+        check_every: sweeps between convergence checks on the host (default:
+            1 on CPU, :data:`CHECK_EVERY` on an accelerator, where each check is
+            a device-to-host sync). Every sweep's residual is still computed, on
+            the device, and the result is that of the first converged sweep
+            whatever ``check_every`` is: the same values, ``iterations`` and
+            ``residual`` (up to ``check_every - 1`` sweeps past it are computed
+            and dropped).
 
     Returns:
         :class:`ValueIterationResult`; not converging within ``max_iters`` is
@@ -124,25 +132,45 @@ def value_iteration(
 
     values = torch.full((num_nodes,), -math.inf, dtype=torch.float64, device=costs.device)
     values.masked_fill_(goals, 0.0)
+    check_every = _check_interval(check_every, values.device)
     residual, converged, iterations = math.inf, False, 0
     while iterations < max_iters and not converged:
-        new = bellman_backup(values, src, dst, costs, goals, gamma)
-        iterations += 1
-        residual = _residual(values, new)
+        sweeps, residuals = [], []
+        for _ in range(min(check_every, max_iters - iterations)):
+            new = bellman_backup(values, src, dst, costs, goals, gamma)
+            residuals.append(_residual(values, new))
+            sweeps.append(new)
+            values = new
+        found = torch.stack(residuals).cpu()  # the only host sync of the chunk
+        done = torch.nonzero(found <= tol)
+        last = int(done[0, 0]) if done.numel() else len(sweeps) - 1
+        values, residual = sweeps[last], float(found[last])
+        iterations += last + 1
         converged = residual <= tol
-        values = new
     reachable = torch.isfinite(values)
     return ValueIterationResult(values, reachable, iterations, converged, residual)
 
 
-def _residual(old: Tensor, new: Tensor) -> float:
-    """``max |new - old|`` over finite entries; ``inf`` if the finite set changed."""
+CHECK_EVERY = 16
+"""Sweeps between the host-side convergence checks of :func:`value_iteration` on an accelerator."""
+
+
+def _check_interval(check_every: int | None, device: torch.device) -> int:
+    if check_every is None:
+        return 1 if device.type == "cpu" else CHECK_EVERY
+    if isinstance(check_every, bool) or not isinstance(check_every, numbers.Integral) or check_every < 1:
+        raise ValueError(f"check_every must be an int >= 1 (or None), got {check_every!r}")
+    return int(check_every)
+
+
+def _residual(old: Tensor, new: Tensor) -> Tensor:
+    """``max |new - old|`` over finite entries as a 0-d float64 tensor on their device (no host sync):
+    ``inf`` if the finite set changed, 0 if nothing is finite."""
     finite = torch.isfinite(new)
-    if not torch.equal(finite, torch.isfinite(old)):
-        return math.inf
-    if not bool(finite.any()):
-        return 0.0
-    return float((new[finite] - old[finite]).abs().max())
+    moved = torch.where(finite, new - old, 0.0).abs()
+    largest = torch.cat([moved, moved.new_zeros(1)]).amax()
+    changed = (finite != torch.isfinite(old)).any()
+    return torch.where(changed, math.inf, largest)
 
 
 __all__ = ["value_iteration", "ValueIterationResult", "bellman_backup"]
