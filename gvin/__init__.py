@@ -33,6 +33,10 @@ from gvin.planners import (  # noqa: E402
     value_iteration,
 )
 
+from gvin import viz  # noqa: E402
+from gvin.maps import GridMap, read_map  # noqa: E402
+from gvin.rollout import MapPlan, TrainedPlanner, load_planner, plan_on_map  # noqa: E402
+
 __version__ = "0.1.0"
 __all__ = [
     "from_grid",
@@ -58,5 +62,12 @@ __all__ = [
     "shortest_path",
     "value_iteration",
     "ValueIterationResult",
+    "read_map",
+    "GridMap",
+    "load_planner",
+    "TrainedPlanner",
+    "plan_on_map",
+    "MapPlan",
+    "viz",
     "__version__",
 ]
