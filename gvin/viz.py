@@ -222,12 +222,15 @@ def plot_learning_curve(history, ax=None):
     Raises:
         TypeError, ValueError: not a list of dicts with a ``loss``, or empty.
     """
+    from matplotlib.ticker import MaxNLocator
+
     records = _records(history)
     epochs = [float(record.get("epoch", index + 1)) for index, record in enumerate(records)]
     ax = _axes(ax, figsize=(6.0, 3.5))
     handles = ax.plot(epochs, [float(r["loss"]) for r in records], "-o", color="tab:blue", markersize=3, label="loss")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     rates = [(key, label, colour) for key, label, colour in _RATES if any(key in r for r in records)]
     if rates:
         twin = ax.twinx()
