@@ -724,16 +724,30 @@ def _report(epochs: int, solves: _Solves | None = None) -> Callable[[dict[str, f
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from gvin.train import TrainConfig, Trainer, evaluate
+    """``gvin train``; under ``torchrun`` each process is one rank of a distributed run (rank 0 writes
+    the run's files and prints)."""
+    from gvin.train import distributed
 
     spec, root = _training_data(args)
     if args.threads:
         torch.set_num_threads(args.threads)
+    distributed.init_from_env(args.device)
+    try:
+        return _train(args, spec, root)
+    finally:
+        distributed.cleanup()
+
+
+def _train(args: argparse.Namespace, spec: dict[str, Any], root: Path) -> int:
+    from gvin.train import TrainConfig, Trainer, distributed, evaluate
+
+    main = distributed.is_main()
     checkpoint, record = args.out / CHECKPOINT, {**spec, "kernel_size": args.kernel_size}
     resume = not args.no_resume and checkpoint.exists()
     saved = _check_resume(args.out, record) if resume else {}
-    train_set = load_split(spec, root, "train", args.kernel_size)
-    valid_set = load_split(spec, root, "valid", args.kernel_size)
+    with distributed.main_first():  # rank 0 generates and caches the data, the others read it
+        train_set = load_split(spec, root, "train", args.kernel_size)
+        valid_set = load_split(spec, root, "valid", args.kernel_size)
     world = get_world(spec)
     side = world.side(train_set[0])
     if "npz" in spec:
@@ -749,28 +763,38 @@ def cmd_train(args: argparse.Namespace) -> int:
                        "settings it was started with (--epochs and --device may change; solver settings are part "
                        "of the run); give its options again, or use another --out, or --no-resume to start afresh")
     trainer = Trainer(config, checkpoint=checkpoint, resume=resume)
-    saved_data = {**spec, "root": str(root)} if world.cached and "npz" not in spec else spec
-    _write_json(args.out / RUN_FILE, {"data": saved_data, "kernel_size": args.kernel_size, "train": asdict(config)})
+    if main:
+        saved_data = {**spec, "root": str(root)} if world.cached and "npz" not in spec else spec
+        _write_json(args.out / RUN_FILE, {"data": saved_data, "kernel_size": args.kernel_size, "train": asdict(config)})
+        _print_start(args, trainer, len(train_set))
+    with _Solves(trainer.model) as solves:
+        trainer.fit(train_set, valid_set if len(valid_set) else None, on_epoch=_report(config.epochs, solves))
+        if not main:
+            return 0
+        test_set = load_split(spec, root, "test", args.kernel_size)
+        metrics = evaluate(trainer.model, test_set, trainer.device)
+        print(_format_metrics("test", metrics, args.actions, solves, world.noun))
+    png = _plot_example(trainer.model, test_set, 0, args.out / "plan.png", noun=world.noun)
+    print(f"wrote {png}; " if png else "", end="")
+    print(f"the checkpoint {checkpoint} holds epoch {trainer.epoch}")
+    return 0
+
+
+def _print_start(args: argparse.Namespace, trainer: Any, num_train: int) -> None:
+    """The lines before the first epoch: a resume, the model, its depth, the processes."""
+    config = trainer.config
     if trainer.epoch:
         done = "; nothing to train" if trainer.epoch >= args.epochs else ""
-        print(f"resuming {checkpoint} after epoch {trainer.epoch} (--epochs {args.epochs}){done}")
+        print(f"resuming {args.out / CHECKPOINT} after epoch {trainer.epoch} (--epochs {args.epochs}){done}")
     depth = f"K={config.model_kwargs['num_iterations']}"
     fixed_point = config.model_kwargs.get("fixed_point")
     if isinstance(fixed_point, dict):
         depth += (f" forward solver steps at most ({fixed_point['f_solver']}, {fixed_point['f_stop_mode']} tol "
                   f"{fixed_point['f_tol']:g}; backward {fixed_point['b_solver']}"
                   + (f"; gamma {config.model_kwargs['gamma']:g})" if "gamma" in config.model_kwargs else ")"))
+    processes = f", {trainer.world_size} processes" if trainer.world_size > 1 else ""
     print(f"{args.model}: {sum(p.numel() for p in trainer.model.parameters())} parameters, "
-          f"{depth}, {len(train_set)} training graphs")
-    with _Solves(trainer.model) as solves:
-        trainer.fit(train_set, valid_set if len(valid_set) else None, on_epoch=_report(config.epochs, solves))
-        test_set = load_split(spec, root, "test", args.kernel_size)
-        metrics = evaluate(trainer.model, test_set, args.device)
-        print(_format_metrics("test", metrics, args.actions, solves, world.noun))
-    png = _plot_example(trainer.model, test_set, 0, args.out / "plan.png", noun=world.noun)
-    print(f"wrote {png}; " if png else "", end="")
-    print(f"the checkpoint {checkpoint} holds epoch {trainer.epoch}")
-    return 0
+          f"{depth}, {num_train} training graphs{processes}")
 
 
 def _format_metrics(split: str, metrics, actions: str, solves: _Solves | None = None, noun: str = "maze") -> str:

@@ -1,4 +1,5 @@
-"""Training and evaluation: losses (incl. the adaptive highway loss), metrics, trainer, checkpoints."""
+"""Training and evaluation: losses (incl. the adaptive highway loss), metrics, trainer, checkpoints,
+multi-process training (:mod:`gvin.train.distributed`)."""
 from gvin.train.checkpoint import load_checkpoint, save_checkpoint
 from gvin.train.losses import highway_layers, highway_loss, imitation_loss, optimal_set_nll, segment_logsumexp
 from gvin.train.metrics import (
@@ -13,7 +14,8 @@ from gvin.train.metrics import (
     rollout_lengths,
     sample_starts,
 )
-from gvin.train.trainer import Trainer, TrainConfig, evaluate, graph_loader
+from gvin.train import distributed
+from gvin.train.trainer import Trainer, TrainConfig, epoch_loader, evaluate, graph_loader
 
 __all__ = [
     "save_checkpoint",
@@ -37,4 +39,6 @@ __all__ = [
     "TrainConfig",
     "evaluate",
     "graph_loader",
+    "epoch_loader",
+    "distributed",
 ]

@@ -7,6 +7,15 @@ with the global torch RNG seeded from ``(seed, t)`` (inside
 model and optimizer state in the checkpoint, a resumed run therefore repeats
 an uninterrupted one bit for bit on CPU (GPU scatter kernels are not
 deterministic).
+
+Several processes (``torchrun``, see :mod:`gvin.train.distributed`): the
+process group is joined from the environment; the model runs inside
+:class:`~torch.nn.parallel.DistributedDataParallel`; every step's batch is the
+single-process batch of the same epoch order, split over the ranks
+(:func:`~gvin.train.distributed.shard_batches`), and each rank's loss is weighted
+by its share of the batch's labelled nodes, so the gradients are those of one
+process on the whole batch; rank 0 alone evaluates, writes checkpoints and
+calls ``on_epoch``.
 """
 from __future__ import annotations
 
@@ -26,8 +35,14 @@ from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 from gvin.models import MODELS, GraphPlanner, build_model
+from gvin.train import distributed
 from gvin.train.checkpoint import load_checkpoint, save_checkpoint, training_config
-from gvin.train.losses import highway_layers, highway_terms, imitation_loss, reduce_highway_terms
+from gvin.train.losses import (
+    check_labels_choosable,
+    highway_layers,
+    highway_terms,
+    optimal_set_nll,
+)
 from gvin.train.metrics import GraphScores, PlanningMetrics, graph_scores
 
 GraphSource = Union[torch.utils.data.Dataset, Sequence, Iterable[Batch]]
@@ -42,13 +57,14 @@ class TrainConfig:
         model: ``"vin"``, ``"dtvin"`` or ``"gppn"``.
         model_kwargs: constructor arguments of the model.
         epochs: passes over the training set.
-        batch_size: graphs per step.
+        batch_size: graphs per step (over all processes under ``torchrun``).
         lr: Adam learning rate.
         grad_clip: max gradient norm (``0`` = off).
         highway_every: ``J`` of the adaptive highway loss (``0`` = loss on the
             last layer only).
         seed: seeds the model's initialisation and the data order.
-        device: ``"cpu"``, ``"cuda"``, ...
+        device: ``"cpu"``, ``"cuda"``, ... (under ``torchrun``, ``"cuda"`` runs
+            rank ``r`` on ``cuda:LOCAL_RANK``).
         data: a record of what the model is trained on (plain values, e.g. the
             CLI's data settings and kernel size); saved in the checkpoint, and a
             resume refuses a checkpoint whose record differs. ``{}``: no record
@@ -224,6 +240,37 @@ def graph_loader(
     raise TypeError(f"expected planning graphs (a dataset, a list of Data or a loader), got {type(data).__name__}")
 
 
+def epoch_loader(
+    data: GraphSource, batch_size: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1
+) -> Iterable[Batch]:
+    """The training batches of epoch ``epoch`` (0-based), shuffled from ``(seed, epoch)``.
+
+    For one process, a shuffling :func:`graph_loader`. For ``world_size`` ranks,
+    rank ``rank``'s shards of the same batches (:func:`gvin.train.distributed.shard_batches`):
+    the ranks' shards of each step together are that step's single-process batch.
+
+    Raises:
+        TypeError: several ranks and a ready loader (only a dataset or a list of
+            ``Data`` can be split between ranks).
+    """
+    generator = torch.Generator().manual_seed(derived_seed(seed, epoch, 0))
+    if world_size == 1:
+        return graph_loader(data, batch_size, shuffle=True, generator=generator)
+    if isinstance(data, Data):
+        data = [data]
+    if isinstance(data, torch.utils.data.DataLoader) or not isinstance(data, (torch.utils.data.Dataset, Sequence)):
+        raise TypeError(
+            f"distributed training splits every batch between the processes: give a dataset or a list of Data, "
+            f"not a {type(data).__name__}"
+        )
+    graph_loader(data, batch_size)  # the checks of a dataset (empty, not Data)
+    # The single-process batches, drawn by the same kind of loader from the same generator.
+    indices = torch.utils.data.DataLoader(range(len(data)), batch_size, shuffle=True, generator=generator,
+                                          collate_fn=list)
+    shards = distributed.shard_batches(list(indices), rank, world_size)
+    return DataLoader(data, batch_sampler=shards)
+
+
 def _first_item(data: GraphSource) -> Data | None:
     """The first graph of a dataset / list (``None`` for loaders: checked per batch)."""
     if isinstance(data, Data):
@@ -244,20 +291,39 @@ class Trainer:
             record is compared when both have one).
         resume: load ``checkpoint`` if it exists (else it is overwritten).
 
+    Under ``torchrun`` (``WORLD_SIZE > 1``) the trainer joins the process group
+    (:func:`gvin.train.distributed.init_from_env`), every rank loads the
+    checkpoint, and only rank 0 writes it; call
+    :func:`gvin.train.distributed.cleanup` when done.
+
     Attributes:
         model: the planner; optimizer: its Adam optimizer; epoch: epochs done;
         history: one record per epoch (``loss``, and ``valid_*`` rates when a
-        validation set is given).
+        validation set is given); device: this process's device; rank,
+        world_size: this process's place (0 and 1 for one process); ddp: the
+        :class:`~torch.nn.parallel.DistributedDataParallel` wrapper of ``model``
+        (``None`` for one process).
     """
 
     def __init__(self, config: TrainConfig, checkpoint: str | os.PathLike | None = None, resume: bool = True):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
-        self.device = torch.device(config.device)
+        self.device = distributed.init_from_env(config.device)
+        self.rank, self.world_size = distributed.rank(), distributed.world_size()
+        if self.world_size > 1 and config.batch_size < self.world_size:
+            raise ValueError(
+                f"batch_size={config.batch_size} is smaller than the {self.world_size} processes: each process "
+                "takes a share of every batch; use a batch size of at least the number of processes"
+            )
         with seeded_rng(derived_seed(config.seed), torch.device("cpu")):
             model = build_model(config.model, **config.model_kwargs)
         self.model: GraphPlanner = model.to(self.device)
+        self.ddp: torch.nn.parallel.DistributedDataParallel | None = None
+        if self.world_size > 1:
+            self.ddp = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.epoch = 0
         self.history: list[dict[str, float]] = []
@@ -319,12 +385,20 @@ class Trainer:
 
     # --------------------------------------------------------------- training
     def loss(self, batch: Batch) -> torch.Tensor:
-        """The imitation loss of one batch (highway loss if ``config.highway_every``).
+        """The imitation loss of one batch (highway loss if ``config.highway_every``): the mean
+        of :meth:`loss_terms` (0 when nothing is labelled)."""
+        terms = self.loss_terms(batch)
+        return terms[0] / terms[1].clamp_min(1)
 
-        Raises:
-            FloatingPointError: the policy holds NaN (training diverged).
+    def loss_terms(self, batch: Batch) -> torch.Tensor:
+        """``[2]``: the sum of ``batch``'s loss terms and their number (labelled nodes, or
+        (layer, node) pairs of the highway loss); :meth:`loss` is their ratio.
+
+        Runs the model through its :class:`~torch.nn.parallel.DistributedDataParallel`
+        wrapper when there is one (a distributed step).
         """
         check_labelled(batch, training=True)
+        forward = self.ddp if self.ddp is not None else self.model
         every = self.config.highway_every
         if every:
             layers = highway_layers(self.model.num_iterations, every)
@@ -332,32 +406,60 @@ class Trainer:
             def layer_loss(layer: int, log_probs: torch.Tensor) -> torch.Tensor:
                 return highway_terms(layer, log_probs, batch.optimal, batch.dist, batch.edge_index, batch.num_nodes)
 
-            out = self.model(batch, intermediate=layers, layer_loss=layer_loss)
-            return reduce_highway_terms(list(out.layer_losses.values()))
-        out = self.model(batch)
-        return imitation_loss(out.log_probs, batch.optimal, batch.edge_index, batch.num_nodes)
+            out = forward(batch, intermediate=layers, layer_loss=layer_loss)
+            return torch.stack(list(out.layer_losses.values())).sum(0)
+        out = forward(batch)
+        loss, labelled = optimal_set_nll(out.log_probs, batch.optimal, batch.edge_index, batch.num_nodes)
+        check_labels_choosable(out.log_probs, batch.optimal.bool(), batch.edge_index)
+        return torch.stack([loss.sum(), labelled.sum().to(loss.dtype)])
 
     def step(self, batch: Batch) -> float:
-        """One optimiser step on ``batch``; returns its loss (``FloatingPointError`` if not finite)."""
+        """One optimiser step on ``batch``; returns its loss (``FloatingPointError`` if not finite).
+
+        Distributed, ``batch`` is this rank's shard of the step's batch, and the
+        loss returned is the whole batch's (the same on every rank).
+        """
         batch = batch.to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss(batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss.item()} in epoch {self.epoch + 1}")
+        if self.ddp is not None:
+            loss, value = self._distributed_loss(batch)
+        else:
+            loss = self.loss(batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the loss became {loss.item()} in epoch {self.epoch + 1}")
         loss.backward()
         max_norm = self.config.grad_clip if self.config.grad_clip > 0 else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
         if not torch.isfinite(norm):
             raise FloatingPointError(f"the gradient norm became {norm.item()} in epoch {self.epoch + 1}")
         self.optimizer.step()
-        return loss.item()
+        return value if self.ddp is not None else loss.item()
+
+    def _distributed_loss(self, batch: Batch) -> tuple[torch.Tensor, float]:
+        """What this rank backpropagates, ``W · sum_r / C`` with ``C`` the number of loss terms
+        over all ranks (one all-reduce), and the whole batch's loss ``Σ_r sum_r / C``.
+
+        DDP averages the ranks' gradients, so they add up to the gradient of
+        ``Σ_r sum_r / C``: that of one process on the whole batch, however unevenly
+        the labelled nodes fall on the ranks.
+        """
+        terms = self.loss_terms(batch)
+        totals = distributed.all_reduce_sum(terms.detach().to(torch.float64, copy=True))  # [Σ sum, Σ count]
+        count = totals[1].clamp_min(1)
+        value = float(totals[0] / count)
+        if not math.isfinite(value):  # every rank sees the same value: all stop together
+            raise FloatingPointError(f"the loss became {value} in epoch {self.epoch + 1}")
+        return terms[0] * (self.world_size / count).to(terms.dtype), value
 
     def train_epoch(self, train: GraphSource, progress: bool = True) -> float:
-        """One pass over ``train`` (shuffled from ``(seed, epoch)``); returns the mean loss."""
-        generator = torch.Generator().manual_seed(derived_seed(self.config.seed, self.epoch, 0))
-        loader = graph_loader(train, self.config.batch_size, shuffle=True, generator=generator)
+        """One pass over ``train`` (shuffled from ``(seed, epoch)``); returns the mean loss.
+
+        Distributed, each rank runs its shards of the epoch's batches (:func:`epoch_loader`).
+        """
+        loader = epoch_loader(train, self.config.batch_size, self.config.seed, self.epoch, self.rank, self.world_size)
         self.model.train()
         total, steps, labelled = 0.0, 0, False
+        progress = progress and distributed.is_main()
         with seeded_rng(derived_seed(self.config.seed, self.epoch, 1), self.device):
             bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, disable=None if progress else True)
             for batch in bar:
@@ -367,6 +469,8 @@ class Trainer:
                 bar.set_postfix(loss=f"{total / steps:.4f}")
         if steps == 0:
             raise ValueError("the training set gave no batch")
+        if self.world_size > 1:  # labels on any rank's shards will do
+            labelled = bool(distributed.all_reduce_sum(torch.tensor([float(labelled)], device=self.device)) > 0)
         if not labelled:
             raise ValueError(
                 "the expert labels of the training set mark no optimal edge in any graph "
@@ -391,7 +495,8 @@ class Trainer:
                 ``valid_success``, ``valid_random_success`` in the record).
             epochs: total epochs to reach.
             progress: show tqdm bars.
-            on_epoch: called with each epoch's record, after the checkpoint is written.
+            on_epoch: called with each epoch's record, after the checkpoint is written
+                (distributed: on rank 0 only).
 
         Returns:
             :attr:`history`.
@@ -407,7 +512,7 @@ class Trainer:
             loss = self.train_epoch(train_dataset, progress)
             self.epoch += 1
             record = {"epoch": float(self.epoch), "loss": loss}
-            if valid_dataset is not None:
+            if valid_dataset is not None and distributed.is_main():  # the others wait for its record
                 metrics = evaluate(
                     self.model, valid_dataset, self.device, progress=progress,
                     batch_size=self.config.batch_size, seed=self.config.seed,
@@ -415,11 +520,13 @@ class Trainer:
                 record.update({"valid_optimal": metrics.optimal, "valid_success": metrics.success})
                 if metrics.random_success is not None:
                     record["valid_random_success"] = metrics.random_success
+            record = distributed.broadcast_object(record)
             self.history.append(record)
-            if self.checkpoint is not None:
-                self.save()
-            if on_epoch is not None:
-                on_epoch(record)
+            if distributed.is_main():
+                if self.checkpoint is not None:
+                    self.save()
+                if on_epoch is not None:
+                    on_epoch(record)
         return self.history
 
 
