@@ -32,7 +32,15 @@ wait for a descheduled thread (measured: 20-30× slower steps with 2 threads on 
 Bandwidth model (printed in the header): a forward layer must read the transition weights
 ``P [N, S, A]``, the gathered neighbour values ``V [N, S]`` and the reward ``R [N, A]``
 (float32): ``4·N·(S·A + S + A)`` bytes; forward + backward counts as 3 such passes, so
-``GB/s = 3 · bytes / (time per layer)``.
+``GB/s = 3 · bytes / (time per layer)``. The device's copy bandwidth is measured in the
+same run (``dst.copy_(src)`` of ``--bandwidth-mib``, best of 5, read + write bytes counted),
+and each configuration also times a forward pass alone (no gradients: the plain layer loop,
+the same in every memory mode): its time per layer is set against the bound
+``bytes / copy bandwidth``.
+
+The issue-11 check (``benchmarks/gpu_check.sh``): 100×100 mazes, ``--batch 32``,
+``--actions 10``, K = 1000 and 5000 on CUDA; targets: K = 5000 in ≤ 6 GB of GPU memory,
+forward layer time ≤ 2× the bandwidth bound.
 
 Usage::
 
@@ -40,6 +48,7 @@ Usage::
     python benchmarks/bench_deep_vi.py --modes autograd --depths 100 --quick
     python benchmarks/bench_deep_vi.py --sizes 35x8 --depths 1000      # the target workload
     python benchmarks/bench_deep_vi.py --device cuda --sizes 35x8 100x8
+    python benchmarks/bench_deep_vi.py --device cuda --sizes 100 --batch 32 --actions 10 --depths 100 1000 5000
     python benchmarks/bench_deep_vi.py --json out.json ...; ... --report out.json   # re-print
 """
 from __future__ import annotations
@@ -63,6 +72,8 @@ CONNECTIVITY = 8
 NUM_SLOTS = KERNEL_SIZE**2
 WALL_DENSITY = 0.3
 TARGET = {"workload": "35x8", "depth": 1000, "seconds": 1.6, "gib": 0.25}
+GPU_TARGET = {"workload": "100x32", "depth": 5000, "gb": 6.0, "bound_ratio": 2.0}
+"""Issue 11 (CUDA): K = 5000 on 100×100 ×32 in ≤ 6 GB; forward layer time ≤ 2× the bandwidth bound."""
 ONE_STEP_FROM = 5000  # K from which a single timed step is taken
 GIB = 1 << 30
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -252,11 +263,52 @@ def run_single(args: argparse.Namespace) -> dict[str, Any]:
     def grad_norm() -> float:
         return float(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in model.parameters() if p.grad is not None)))
 
+    def forward() -> None:
+        with torch.no_grad():
+            model(batch)
+
     repeats = 1 if depth >= ONE_STEP_FROM else args.repeats
     measured = measure_steps(step, grad_norm, repeats, device)
     if "peak_rss" in measured:
         measured["cpu_peak_import"] = measured["peak_rss"] - rss_import
+    measured["forward_s"] = time_calls(forward, repeats, device)
     return {**result, **measured}
+
+
+def time_calls(call: Callable[[], Any], repeats: int, device: Any) -> float:
+    """Median seconds of ``repeats`` calls after one warm-up call (synchronised on CUDA)."""
+    import torch
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    call()
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        call()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def copy_bandwidth(device_name: str, mib: float, threads: int, repeats: int = 5) -> dict[str, Any]:
+    """The device's copy bandwidth: ``dst.copy_(src)`` of ``mib`` MiB of float32, best of ``repeats``,
+    in bytes per second counting the bytes read and written (``2 · size / time``)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    device = torch.device(device_name)
+    src = torch.ones(max(1, int(mib * MIB) // 4), device=device)
+    dst = torch.empty_like(src)
+    best = min(time_calls(lambda: dst.copy_(src), 1, device) for _ in range(repeats))
+    nbytes = src.numel() * 4
+    del src, dst
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return {"bandwidth": 2 * nbytes / best, "bandwidth_bytes": nbytes, "device": str(device)}
 
 
 def measure_steps(step: Callable[[], Any], grad_norm: Callable[[], float], repeats: int, device: Any) -> dict[str, Any]:
@@ -335,8 +387,15 @@ def run_json_child(command: list[str], args: argparse.Namespace, base: dict[str,
 
 
 def run_child(args: argparse.Namespace, workload: Workload, depth: int, mode: str) -> dict[str, Any]:
-    """One configuration in a fresh process; its JSON result (or ``status: error``)."""
+    """One configuration in a fresh process (``--in-process``: in this one); its JSON result
+    (or ``status: error``)."""
     base = {"workload": workload.name, "depth": depth, "mode": mode}
+    if args.in_process:
+        single = argparse.Namespace(**{**vars(args), "sizes": [workload], "depths": [depth], "modes": [mode]})
+        try:
+            return json.loads(json.dumps(run_single(single)))
+        except Exception as error:  # noqa: BLE001  (reported in the table, like a failed child)
+            return {**base, "status": "error", "error": f"{type(error).__name__}: {error}"[:200]}
     return run_json_child(child_command(args, workload, depth, mode), args, base)
 
 
@@ -404,6 +463,8 @@ def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
                 done.append(result)
                 results.append(result)
                 print(f"  {workload.name:>8} K={depth:<5} {mode:<10} {summary(result)}", file=sys.stderr, flush=True)
+    results.append(copy_bandwidth(args.device, args.bandwidth_mib, args.threads))
+    print(f"  copy bandwidth {results[-1]['bandwidth'] / 1e9:.1f} GB/s", file=sys.stderr, flush=True)
     return results
 
 
@@ -418,6 +479,9 @@ def summary(result: dict[str, Any]) -> str:
 
 def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     import torch
+
+    bandwidth = next((r["bandwidth"] for r in results if "bandwidth" in r), None)
+    results = [r for r in results if "workload" in r]
 
     device = args.device
     threads = next((r["threads"] for r in results if "threads" in r), args.threads)
@@ -435,10 +499,14 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
     if getattr(args, "load_warning", None):
         print(args.load_warning + ".")
     print("bandwidth model: a forward layer reads P [N,S,A] + gathered V [N,S] + R [N,A] (float32) = "
-          "4·N·(S·A+S+A) bytes; forward + backward ≈ 3 such passes; GB/s = 3·bytes / (time per layer).\n")
-    print("| workload | N | K | mode | time / step | ms / layer | peak MiB | × autograd (time, mem) "
-          "| bytes / layer | GB/s | loss | ‖grad‖ |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "4·N·(S·A+S+A) bytes; forward + backward ≈ 3 such passes; GB/s = 3·bytes / (time per layer).")
+    if bandwidth is not None:
+        print(f"copy bandwidth measured in this run: {bandwidth / 1e9:.1f} GB/s (dst.copy_(src), bytes read + "
+              f"written); the bound of a forward layer is bytes / bandwidth, and 'fwd × bound' is the measured "
+              f"forward time per layer (no gradients) over it.")
+    print("\n| workload | N | K | mode | time / step | ms / layer | fwd ms / layer | fwd × bound | peak MiB "
+          "| × autograd (time, mem) | bytes / layer | GB/s | loss | ‖grad‖ |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     reference = {(r["workload"], r["depth"]): r for r in results if r["mode"] == "autograd" and r.get("status") == "ok"}
     order = {w.name: i for i, w in enumerate(args.sizes)}
     for r in sorted(results, key=lambda r: (order.get(r["workload"], 0), r["depth"], MODES.index(r["mode"]))):
@@ -447,7 +515,7 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
         head = f"| {workload.label} | {nodes} | {r['depth']} | {r['mode']} |"
         if r.get("status") != "ok":
             status = r["status"] if r["status"] != "error" else f"error: {r.get('error', '')}"
-            print(f"{head} {status} | | | | | | | |")
+            print(f"{head} {status} | | | | | | | | | |")
             continue
         seconds, memory = r["seconds"], memory_of(r)
         per_layer = seconds / r["depth"]
@@ -456,11 +524,15 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
         ratio = "–"
         if ref is not None:
             ratio = f"{seconds / ref['seconds']:.2f}, {memory / max(memory_of(ref), 1):.2f}"
-        print(f"{head} {seconds:.3f} s | {per_layer * 1e3:.3f} | {memory / MIB:.0f} | {ratio} | "
+        forward = r.get("forward_s")
+        fwd = f"{forward / r['depth'] * 1e3:.3f}" if forward is not None else "–"
+        bound = f"{forward / r['depth'] / (nbytes / bandwidth):.1f}" if forward is not None and bandwidth else "–"
+        print(f"{head} {seconds:.3f} s | {per_layer * 1e3:.3f} | {fwd} | {bound} | {memory / MIB:.0f} | {ratio} | "
               f"{nbytes / 1e6:.2f} MB | {3 * nbytes / per_layer / 1e9:.2f} | {r['loss']:.4f} | {r['grad_norm']:.4g} |")
     print_marginal(results, args)
     print_gradient_check(results, reference)
     print_targets(results)
+    print_gpu_targets(results, args, bandwidth)
 
 
 def print_marginal(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -516,6 +588,24 @@ def print_targets(results: list[dict[str, Any]]) -> None:
               f"step alone {memory_of(r) / GIB:.3f} GiB) → {verdict}")
 
 
+def print_gpu_targets(results: list[dict[str, Any]], args: argparse.Namespace, bandwidth: float | None) -> None:
+    """Issue 11's targets at K = 5000 on 100×100 ×32 (CUDA): ≤ 6 GB per step, forward layer ≤ 2× the bound."""
+    rows = [r for r in results if r["workload"] == GPU_TARGET["workload"] and r["depth"] == GPU_TARGET["depth"]
+            and r.get("status") == "ok"]
+    if not rows or not args.device.startswith("cuda"):
+        return
+    nbytes = layer_bytes(parse_workload(GPU_TARGET["workload"]).num_nodes, args.actions)
+    print(f"\ntargets (100×100 ×32, K = {GPU_TARGET['depth']}, CUDA: ≤ {GPU_TARGET['gb']:g} GB per training step, "
+          f"forward layer ≤ {GPU_TARGET['bound_ratio']:g}× the bandwidth bound):")
+    for r in rows:
+        small = memory_of(r) <= GPU_TARGET["gb"] * 1e9
+        ratio = r["forward_s"] / r["depth"] / (nbytes / bandwidth) if bandwidth and "forward_s" in r else None
+        fast = ratio is not None and ratio <= GPU_TARGET["bound_ratio"]
+        shown = f"{ratio:.1f}×" if ratio is not None else "not measured"
+        print(f"- {r['mode']}: {memory_of(r) / 1e9:.2f} GB ({'ok' if small else 'too much'}), forward layer "
+              f"{shown} the bound ({'ok' if fast else 'too slow'}) → {'MET' if small and fast else 'NOT MET'}")
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -530,6 +620,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None, help="timed steps per configuration (median; default 3)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 35x2, K 10 100, one timed step (explicit options still apply)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="mazes per workload: overrides the COUNT of every --sizes entry (e.g. --sizes 100 --batch 32)")
     parser.add_argument("--actions", type=int, default=4, help="latent actions A")
     parser.add_argument("--hidden", type=int, default=32, help="DT-VIN hidden channels")
     parser.add_argument("--max-gib", type=float, default=12.0,
@@ -538,6 +630,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--omp-wait-policy", choices=["auto", "passive", "active", "unset"], default="auto",
                         help="OMP_WAIT_POLICY of the children; auto: PASSIVE when other processes keep the CPUs "
                              "busy and --threads > 1 (spinning workers then stall every op), else unchanged")
+    parser.add_argument("--bandwidth-mib", type=float, default=None,
+                        help="size of the copy that measures the device's bandwidth (default 1024 on CUDA, 256 on CPU)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run every configuration in this process (fast, for smoke tests; memory figures then "
+                             "include earlier configurations' leftovers)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the raw results here")
     parser.add_argument("--report", type=Path, default=None,
@@ -549,6 +646,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.sizes = [Workload(35, 2)] if args.quick else [Workload(35, 8), Workload(100, 8 if cuda else 2)]
     if args.depths is None:
         args.depths = [10, 100] if args.quick else [100, 1000, 5000]
+    if args.batch is not None:
+        if args.batch < 1:
+            parser.error("--batch must be >= 1")
+        args.sizes = list(dict.fromkeys(Workload(w.side, args.batch) for w in args.sizes))
+    if args.bandwidth_mib is None:
+        args.bandwidth_mib = 1024.0 if cuda else 256.0
+    if args.bandwidth_mib <= 0:
+        parser.error("--bandwidth-mib must be > 0")
     if args.modes is None:
         args.modes = list(MODES)
     if args.repeats is None:
@@ -571,7 +676,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.report is not None:
         results = json.loads(args.report.read_text())
         known = {w.name for w in args.sizes}
-        args.sizes += [parse_workload(name) for name in dict.fromkeys(r["workload"] for r in results)
+        args.sizes += [parse_workload(name) for name in dict.fromkeys(r["workload"] for r in results if "workload" in r)
                        if name not in known]
         print_report(results, args)
         return
