@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import inspect
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -135,7 +136,9 @@ def init_from_env(device: str | torch.device = "cpu") -> torch.device:
     if rank_dev.type == "cuda":
         torch.cuda.set_device(rank_dev)
     backend = "nccl" if rank_dev.type == "cuda" else "gloo"
-    kwargs: dict[str, Any] = {"device_id": rank_dev} if rank_dev.type == "cuda" else {}
+    kwargs: dict[str, Any] = {}
+    if rank_dev.type == "cuda" and "device_id" in inspect.signature(dist.init_process_group).parameters:
+        kwargs["device_id"] = rank_dev  # binds the rank to its GPU (nccl's barrier and objects use it)
     dist.init_process_group(backend, rank=launch.rank, world_size=launch.world_size, timeout=TIMEOUT, **kwargs)
     return rank_dev
 
