@@ -33,9 +33,21 @@ from gvin.planners import (  # noqa: E402
     value_iteration,
 )
 
-from gvin import viz  # noqa: E402
 from gvin.maps import GridMap, read_map  # noqa: E402
-from gvin.rollout import MapPlan, TrainedPlanner, load_planner, plan_on_map  # noqa: E402
+
+# The workflow names sit on top of the models and the trainer: they load on first use, so that
+# `import gvin` (and every `gvin.graphs` / `gvin.datasets` import) stays free of them.
+_LAZY = {"viz": "gvin.viz", "MapPlan": "gvin.rollout", "TrainedPlanner": "gvin.rollout",
+         "load_planner": "gvin.rollout", "plan_on_map": "gvin.rollout"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(_LAZY[name])
+        return module if name == "viz" else getattr(module, name)
+    raise AttributeError(f"module 'gvin' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 __all__ = [
@@ -71,3 +83,7 @@ __all__ = [
     "viz",
     "__version__",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

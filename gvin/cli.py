@@ -180,6 +180,9 @@ def _add_data_arguments(parser: argparse.ArgumentParser, trained: bool = False) 
     group.add_argument("--neighbours", type=_integer(1),
                        help=f"{_only('neighbours')}nearest samples each sample links to (default "
                             f"{roadmap['neighbours']})")
+    group.add_argument("--goal-mode", choices=("angles", "point"),
+                       help=f"{_only('goal_mode')}the goal is a joint configuration (angles, default) or an "
+                            "end-effector point whose goal set is every free configuration that reaches it")
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -54,7 +54,8 @@ def test_defaults_are_the_ones_the_command_had():
     assert WORLDS["maze3d"].settings["connectivity"] == 6 and WORLDS["maze3d"].connectivity == (6, 18, 26)
     assert WORLDS["terrain"].settings == {"terrain_source": "jacksboro", "size": 32, "counts": [200, 50, 50],
                                           "data_seed": 0, "max_slope": 20.0, "connectivity": 8}
-    assert WORLDS["cspace"].settings == {"size": 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8}
+    assert WORLDS["cspace"].settings == {"size": 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8,
+                                         "goal_mode": "angles"}
     assert WORLDS["roadmap"].settings == {"size": 100, "counts": [2000, 200, 500], "data_seed": 0, "neighbours": 8}
     assert [name for name, world in WORLDS.items() if world.cached] == ["maze", "maze3d"]
     assert [name for name, world in WORLDS.items() if world.files] == ["maze"]
@@ -153,3 +154,21 @@ def test_the_registry_imports_point_down():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_setting_added_later_keeps_older_records_identity():
+    """C-space records saved before goal_mode existed mean goal_mode='angles' and keep their identity."""
+    old = {"world": "cspace", "size": 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8}
+    assert check_record({**old, "kernel_size": 3}, "run.json")["size"] == 18
+    assert data_identity({**old, "goal_mode": "angles"}) == data_identity(old) == old
+    point = data_identity({**old, "goal_mode": "point"})
+    assert point == {**old, "goal_mode": "point"} and check_record({**point, "kernel_size": 3}, "x") == {**point, "kernel_size": 3}
+    with pytest.raises(ValueError, match="missing or bad: goal_mode"):
+        check_record({**old, "goal_mode": "elbow", "kernel_size": 3}, "run.json")
+
+
+def test_cspace_goal_points_through_the_registry():
+    spec = data_identity({**tiny_spec("cspace"), "size": 12, "goal_mode": "point"})
+    item = WORLDS["cspace"].load(spec, None, "train")[0]
+    assert item.goal_point.shape == (1, 2) and int(item.goal.sum()) >= 1
+    assert not hasattr(WORLDS["cspace"].load(tiny_spec("cspace"), None, "train")[0], "goal_point")

@@ -64,6 +64,7 @@ SETTING_CHECKS: Mapping[str, Callable[[Any], bool]] = MappingProxyType({
     "terrain_source": lambda v: v in ("jacksboro", "random"),
     "max_slope": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
     "neighbours": lambda v: _is_int(v, 1),
+    "goal_mode": lambda v: v in ("angles", "point"),
     "kernel_size": lambda v: _is_int(v, 3) and v % 2 == 1,
 })
 """What a saved value of each data setting (and the record's ``kernel_size``) may be."""
@@ -90,6 +91,9 @@ class World:
         files: it can read its data from a GPPN ``.npz`` file (``npz``).
         kernel_sizes: its graphs may use an ``F×F`` stencil (``--kernel-size``).
         noun: what one item is called, e.g. ``"maze"`` (plural: ``noun + "s"``).
+        later: settings added after records of this world were first saved, with
+            the value a record without them means. A spec records such a setting
+            only when it differs from that value, so older records keep their identity.
     """
 
     name: str
@@ -106,9 +110,11 @@ class World:
     files: bool = False
     kernel_sizes: bool = False
     noun: str = "maze"
+    later: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
+        object.__setattr__(self, "later", MappingProxyType(dict(self.later)))
 
     # -- settings
     @property
@@ -211,7 +217,7 @@ def _load_cspace(spec: dict, root: Path | None, split: str, kernel_size: int):
     from gvin.datasets.cspace import CSpaceDataset
 
     return CSpaceDataset(split, bins=spec["size"], count=tuple(spec["counts"]), seed=spec["data_seed"],
-                         connectivity=spec["connectivity"])
+                         connectivity=spec["connectivity"], goal=spec.get("goal_mode", "angles"))
 
 
 def _load_roadmap(spec: dict, root: Path | None, split: str, kernel_size: int):
@@ -234,8 +240,8 @@ WORLDS: Mapping[str, World] = MappingProxyType({world.name: world for world in (
            "connectivity": 8},
           _load_terrain, connectivity=(4, 8), in_channels=4),  # free, goal, elevation, steepest slope
     World("cspace", "2-link arm, --size bins a joint", "C-spaces", "bins a joint",
-          {"size": 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8}, _load_cspace,
-          connectivity=(4, 8)),
+          {"size": 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8, "goal_mode": "angles"},
+          _load_cspace, connectivity=(4, 8), later={"goal_mode": "angles"}),
     World("roadmap", "probabilistic roadmaps of 2-D workspaces, --size samples", "roadmaps", "samples",
           {"size": 100, "counts": [2000, 200, 500], "data_seed": 0, "neighbours": 8}, _load_roadmap,
           edge_dim=3, noun="roadmap"),  # edge_attr: offset and length (gvin.datasets.roadmap.EDGE_DIM)
@@ -262,7 +268,8 @@ def data_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
     A maze's identity holds no ``"world"``, as records from before worlds did.
     """
     world = get_world(spec)
-    identity = {key: spec.get(key) for key in world.identity_keys(spec)}
+    identity = {key: spec.get(key) for key in world.identity_keys(spec)
+                if not (key in world.later and spec.get(key, world.later[key]) == world.later[key])}
     return identity if world.name == DEFAULT_WORLD else {"world": world.name, **identity}
 
 
@@ -280,7 +287,8 @@ def check_record(record: Any, source: Any) -> dict[str, Any]:
     if world is None:
         raise ValueError(f"{source} holds a broken data record (missing or bad: world); fix or delete it")
     keys = world.identity_keys(record)
-    bad = [key for key in (*keys, "kernel_size") if key not in record or not SETTING_CHECKS[key](record[key])]
+    filled = {**world.later, **record}
+    bad = [key for key in (*keys, "kernel_size") if key not in filled or not SETTING_CHECKS[key](filled[key])]
     if not bad and "connectivity" in keys and record["connectivity"] not in world.connectivity:
         bad = ["connectivity"]
     if bad:
