@@ -263,7 +263,8 @@ def test_every_world_trains_evaluates_and_plans(world, tmp_path, capsys):
     assert config["model_kwargs"].get("in_channels", 2) == channels
     capsys.readouterr()
     assert main(["evaluate", str(out / "checkpoint.pt"), "--device", "cpu"]) == 0
-    assert "test (4 mazes" in capsys.readouterr().out
+    noun = {"maze3d": "mazes", "terrain": "terrain windows", "cspace": "C-spaces"}[world]
+    assert f"test (4 {noun}" in capsys.readouterr().out
     assert main(["plan", str(out / "checkpoint.pt")]) == 0
     text = capsys.readouterr().out
     assert "shortest path" in text

@@ -238,10 +238,10 @@ WORLDS: Mapping[str, World] = MappingProxyType({world.name: world for world in (
     World("terrain", "rover terrain windows, --size cells a side", "terrain", "cells a side",
           {"terrain_source": "jacksboro", "size": 32, "counts": [200, 50, 50], "data_seed": 0, "max_slope": 20.0,
            "connectivity": 8},
-          _load_terrain, connectivity=(4, 8), in_channels=4),  # free, goal, elevation, steepest slope
+          _load_terrain, connectivity=(4, 8), in_channels=4, noun="terrain window"),  # free, goal, elevation, steepest slope
     World("cspace", "2-link arm, --size bins a joint", "C-spaces", "bins a joint",
           {"size": 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8, "goal_mode": "angles"},
-          _load_cspace, connectivity=(4, 8), later={"goal_mode": "angles"}),
+          _load_cspace, connectivity=(4, 8), later={"goal_mode": "angles"}, noun="C-space"),
     World("roadmap", "probabilistic roadmaps of 2-D workspaces, --size samples", "roadmaps", "samples",
           {"size": 100, "counts": [2000, 200, 500], "data_seed": 0, "neighbours": 8}, _load_roadmap,
           edge_dim=3, noun="roadmap"),  # edge_attr: offset and length (gvin.datasets.roadmap.EDGE_DIM)
