@@ -2,8 +2,11 @@
 
 A training run writes into its ``--out`` folder: ``checkpoint.pt`` (every epoch,
 atomically; ``train`` resumes from it), ``run.json`` (the data and model
-settings, for people and older checkpoints) and ``plan.png`` (values and a
-planned path next to the optimal one). The checkpoint itself records the data
+settings, for people and older checkpoints), ``metrics.jsonl`` (one JSON line
+per epoch, appended as it ends: ``epoch``, ``loss``, ``valid_*`` rates,
+``seconds``; rewritten from the checkpoint's history on a resume, so no epoch
+appears twice), ``learning_curve.png`` (drawn at the end) and ``plan.png``
+(values and a planned path next to the optimal one). The checkpoint itself records the data
 it was trained on and its stencil, so ``evaluate`` and ``plan`` need only it,
 and a resume on other data is refused.
 
@@ -25,6 +28,7 @@ import json
 import math
 import os
 import sys
+import time
 import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -34,6 +38,7 @@ import torch
 
 from gvin.datasets.worlds import DEFAULT_WORLD, GENERATED, WORLDS, check_record, data_identity, get_world, world_of
 from gvin.io import atomic_write
+from gvin.maps import READERS
 from gvin.models import DTVIN, MODELS, VIN
 from gvin.models.implicit import IMPLICIT_GAMMA, ImplicitPlanner
 from gvin.nn.implicit import BACKWARD_SOLVERS, ConvergenceError, ConvergenceWarning, FixedPoint
@@ -41,6 +46,9 @@ from gvin.nn.solvers import SOLVERS
 
 RUN_FILE = "run.json"
 CHECKPOINT = "checkpoint.pt"
+METRICS_FILE = "metrics.jsonl"
+CURVE_FILE = "learning_curve.png"
+
 IMPLICIT = tuple(name for name, cls in MODELS.items() if issubclass(cls, ImplicitPlanner))
 WITHOUT_DISCOUNT = tuple(name for name, cls in MODELS.items()  # the gated recurrences have no gamma
                          if "gamma" not in inspect.signature(cls).parameters)
@@ -258,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--seed", type=_integer(0), default=0)
     group.add_argument("--device", type=_device, default=default_device)
     group.add_argument("--threads", type=_integer(1, os.cpu_count() or 1), default=None, help="torch CPU threads")
-    group.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, run.json, plan.png)")
+    group.add_argument("--out", type=Path, required=True, help="run folder (checkpoint.pt, run.json, metrics.jsonl, learning_curve.png, plan.png)")
     group.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
 
     evaluate = sub.add_parser("evaluate", help="%%Optimal / %%Success of a trained planner")
@@ -269,14 +277,24 @@ def build_parser() -> argparse.ArgumentParser:
                           help="plan with K layers, or K forward solver steps at most (default: as trained)")
     evaluate.add_argument("--device", type=_device, default=default_device)
 
-    plan = sub.add_parser("plan", help="plan one maze with a trained planner; print it and write a PNG")
+    plan = sub.add_parser("plan", help="plan one maze (of the data, or a map file of yours) with a trained "
+                                        "planner; print it and write a PNG")
     plan.add_argument("checkpoint", type=Path)
+    own = plan.add_argument_group("your own map (instead of the data's mazes)")
+    own.add_argument("--map", type=Path, default=None, metavar="FILE",
+                     help=f"a 2-D map file: {', '.join(READERS)} (.txt: '#' wall, '.' free, S start, "
+                          "G goal; .npy: non-zero = free; .png: dark = wall)")
+    own.add_argument("--start", type=_integer(0), nargs=2, default=None, metavar=("ROW", "COL"),
+                     help="start cell (default: the map's S)")
+    own.add_argument("--goal", type=_integer(0), nargs=2, default=None, metavar=("ROW", "COL"),
+                     help="goal cell (default: the map's G)")
     _add_data_arguments(plan, trained=True)
-    plan.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    plan.add_argument("--index", type=_integer(0), default=0, help="which maze of the split")
+    plan.add_argument("--split", default=None, choices=("train", "valid", "test"), help="default test")
+    plan.add_argument("--index", type=_integer(0), default=None, help="which maze of the split (default 0)")
     plan.add_argument("--depth", type=_integer(1, MAX_DEPTH), default=None,
                       help="plan with K layers, or K forward solver steps at most (default: as trained)")
-    plan.add_argument("--png", type=Path, default=None, help="where to write the picture")
+    plan.add_argument("--png", type=Path, default=None,
+                      help="where to write the picture (default: next to the checkpoint)")
     return parser
 
 
@@ -712,8 +730,38 @@ def _solve_line(info: Any) -> str:
             f"> tol {info.tol:g}; its best iterate was used)")
 
 
-def _report(epochs: int, solves: _Solves | None = None) -> Callable[[dict[str, float]], None]:
+def _start_metrics(path: Path, history: list[dict[str, float]]) -> None:
+    """Rewrite the run's metrics file to hold one line per epoch of ``history`` (the checkpoint's).
+
+    Lines the file already holds for those epochs are kept (they may carry an epoch's ``seconds``);
+    lines of later epochs, which the checkpoint does not hold, and unreadable lines are dropped, so
+    a resume or a ``--no-resume`` never duplicates an epoch.
+    """
+    kept: dict[int, str] = {}
+    if path.is_file():
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                epoch = json.loads(line).get("epoch")
+            except (json.JSONDecodeError, AttributeError):
+                continue
+            if isinstance(epoch, (int, float)):
+                kept[int(epoch)] = line
+    lines = [kept.get(int(record["epoch"]), json.dumps(record)) for record in history]
+    with atomic_write(path, "w") as file:
+        file.write("".join(line + "\n" for line in lines))
+
+
+def _report(epochs: int, solves: _Solves | None = None,
+            metrics: Path | None = None) -> Callable[[dict[str, float]], None]:
+    started = time.perf_counter()
+
     def report(record: dict[str, float]) -> None:
+        nonlocal started
+        if metrics is not None:  # appended as each epoch ends, after its checkpoint
+            now = time.perf_counter()
+            with open(metrics, "a") as file:
+                file.write(json.dumps({**record, "seconds": round(now - started, 3)}) + "\n")
+            started = now
         line = f"epoch {int(record['epoch'])}/{epochs}  loss {record['loss']:.4f}"
         if "valid_optimal" in record:
             line += (f"  valid %Optimal {100 * record['valid_optimal']:.1f}"
@@ -769,11 +817,15 @@ def _train(args: argparse.Namespace, spec: dict[str, Any], root: Path) -> int:
     if main:
         saved_data = {**spec, "root": str(root)} if world.cached and "npz" not in spec else spec
         _write_json(args.out / RUN_FILE, {"data": saved_data, "kernel_size": args.kernel_size, "train": asdict(config)})
+        _start_metrics(args.out / METRICS_FILE, trainer.history)
         _print_start(args, trainer, len(train_set))
     with _Solves(trainer.model) as solves:
-        trainer.fit(train_set, valid_set if len(valid_set) else None, on_epoch=_report(config.epochs, solves))
+        report = _report(config.epochs, solves, args.out / METRICS_FILE)
+        trainer.fit(train_set, valid_set if len(valid_set) else None, on_epoch=report)
         if not main:
             return 0
+        curve = _plot_learning_curve(trainer.history, args.out / CURVE_FILE)
+        print(f"wrote {args.out / METRICS_FILE} and {curve}")
         test_set = load_split(spec, root, "test", args.kernel_size)
         metrics = evaluate(trainer.model, test_set, trainer.device)
         print(_format_metrics("test", metrics, args.actions, solves, world.noun))
@@ -781,6 +833,17 @@ def _train(args: argparse.Namespace, spec: dict[str, Any], root: Path) -> int:
     print(f"wrote {png}; " if png else "", end="")
     print(f"the checkpoint {checkpoint} holds epoch {trainer.epoch}")
     return 0
+
+
+def _plot_learning_curve(history: list[dict[str, float]], path: Path) -> Path:
+    """The run's loss and validation rates per epoch, drawn without pyplot (no backend is chosen)."""
+    from matplotlib.figure import Figure
+
+    from gvin.viz import _atomic_savefig, plot_learning_curve
+
+    figure = Figure(figsize=(6.0, 3.5))
+    plot_learning_curve(history, ax=figure.subplots())
+    return _atomic_savefig(figure, path)
 
 
 def _print_start(args: argparse.Namespace, trainer: Any, num_train: int) -> None:
@@ -865,6 +928,13 @@ def _check_picture(path: Path) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    if args.map is not None:
+        return _plan_on_map_file(args)
+    given = [option for option, value in (("--start", args.start), ("--goal", args.goal)) if value is not None]
+    if given:
+        raise CLIError(f"{' and '.join(given)}: cells of your own map; give the map with --map FILE "
+                       "(without --map, plan plans the data's --index maze from its farthest cell)")
+    args.split, args.index = args.split or "test", args.index or 0
     png = args.png or args.checkpoint.parent / f"plan_{args.split}_{args.index}.png"
     _check_picture(png)
     model, dataset, _, world = _load_evaluation_split(args)
@@ -874,6 +944,82 @@ def cmd_plan(args: argparse.Namespace) -> int:
     written = _plot_example(model, dataset, args.index, png, args.depth, world.noun)
     if written is not None:
         print(f"wrote {written}")
+    return 0
+
+
+def _map_cell(cell: list[int] | None, grid: Any, name: str, path: Path) -> tuple[int, int]:
+    """``--start`` / ``--goal``, else the cell the map marks; a cell off the map or on a wall is an error."""
+    from gvin.maps import free_cell
+
+    mark = "S" if name == "start" else "G"
+    if cell is None:
+        marked = getattr(grid, name)
+        if marked is None:
+            raise CLIError(f"--map {path}: the map marks no {name} cell ({mark}); give --{name} ROW COL "
+                           f"(or draw {mark} on a free cell of a .txt map)")
+        return marked
+    try:
+        return free_cell(tuple(cell), grid.free, f"--{name}")
+    except ValueError as error:
+        raise CLIError(f"{error} (the map {path} is {grid.free.shape[0]}x{grid.free.shape[1]}, rows and "
+                       "columns counted from 0)") from None
+
+
+def _plan_on_map_file(args: argparse.Namespace) -> int:
+    """``gvin plan CHECKPOINT --map FILE``: the planner on a 2-D map of the user's, printed and drawn."""
+    from gvin.maps import read_map
+    from gvin.rollout import grid_settings, load_planner, plan_on_map
+    from gvin.viz import plot_plan, render_ascii
+
+    data_options = [_option(key) for key in DATA_OPTIONS if getattr(args, key, None) is not None]
+    data_options += [option for option, value in (("--root", args.root), ("--split", args.split),
+                                                  ("--index", args.index)) if value is not None]
+    if data_options:
+        raise CLIError(f"{', '.join(data_options)}: choose a maze of the data; --map {args.map} plans on your own "
+                       "map instead (give one or the other)")
+    suffix = args.map.suffix.lower()
+    if suffix not in READERS:
+        raise CLIError(f"--map {args.map}: expected a map file ending in {_listed(list(READERS))} "
+                       + (f"(got {suffix!r})" if suffix else "(it has no extension)"))
+    if args.map.is_dir():
+        raise CLIError(f"--map {args.map} is a folder; expected a map file")
+    if not args.map.is_file():
+        raise CLIError(f"--map {args.map}: no such file")
+    png = args.png or args.checkpoint.parent / f"plan_{args.map.stem}.png"
+    _check_picture(png)
+    planner = load_planner(args.checkpoint)
+    model = planner.model
+    try:
+        grid_settings(model, record=planner.data)
+    except ValueError as error:
+        raise CLIError(f"{args.checkpoint} cannot plan on a map file: {error}") from None
+    if args.depth is not None and isinstance(model, ImplicitPlanner) and model.fixed_point.f_max_iter is not None:
+        model.fixed_point = replace(model.fixed_point, f_max_iter=args.depth)
+    _note_raw_head(model, args.depth)
+    grid = read_map(args.map)
+    start, goal = _map_cell(args.start, grid, "start", args.map), _map_cell(args.goal, grid, "goal", args.map)
+    with _Solves(model) as solves:
+        result = plan_on_map(planner, grid.free, start, goal, depth=args.depth)
+    height, width = grid.free.shape
+    if solves.implicit:
+        limit = args.depth if args.depth is not None else (model.fixed_point.f_max_iter or model.num_iterations)
+        layers = f"K={limit} solver steps at most"
+    else:
+        layers = f"K={args.depth if args.depth is not None else model.num_iterations} layers"
+    status = "reached the goal" if result.reached else "failed"
+    shortest = (f"shortest path {result.optimal_length:g}" if result.optimal
+                else "the goal cannot be reached from the start (no path)")
+    solved = "".join(f"; {_solve_line(info.forward)}" for info in solves.infos if info.forward)
+    depth = args.depth if args.depth is not None else model.num_iterations
+    if not result.reached and not solves.implicit and result.optimal and result.optimal_length > depth:
+        solved += f" (longer than the {depth} layers planned: try --depth {3 * int(result.optimal_length)})"
+    print(render_ascii(grid.free, goal=goal, path=result.planned, start=start))
+    print(f"map {args.map} ({height}x{width}), {planner.name} {layers}: from {start} to {goal}, policy {status} in "
+          f"{result.planned_length} moves; {shortest}{solved}")
+    print("planned: " + " ".join(f"{row},{col}" for row, col in result.planned))
+    title = (f"{args.map.name}: planned {result.planned_length} moves ({status}), "
+             + (f"optimal {result.optimal_length:g}" if result.optimal else "no path"))
+    print(f"wrote {plot_plan(grid.free, result.values, result.planned, result.optimal, goal, png, title=title)}")
     return 0
 
 

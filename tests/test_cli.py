@@ -293,3 +293,47 @@ def test_the_roadmap_world_trains_a_geometric_planner_evaluates_and_plans(tmp_pa
     assert "roadmap 1, K=15 layers: policy" in text and "no picture" in text
     assert main([*args, "--neighbours", "6"]) == 2  # other data: no resume
     assert "neighbours: saved 5 vs now 6" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- issue 12: maps and metrics
+def _metrics(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_plan_on_a_map_file_prints_the_path_and_draws_it(run, tmp_path, capsys):
+    import numpy as np
+
+    out, _ = run
+    drawn = tmp_path / "mine.txt"
+    drawn.write_text("# # # # # #\n# S . . . #\n# # # # . #\n# G . . . #\n# # # # # #\n")
+    capsys.readouterr()
+    assert main(["plan", str(out / "checkpoint.pt"), "--map", str(drawn), "--depth", "20"]) == 0
+    text = capsys.readouterr().out
+    assert "# S" in text and "G" in text  # the ASCII picture
+    assert "from (1, 1) to (3, 1), policy" in text and "shortest path 8" in text and "K=20 layers" in text
+    assert text.splitlines()[-2].startswith("planned: 1,1 ")
+    assert (out / "plan_mine.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    free = np.ones((4, 5), dtype=bool)
+    free[1, :4] = False
+    np.save(tmp_path / "mine.npy", free)
+    png = tmp_path / "picture.png"
+    assert main(["plan", str(out / "checkpoint.pt"), "--map", str(tmp_path / "mine.npy"), "--start", "0", "0",
+                 "--goal", "2", "0", "--png", str(png)]) == 0
+    text = capsys.readouterr().out
+    assert "from (0, 0) to (2, 0)" in text and "shortest path 10" in text and png.exists()
+
+
+def test_train_appends_metrics_per_epoch_and_draws_the_learning_curve(run, capsys):
+    out, args = run
+    records = _metrics(out)
+    assert [r["epoch"] for r in records] == [1] and {"loss", "valid_optimal", "valid_success", "seconds"} <= set(records[0])
+    assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main([*args, "--epochs", "2"]) == 0  # resumed: epoch 1's line kept, epoch 2 appended
+    assert [r["epoch"] for r in _metrics(out)] == [1, 2] and _metrics(out)[0] == records[0]
+    assert main([*args, "--epochs", "2"]) == 0  # nothing to train: no line twice
+    assert [r["epoch"] for r in _metrics(out)] == [1, 2]
+    payload = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert [r["loss"] for r in _metrics(out)] == [r["loss"] for r in payload["history"]]
+    assert main([*args, "--epochs", "1", "--no-resume"]) == 0  # afresh
+    assert [r["epoch"] for r in _metrics(out)] == [1]
+    assert "metrics.jsonl" in capsys.readouterr().out

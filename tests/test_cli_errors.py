@@ -13,6 +13,8 @@ import torch
 
 from gvin.cli import main
 from gvin.datasets import MazeDataset
+from gvin.graphs.grid import grid_stencil
+from gvin.train import TrainConfig, Trainer
 
 TINY = ["--size", "7", "--counts", "24", "8", "8", "--depth", "4", "--hidden", "8", "--batch-size", "8"]
 
@@ -74,13 +76,20 @@ def files(tmp_path_factory) -> dict[str, str]:
     strict["model"] = "implicit_dtvin"
     strict["model_kwargs"].update(gamma=0.99, fixed_point={"strict": True})
     variant("strict_implicit", {**payload, "config": strict})
+    for name, kwargs in (("geometric", {"edge_dim": 3}), ("grid3d", {"stencil": grid_stencil(3, 6).tolist()})):
+        config = TrainConfig(model="dtvin", model_kwargs={**kwargs, "hidden_channels": 8, "num_iterations": 4})
+        Trainer(config, checkpoint=base / name / "checkpoint.pt").save()
+    (base / "map.txt").write_text("# # # #\n# S . #\n# . G #\n# # # #\n")
+    (base / "unmarked.txt").write_text("....\n.#..\n....\n")
+    (base / "map.csv").write_text("1,1\n1,1\n")
     (base / "garbage_run").mkdir()
     (base / "garbage_run" / "checkpoint.pt").write_bytes(b"half a checkpoint")
     names = ("run", "afile", "folder", "data", "handmade", "bare", "no_model_name", "mismatch", "unknown_kwarg",
              "old_no_run", "json_truncated", "json_list", "json_empty", "bad_record", "garbage_run",
-             "partial_record", "string_record", "json_no_data_keys", "strict_implicit")
+             "partial_record", "string_record", "json_no_data_keys", "strict_implicit", "geometric", "grid3d")
     return {name: str(base / name) for name in names} | {
         "base": str(base), "garbage": str(base / "garbage.pt"), "npz": str(base / "mazes.npz"),
+        "map_txt": str(base / "map.txt"), "unmarked": str(base / "unmarked.txt"), "map_csv": str(base / "map.csv"),
     }
 
 
@@ -236,6 +245,24 @@ CASES = [
     (["plan", "{run}/checkpoint.pt", "--png", "{afile}/x.png"], "afile"),
     (["plan", "{run}/checkpoint.pt", "--split", "dev"], "--split"),
     (["plan", "{run}"], "is a folder"),
+    # plan on a map file of the user's (issue 12)
+    (["plan", "{run}/checkpoint.pt", "--map", "{base}/absent.txt"], "absent.txt: no such file"),
+    (["plan", "{run}/checkpoint.pt", "--map", "{map_csv}"], "expected a map file ending in .npy, .txt or .png"),
+    (["plan", "{run}/checkpoint.pt", "--map", "{folder}.png"], "no such file"),
+    (["plan", "{run}/checkpoint.pt", "--map", "{afile}"], "(it has no extension)"),
+    (["plan", "{run}/checkpoint.pt", "--map", "{map_txt}", "--start", "0", "0"], "--start (0, 0) is on a wall"),
+    (["plan", "{run}/checkpoint.pt", "--map", "{map_txt}", "--goal", "9", "1"], "--goal (9, 1) is outside"),
+    (["plan", "{run}/checkpoint.pt", "--map", "{map_txt}", "--goal", "1"], "--goal"),
+    (["plan", "{run}/checkpoint.pt", "--map", "{map_txt}", "--start", "-1", "1"], "--start"),
+    (["plan", "{run}/checkpoint.pt", "--map", "{unmarked}"], "marks no start cell (S); give --start ROW COL"),
+    (["plan", "{run}/checkpoint.pt", "--map", "{unmarked}", "--start", "0", "0"], "marks no goal cell (G)"),
+    (["plan", "{run}/checkpoint.pt", "--map", "{map_txt}", "--index", "2"], "--index: choose a maze of the data"),
+    (["plan", "{run}/checkpoint.pt", "--map", "{map_txt}", "--size", "9"], "--size: choose a maze of the data"),
+    (["plan", "{run}/checkpoint.pt", "--start", "1", "1"], "--start: cells of your own map"),
+    (["plan", "{run}/checkpoint.pt", "--map", "{map_txt}", "--png", "{folder}"], "--png"),
+    (["plan", "{geometric}/checkpoint.pt", "--map", "{map_txt}"], "a geometric planner (edge_dim=3)"),
+    (["plan", "{grid3d}/checkpoint.pt", "--map", "{map_txt}"], "plans on 2-D maps"),
+    (["plan", "{base}/missing.pt", "--map", "{map_txt}"], "missing.pt"),
     # demo and the command itself
     (["demo", "--epochs", "0"], "--epochs"),
     (["demo", "--out", "{afile}"], "afile"),
