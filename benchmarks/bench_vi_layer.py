@@ -36,7 +36,7 @@ import gvin
 from gvin.datasets.generators import gppn_mazes, sample_goals
 from gvin.grid import GridDTVIN, grid_from_graph, node_values_to_grid
 from gvin.models import DTVIN
-from gvin.nn import EdgeTransition, StencilTransition, bellman_backup, build_stencil
+from gvin.nn import EdgeTransition, StencilTransition, backup_actions_first, build_stencil
 
 KERNEL_SIZE = 3
 CONNECTIVITY = 4
@@ -99,10 +99,13 @@ def backup_rows(data: Batch, x: Tensor, num_actions: int, args: argparse.Namespa
     # VIN: one kernel [T, A] shared by all states.
     kernel = (torch.rand(num_slots, num_actions, generator=gen) * 0.2 - 0.1).to(device)
     conv_kernel = kernel.T.reshape(num_actions, 1, KERNEL_SIZE, KERNEL_SIZE)
+    # One layer as the value-iteration loop runs it: transition and R^T [A, N] are made once per forward.
+    reward_t = reward.T.contiguous()
+    vin_stencil = StencilTransition(kernel, stencil)
+    vin_edges = EdgeTransition(kernel[data.edge_type], data.edge_index, num_nodes)
     paths = {
-        "stencil": lambda: bellman_backup(values, reward, StencilTransition(kernel, stencil))[1],
-        "scatter": lambda: bellman_backup(
-            values, reward, EdgeTransition(kernel[data.edge_type], data.edge_index, num_nodes))[1],
+        "stencil": lambda: backup_actions_first(values, reward_t, vin_stencil, 1.0)[1],
+        "scatter": lambda: backup_actions_first(values, reward_t, vin_edges, 1.0)[1],
         "conv2d": lambda: (grid_reward + F.conv2d(grid_values, conv_kernel, padding=1)).amax(1),
     }
     check_same(node_values_to_grid(data, paths["stencil"]()), node_values_to_grid(data, paths["scatter"]()),
@@ -119,9 +122,12 @@ def backup_rows(data: Batch, x: Tensor, num_actions: int, args: argparse.Namespa
         patches = F.unfold(grid_values, KERNEL_SIZE, padding=1).view(batch, num_slots, 1, height, width)
         return (grid_reward + (grid_probs * patches).sum(1)).amax(1)
 
+    dtvin_stencil = StencilTransition(probs, stencil)
+    dtvin_stencil.slot_major_weight  # laid out once per forward, as in the model
+    dtvin_edges = EdgeTransition(edge_probs, data.edge_index, num_nodes)
     paths = {
-        "stencil": lambda: bellman_backup(values, reward, StencilTransition(probs, stencil))[1],
-        "scatter": lambda: bellman_backup(values, reward, EdgeTransition(edge_probs, data.edge_index, num_nodes))[1],
+        "stencil": lambda: backup_actions_first(values, reward_t, dtvin_stencil, 1.0)[1],
+        "scatter": lambda: backup_actions_first(values, reward_t, dtvin_edges, 1.0)[1],
         "unfold": unfold_backup,
     }
     check_same(node_values_to_grid(data, paths["stencil"]()), node_values_to_grid(data, paths["scatter"]()),

@@ -287,7 +287,10 @@ def test_no_host_read_per_layer(monkeypatch, memory):
         imitation_loss(out.log_probs, batch.optimal, batch.edge_index, batch.num_nodes).backward()
 
     step(5)  # the first call checks the graph once (cached on it)
-    assert count_host_reads(monkeypatch, lambda: step(5)) == count_host_reads(monkeypatch, lambda: step(40))
+    shallow, deep = count_host_reads(monkeypatch, lambda: step(5)), count_host_reads(monkeypatch, lambda: step(40))
+    # 35 more layers: a read per layer would add at least 35; the checks' per-tensor cache may
+    # miss once when the garbage collector has run between the steps.
+    assert deep - shallow <= 1, (shallow, deep)
 
 
 @pytest.mark.cuda

@@ -82,3 +82,27 @@ def test_bad_depth_and_reward_shape():
         value_iteration(torch.zeros(2, 2), transition, 0)
     with pytest.raises(ValueError, match=r"\[N, A\]"):
         value_iteration(torch.zeros(2), transition, 3)
+
+
+def test_slot_major_weights_follow_grad_mode_and_in_place_changes():
+    """The per-transition [S, A, N] copy of the weights: made once, remade when stale, never detached by mistake."""
+    import numpy as np
+
+    import gvin
+    from gvin.nn.stencil import build_stencil
+    from gvin.nn.value_iteration import StencilTransition
+
+    data = gvin.from_grid(np.ones((4, 5)), goal=(0, 0), connectivity=8)
+    stencil = build_stencil(data.edge_index, data.edge_type, data.num_nodes, 9)
+    weight = torch.rand(data.num_nodes, 9, 3, dtype=torch.float64, requires_grad=True)
+    transition = StencilTransition(weight, stencil)
+    values = torch.randn(data.num_nodes, dtype=torch.float64)
+    with torch.no_grad():
+        transition(values)  # a solver's forward, without grad
+    out = transition(values)
+    grad, = torch.autograd.grad(out.sum(), weight)  # would fail if the no-grad copy were reused
+    assert torch.equal(grad, stencil.gather(values).unsqueeze(-1).expand_as(weight) * stencil.mask.unsqueeze(-1))
+    assert transition.slot_major_weight is transition.slot_major_weight  # made once
+    with torch.no_grad():
+        weight.mul_(2.0)
+    torch.testing.assert_close(transition(values), (stencil.gather(values).unsqueeze(-1) * weight).sum(1))

@@ -18,6 +18,7 @@ from gvin.nn.value_iteration import (
     EdgeTransition,
     StencilTransition,
     Transition,
+    backup_actions_first,
     bellman_backup,
     value_iteration,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "StencilTransition",
     "Transition",
     "bellman_backup",
+    "backup_actions_first",
     "value_iteration",
     "FixedPoint",
     "FixedPointInfo",

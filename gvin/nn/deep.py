@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from gvin.nn.value_iteration import LayerHook, Transition
+from gvin.nn.value_iteration import LayerHook, Transition, backup_actions_first
 
 
 def _action_dtype(num_actions: int) -> torch.dtype:
@@ -45,12 +45,12 @@ class CompactValueIteration(torch.autograd.Function):
         transition = transition.with_weight(weight)
         history = values.new_empty(depth, values.shape[0])
         actions = torch.empty(depth, values.shape[0], dtype=_action_dtype(reward.shape[1]), device=values.device)
-        q = reward
+        q, reward_t = reward.T, reward.T.contiguous()
         for k in range(depth):
             history[k] = values
-            q = torch.add(reward, transition(values), alpha=gamma)
-            values, action = q.max(dim=-1)
+            q, values, action = backup_actions_first(values, reward_t, transition, gamma)
             actions[k] = action
+        q = q.T
         ctx.save_for_backward(weight, history, actions)
         ctx.transition, ctx.gamma, ctx.reward_shape = transition, gamma, reward.shape
         return q, values

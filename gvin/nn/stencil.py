@@ -8,6 +8,7 @@ from ``edge_index`` and ``edge_type``, so it works on batches too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -60,6 +61,18 @@ class Stencil:
             [node_values, node_values.new_full((1, *node_values.shape[1:]), fill)]
         )
         return padded[self.neighbour]
+
+    @cached_property
+    def neighbour_slot_major(self) -> Tensor:
+        """``[S, N]``: :attr:`neighbour` transposed, contiguous (built once, on first use)."""
+        return self.neighbour.T.contiguous()
+
+    def gather_slot_major(self, node_values: Tensor) -> Tensor:
+        """``[N]`` node values → ``[S, N]``: row ``s`` holds slot ``s``'s neighbour value of every node
+        (0 in empty slots); :meth:`gather` transposed, laid out for per-slot sweeps over long rows."""
+        if node_values.shape != (self.num_nodes,):
+            raise ValueError(f"node_values must be [N]={self.num_nodes}, got {tuple(node_values.shape)}")
+        return torch.cat([node_values, node_values.new_zeros(1)])[self.neighbour_slot_major]
 
     def scatter(self, slot_values: Tensor) -> Tensor:
         """The transpose of :meth:`gather`: ``[N, S]`` → ``[N]``, summing each

@@ -35,6 +35,8 @@ class Transition(Protocol):
 
     def __call__(self, values: Tensor) -> Tensor: ...
 
+    def actions_first(self, values: Tensor) -> Tensor: ...
+
     def with_weight(self, weight: Tensor) -> "Transition": ...
 
     def vjp(self, values: Tensor, grad: Tensor) -> tuple[Tensor, Tensor]: ...
@@ -59,6 +61,10 @@ class EdgeTransition:
         messages = self.weight * values[dst].unsqueeze(-1)
         out = values.new_zeros(self.num_nodes, self.weight.shape[-1])
         return out.index_add_(0, src, messages)
+
+    def actions_first(self, values: Tensor) -> Tensor:
+        """``T(V)`` as ``[A, N]`` (see :meth:`StencilTransition.actions_first`)."""
+        return self(values).T
 
     def with_weight(self, weight: Tensor) -> "EdgeTransition":
         return replace(self, weight=weight)
@@ -99,11 +105,39 @@ class StencilTransition:
     stencil: Stencil
 
     def __call__(self, values: Tensor) -> Tensor:
-        neighbour_values = self.stencil.gather(values)  # [N, S]
+        return self.actions_first(values).T
+
+    def actions_first(self, values: Tensor) -> Tensor:
+        """``T(V)`` as ``[A, N]``: the layout value iteration sweeps in.
+
+        Nodes run along the last, long axis, so each slot is one multiply-add over
+        ``A × N`` contiguous numbers (a ``[N, S, A]`` product with a sum over ``S``
+        would write and reread an ``N·S·A`` temporary, with ``A`` as short as 4 innermost).
+        """
+        neighbour_values = self.stencil.gather_slot_major(values)  # [S, N]
         if self.weight.dim() == 2:
-            return neighbour_values @ self.weight
-        # A broadcast product beats einsum's batched 1×S @ S×A matmuls here.
-        return (neighbour_values.unsqueeze(-1) * self.weight).sum(1)
+            return self.weight.T @ neighbour_values
+        weight = self.slot_major_weight  # [S, A, N]
+        out = weight[0] * neighbour_values[0]
+        for slot in range(1, weight.shape[0]):
+            out = out.addcmul_(weight[slot], neighbour_values[slot])
+        return out
+
+    @property
+    def slot_major_weight(self) -> Tensor:
+        """Per-node weights ``[N, S, A]`` as ``[S, A, N]``, laid out once per transition (all layers share it).
+
+        The copy is remade when ``weight`` changed in place or when it was made
+        without gradient tracking and is now needed with it (a solver's forward
+        runs under ``no_grad``, its backward with grad), so it never goes stale.
+        """
+        version = -1 if self.weight.is_inference() else self.weight._version  # inference tensors have none
+        key = (version, torch.is_grad_enabled() and self.weight.requires_grad)
+        cached = self.__dict__.get("_slot_major")
+        if cached is None or cached[0] != key[0] or (key[1] and not cached[1].requires_grad):
+            cached = (key[0], self.weight.permute(1, 2, 0).contiguous())
+            self.__dict__["_slot_major"] = cached
+        return cached[1]
 
     def with_weight(self, weight: Tensor) -> "StencilTransition":
         return replace(self, weight=weight)
@@ -148,8 +182,40 @@ def bellman_backup(
     """One layer: ``values [N]`` → ``(Q [N, A], V [N])``."""
     if values.shape != reward.shape[:1]:
         raise ValueError(f"values must be [N]={reward.shape[0]} (one per row of reward), got {tuple(values.shape)}")
-    q = reward + gamma * transition(values)
-    return q, q.max(dim=-1).values
+    q, values, _ = backup_actions_first(values, reward.T, transition, gamma)
+    return q.T, values
+
+
+def backup_actions_first(
+    values: Tensor, reward_t: Tensor, transition: Transition, gamma: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One layer in the ``[A, N]`` layout: ``(Q^T [A, N], V [N], arg-max action [N])``.
+
+    ``reward_t`` is ``R^T [A, N]``; the max over actions runs down the columns.
+    """
+    q = torch.add(reward_t, transition.actions_first(values), alpha=gamma)
+    values, action = max_over_actions(q)
+    return q, values, action
+
+
+def max_over_actions(q: Tensor) -> tuple[Tensor, Tensor]:
+    """``Q^T [A, N]`` → ``(max [N], first arg-max [N] long)``, as ``q.max(dim=0)``: ties go to the
+    lowest action and the gradient flows to it alone.
+
+    On CPU, ``max``/``argmax`` down the short action axis run ~10× slower than an
+    elementwise sweep over the actions (``torch`` 2.x), so the sweep finds the index.
+    """
+    if q.is_cuda or q.shape[0] == 1 or not q.is_floating_point():
+        return q.max(dim=0)
+    rows = q.detach()
+    best, action = rows[0].clone(), rows.new_zeros(rows.shape[1], dtype=torch.long)
+    for index in range(1, rows.shape[0]):
+        better = rows[index] > best
+        action.masked_fill_(better, index)
+        best = torch.maximum(best, rows[index])
+    if q.requires_grad:
+        return q.gather(0, action.unsqueeze(0)).squeeze(0), action
+    return best, action
 
 
 LayerHook = Callable[[int, Tensor, Tensor], None]
@@ -272,9 +338,9 @@ def value_iteration(
         return compact_value_iteration(
             reward, transition, num_iterations, gamma, values, hook, layers or (), memory == "checkpoint", segment
         )
-    q = reward
+    q, reward_t = reward.T, reward.T.contiguous()
     for k in range(1, num_iterations + 1):
-        q, values = bellman_backup(values, reward, transition, gamma)
+        q, values, _ = backup_actions_first(values, reward_t, transition, gamma)
         if hook is not None and (layers is None or k in layers):
-            hook(k, q, values)
-    return q, values
+            hook(k, q.T, values)
+    return q.T, values
