@@ -26,6 +26,16 @@ def flag(value, name: str) -> bool:
     return bool(value)
 
 
+def count_range(value, name: str) -> tuple[int, int]:
+    """A ``(low, high)`` pair of ints ``0 <= low <= high`` (e.g. how many obstacles a task draws)."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name} must be a (low, high) pair of ints, got {value!r}")
+    low, high = (positive_int(v, name, 0) for v in value)
+    if low > high:
+        raise ValueError(f"{name} must have low <= high, got {value!r}")
+    return low, high
+
+
 def item_index(index, length: int) -> int:
     """A dataset index (an int or a one-element integer tensor; negative counts from the end) as ``0 <= i < length``."""
     if isinstance(index, (bool, np.bool_)) or not isinstance(index, (numbers.Integral, torch.Tensor)):

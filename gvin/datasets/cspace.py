@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from gvin._checks import item_index, positive_int
+from gvin._checks import count_range, item_index, positive_int
 from gvin.datasets.generators import SPLITS, as_counts
 from gvin.datasets.maze_dataset import GridGraphBuilder
 from gvin.graphs.cspace import (
@@ -151,11 +151,7 @@ class CSpaceDataset(torch.utils.data.Dataset):
         self.arm = Arm((1.0, 1.0)) if arm is None else arm
         if not isinstance(self.arm, Arm):
             raise TypeError(f"arm must be a gvin.Arm, got {type(arm).__name__}")
-        if not isinstance(num_obstacles, (tuple, list)) or len(num_obstacles) != 2:
-            raise ValueError(f"num_obstacles must be a (low, high) pair of ints, got {num_obstacles!r}")
-        low, high = (positive_int(v, "num_obstacles", 0) for v in num_obstacles)
-        if low > high:
-            raise ValueError(f"num_obstacles must have low <= high, got {num_obstacles!r}")
+        low, high = count_range(num_obstacles, "num_obstacles")
         self.num_obstacles = (low, high)
         self.seed = positive_int(seed, "seed", 0)
         if isinstance(connectivity, bool) or connectivity not in (4, 8):

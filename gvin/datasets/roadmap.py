@@ -48,7 +48,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from torch_geometric.data import Data
 
-from gvin._checks import item_index, positive_int
+from gvin._checks import count_range, item_index, positive_int
 from gvin.datasets.generators import SPLITS, as_counts
 from gvin.graphs.cspace import WORKSPACE, Box, Circle, random_obstacles, workspace_occupancy
 from gvin.graphs.roadmap import probabilistic_roadmap
@@ -143,11 +143,7 @@ class RoadmapDataset(torch.utils.data.Dataset):
         counts = as_counts(count)
         self.seed = positive_int(seed, "seed", 0)
         self.k = positive_int(k, "k", 1)
-        if not isinstance(num_obstacles, (tuple, list)) or len(num_obstacles) != 2:
-            raise ValueError(f"num_obstacles must be a (low, high) pair of ints, got {num_obstacles!r}")
-        low, high = (positive_int(v, "num_obstacles", 0) for v in num_obstacles)
-        if low > high:
-            raise ValueError(f"num_obstacles must have low <= high, got {num_obstacles!r}")
+        low, high = count_range(num_obstacles, "num_obstacles")
         self.num_obstacles = (low, high)
         workspace_occupancy([], 1, workspace)  # validates the extent (ValueError naming it)
         self.workspace = tuple(float(v) for v in workspace)
