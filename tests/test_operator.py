@@ -106,3 +106,23 @@ def test_slot_major_weights_follow_grad_mode_and_in_place_changes():
     with torch.no_grad():
         weight.mul_(2.0)
     torch.testing.assert_close(transition(values), (stencil.gather(values).unsqueeze(-1) * weight).sum(1))
+
+
+@pytest.mark.parametrize("need_action", [True, False])
+def test_max_over_actions_is_torch_max(need_action):
+    """Values, the lowest maximal action on ties, and the gradient routed to it alone, as q.max(dim=0)."""
+    from gvin.nn.value_iteration import max_over_actions
+
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randint(0, 3, (5, 200), generator=gen).double()  # many ties
+    q.requires_grad_()
+    values, action = max_over_actions(q, need_action)
+    expected_values, expected_action = q.max(dim=0)
+    assert torch.equal(values, expected_values) and torch.equal(action, expected_action)
+    grad, = torch.autograd.grad((values * torch.arange(200.0, dtype=torch.float64)).sum(), q)
+    expected, = torch.autograd.grad((expected_values * torch.arange(200.0, dtype=torch.float64)).sum(), q)
+    assert torch.equal(grad, expected)
+    with torch.no_grad():
+        values, action = max_over_actions(q, need_action)
+    assert torch.equal(values, expected_values)
+    assert (action is None) != need_action and (action is None or torch.equal(action, expected_action))

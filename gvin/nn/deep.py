@@ -48,7 +48,7 @@ class CompactValueIteration(torch.autograd.Function):
         q, reward_t = reward.T, reward.T.contiguous()
         for k in range(depth):
             history[k] = values
-            q, values, action = backup_actions_first(values, reward_t, transition, gamma)
+            q, values, action = backup_actions_first(values, reward_t, transition, gamma, need_action=True)
             actions[k] = action
         q = q.T
         ctx.save_for_backward(weight, history, actions)

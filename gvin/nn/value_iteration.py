@@ -187,33 +187,37 @@ def bellman_backup(
 
 
 def backup_actions_first(
-    values: Tensor, reward_t: Tensor, transition: Transition, gamma: float
-) -> tuple[Tensor, Tensor, Tensor]:
-    """One layer in the ``[A, N]`` layout: ``(Q^T [A, N], V [N], arg-max action [N])``.
+    values: Tensor, reward_t: Tensor, transition: Transition, gamma: float, need_action: bool = False
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """One layer in the ``[A, N]`` layout: ``(Q^T [A, N], V [N], arg-max action [N] or None)``.
 
     ``reward_t`` is ``R^T [A, N]``; the max over actions runs down the columns.
+    The action is found when asked for (``need_action``) or when gradients must
+    flow through the max; otherwise only the max is taken.
     """
     q = torch.add(reward_t, transition.actions_first(values), alpha=gamma)
-    values, action = max_over_actions(q)
+    values, action = max_over_actions(q, need_action)
     return q, values, action
 
 
-def max_over_actions(q: Tensor) -> tuple[Tensor, Tensor]:
-    """``Q^T [A, N]`` → ``(max [N], first arg-max [N] long)``, as ``q.max(dim=0)``: ties go to the
-    lowest action and the gradient flows to it alone.
+def max_over_actions(q: Tensor, need_action: bool = True) -> tuple[Tensor, Tensor | None]:
+    """``Q^T [A, N]`` → ``(max [N], first arg-max [N] long or None)``, as ``q.max(dim=0)``: ties go
+    to the lowest action, and the gradient flows to it alone.
 
-    On CPU, ``max``/``argmax`` down the short action axis run ~10× slower than an
-    elementwise sweep over the actions (``torch`` 2.x), so the sweep finds the index.
+    On CPU, ``max``/``argmax`` with indices down the short action axis run ~10× slower than
+    ``amax`` and an elementwise sweep over the actions (``torch`` 2.x), so those find them.
     """
     if q.is_cuda or q.shape[0] == 1 or not q.is_floating_point():
         return q.max(dim=0)
-    rows = q.detach()
-    best, action = rows[0].clone(), rows.new_zeros(rows.shape[1], dtype=torch.long)
-    for index in range(1, rows.shape[0]):
-        better = rows[index] > best
-        action.masked_fill_(better, index)
-        best = torch.maximum(best, rows[index])
-    if q.requires_grad:
+    rows, tracked = q.detach(), torch.is_grad_enabled() and q.requires_grad
+    best = rows.amax(dim=0)
+    if not (need_action or tracked):
+        return best, None
+    action = rows.new_zeros(rows.shape[1], dtype=torch.long)
+    for index in range(rows.shape[0] - 1, 0, -1):  # downwards: the lowest maximal action is written last
+        action.masked_fill_(rows[index] == best, index)
+    action.masked_fill_(rows[0] == best, 0)
+    if tracked:
         return q.gather(0, action.unsqueeze(0)).squeeze(0), action
     return best, action
 
