@@ -10,10 +10,14 @@ Workload: a batch of GPPN-style maze graphs (``from_grid``, 3×3 kernel, walls k
 * ``DT-VIN forward``: the whole model (encoders, kernel softmax, ``K`` layers, policy
   head) divided by ``K``; conv reference: :class:`gvin.grid.GridDTVIN` with the
   same weights.
+* ``GPPN step``: one training step of :class:`gvin.models.GPPN` (LSTM, ``--gppn-hidden``
+  channels, ``--gppn-layers`` K): forward, a loss on every real move's log-probability,
+  backward; per step, not per layer; conv reference: :class:`gvin.grid.GridGPPN` with
+  the same weights (``--skip-gppn`` leaves it out).
 
 Every row reports the median time per layer over ``--repeats`` timings (each the mean
 of ``--inner`` calls) and the ratio to the conv reference. All paths are checked to
-give the same numbers before they are timed. Inference mode (no autograd).
+give the same numbers before they are timed. Inference mode (no autograd), except the GPPN step.
 
 Usage::
 
@@ -35,7 +39,7 @@ from torch_geometric.data import Batch
 import gvin
 from gvin.datasets.generators import gppn_mazes, sample_goals
 from gvin.grid import GridDTVIN, grid_from_graph, node_values_to_grid
-from gvin.models import DTVIN
+from gvin.models import DTVIN, GPPN
 from gvin.nn import EdgeTransition, StencilTransition, backup_actions_first, build_stencil
 
 KERNEL_SIZE = 3
@@ -157,11 +161,41 @@ def forward_rows(data: Batch, x: Tensor, num_actions: int, args: argparse.Namesp
     return [(f"DT-VIN forward K={args.layers}", num_actions, name, t / args.layers) for name, t in times.items()]
 
 
+def gppn_step_rows(data: Batch, x: Tensor, args: argparse.Namespace) -> list[tuple]:
+    """One GPPN training step (forward, loss, backward), graph paths vs the conv reference; rows (op, hidden, path, s)."""
+    torch.manual_seed(args.seed)
+    model = GPPN(num_edge_types=KERNEL_SIZE**2, hidden_channels=args.gppn_hidden,
+                 num_iterations=args.gppn_layers).to(x.device)
+    reference = grid_from_graph(model, CONNECTIVITY, KERNEL_SIZE)
+
+    def step(run: Callable[[], Tensor]) -> Callable[[], Tensor]:
+        def go() -> Tensor:
+            log_probs = run()
+            loss = -log_probs[torch.isfinite(log_probs)].mean()  # every real move: the same terms on both sides
+            loss.backward()
+            return loss.detach()
+        return go
+
+    def graph_path(use_stencil: bool) -> Callable[[], Tensor]:
+        def run() -> Tensor:
+            model.use_stencil = use_stencil
+            return model(data).log_probs
+        return run
+
+    paths = {"stencil": step(graph_path(True)), "scatter": step(graph_path(False)),
+             "conv": step(lambda: reference(x).log_probs)}
+    losses = {name: float(path()) for name, path in paths.items()}
+    if max(losses.values()) - min(losses.values()) > 1e-4 * max(1.0, abs(losses["conv"])):
+        raise SystemExit(f"GPPN step: the paths disagree on the loss: {losses}")
+    times = timed(paths, x.device, max(3, args.repeats // 6), 1)
+    return [(f"GPPN step K={args.gppn_layers}", args.gppn_hidden, name, t) for name, t in times.items()]
+
+
 def print_table(rows: list[tuple], header: str) -> None:
     print(header)
-    print(f"| {'operator':<22} | {'A':>3} | {'path':<8} | {'ms / layer':>10} | {'× conv ref':>10} |")
+    print(f"| {'operator':<22} | {'A':>3} | {'path':<8} | {'ms / layer':>10} | {'× conv ref':>10} |")  # GPPN: A = hidden, ms per step
     print(f"|{'-' * 24}|{'-' * 5}|{'-' * 10}|{'-' * 12}|{'-' * 12}|")
-    reference = {(op, a): t for op, a, path, t in rows if path in ("conv2d", "unfold")}
+    reference = {(op, a): t for op, a, path, t in rows if path in ("conv2d", "unfold", "conv")}
     for op, a, path, seconds in rows:
         ratio = seconds / reference[(op, a)]
         print(f"| {op:<22} | {a:>3} | {path:<8} | {seconds * 1e3:>10.3f} | {ratio:>10.2f} |")
@@ -179,6 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--inner", type=int, default=5, help="calls per timing (backup rows)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gppn-hidden", type=int, default=32, help="GPPN hidden channels (GPPN step row)")
+    parser.add_argument("--gppn-layers", type=int, default=20, help="GPPN K (GPPN step row)")
+    parser.add_argument("--skip-gppn", action="store_true", help="leave out the GPPN training-step row")
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -193,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
         for num_actions in args.actions:
             rows += backup_rows(data, x, num_actions, args)
             rows += forward_rows(data, x, num_actions, args)
+    if not args.skip_gppn:
+        rows += gppn_step_rows(data, x, args)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print_table(rows, f"VI layer, {args.mazes} mazes {args.size}x{args.size} ({data.num_nodes} nodes, "
                       f"{data.num_edges} edges), 3x3 kernel, float32, {name}, torch {torch.__version__}")
