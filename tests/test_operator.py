@@ -126,3 +126,14 @@ def test_max_over_actions_is_torch_max(need_action):
         values, action = max_over_actions(q, need_action)
     assert torch.equal(values, expected_values)
     assert (action is None) != need_action and (action is None or torch.equal(action, expected_action))
+
+
+def test_stencil_gather_gradients():
+    """The stencil's row gather (its own backward, index_add_) against gradcheck, twice differentiable."""
+    from gvin.nn.stencil import _RowGather
+
+    table = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
+    index = torch.randint(0, 7, (5, 4), generator=torch.Generator().manual_seed(0))
+    assert torch.autograd.gradcheck(lambda t: _RowGather.apply(t, index), (table,))
+    assert torch.autograd.gradgradcheck(lambda t: _RowGather.apply(t, index), (table,))
+    assert torch.equal(_RowGather.apply(table, index), table[index])

@@ -60,7 +60,7 @@ class Stencil:
         padded = torch.cat(
             [node_values, node_values.new_full((1, *node_values.shape[1:]), fill)]
         )
-        return padded[self.neighbour]
+        return _RowGather.apply(padded, self.neighbour)
 
     @cached_property
     def neighbour_slot_major(self) -> Tensor:
@@ -72,7 +72,7 @@ class Stencil:
         (0 in empty slots); :meth:`gather` transposed, laid out for per-slot sweeps over long rows."""
         if node_values.shape != (self.num_nodes,):
             raise ValueError(f"node_values must be [N]={self.num_nodes}, got {tuple(node_values.shape)}")
-        return torch.cat([node_values, node_values.new_zeros(1)])[self.neighbour_slot_major]
+        return _RowGather.apply(torch.cat([node_values, node_values.new_zeros(1)]), self.neighbour_slot_major)
 
     def scatter(self, slot_values: Tensor) -> Tensor:
         """The transpose of :meth:`gather`: ``[N, S]`` → ``[N]``, summing each
@@ -83,6 +83,25 @@ class Stencil:
         out = slot_values.new_zeros(self.num_nodes + 1)
         out.index_add_(0, self.neighbour.reshape(-1), slot_values.reshape(-1))
         return out[: self.num_nodes]
+
+
+class _RowGather(torch.autograd.Function):
+    """``table[index]`` (rows of ``table`` picked by an integer ``index`` of any shape), whose
+    backward sums the gradient rows with ``index_add_``: on CPU about twice as fast as the
+    ``index_put_(accumulate=True)`` autograd uses for advanced indexing."""
+
+    @staticmethod
+    def forward(ctx, table: Tensor, index: Tensor) -> Tensor:
+        ctx.save_for_backward(index)
+        ctx.rows = table.shape[0]
+        return table[index]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (index,) = ctx.saved_tensors
+        features = grad.shape[index.dim():]
+        out = grad.new_zeros(ctx.rows, *features)
+        return out.index_add_(0, index.reshape(-1), grad.reshape(-1, *features)), None
 
 
 def build_stencil(
