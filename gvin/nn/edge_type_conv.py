@@ -74,7 +74,8 @@ class EdgeTypeConv(nn.Module):
                 f"{self.num_edge_types} edge types"
             )
         gathered = stencil.gather(x)  # [N, S, C_in], zeros in empty slots
-        return torch.einsum("nsc,sco->no", gathered, self.weight)
+        # One [N, S·C_in] @ [S·C_in, C_out] product (einsum would batch it over the slots).
+        return gathered.reshape(x.shape[0], -1) @ self.weight.reshape(-1, self.out_channels)
 
     def _forward_scatter(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
         src, dst = edge_index
