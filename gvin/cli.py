@@ -472,6 +472,14 @@ def _check_planner_fits(checkpoint: Path, saved: Any, world: Any, spec: dict[str
                            f"({key}: saved {before!r} vs now {now!r}); plan with it on {trained} data")
 
 
+def _plan_depth(model, depth: int | None) -> None:
+    """Apply ``--depth`` to a loaded planner: an implicit model's forward limit (when its settings fix
+    one); and say so when an older raw-Q head plans deeper than trained."""
+    if depth is not None and isinstance(model, ImplicitPlanner) and model.fixed_point.f_max_iter is not None:
+        model.fixed_point = replace(model.fixed_point, f_max_iter=depth)
+    _note_raw_head(model, depth)
+
+
 def _note_raw_head(model, depth: int | None) -> None:
     """Say so when an older checkpoint's raw-Q head plans deeper than it was trained (its choices drift)."""
     unrolled = isinstance(model, (VIN, DTVIN)) and not isinstance(model, ImplicitPlanner)
@@ -489,9 +497,7 @@ def _load_evaluation_split(args: argparse.Namespace):
 
     device = getattr(args, "device", "cpu")
     model, payload = load_planner(args.checkpoint, device)
-    if args.depth is not None and isinstance(model, ImplicitPlanner) and model.fixed_point.f_max_iter is not None:
-        model.fixed_point = replace(model.fixed_point, f_max_iter=args.depth)  # --depth is the forward limit
-    _note_raw_head(model, args.depth)
+    _plan_depth(model, args.depth)
     run_file = args.checkpoint.parent / RUN_FILE
     run = _read_run_file(run_file)
     config = training_config(payload, args.checkpoint)
@@ -993,24 +999,22 @@ def _plan_on_map_file(args: argparse.Namespace) -> int:
         grid_settings(model, record=planner.data)
     except ValueError as error:
         raise CLIError(f"{args.checkpoint} cannot plan on a map file: {error}") from None
-    if args.depth is not None and isinstance(model, ImplicitPlanner) and model.fixed_point.f_max_iter is not None:
-        model.fixed_point = replace(model.fixed_point, f_max_iter=args.depth)
-    _note_raw_head(model, args.depth)
+    _plan_depth(model, args.depth)
     grid = read_map(args.map)
     start, goal = _map_cell(args.start, grid, "start", args.map), _map_cell(args.goal, grid, "goal", args.map)
     with _Solves(model) as solves:
         result = plan_on_map(planner, grid.free, start, goal, depth=args.depth)
     height, width = grid.free.shape
+    depth = args.depth if args.depth is not None else model.num_iterations
     if solves.implicit:
         limit = args.depth if args.depth is not None else (model.fixed_point.f_max_iter or model.num_iterations)
         layers = f"K={limit} solver steps at most"
     else:
-        layers = f"K={args.depth if args.depth is not None else model.num_iterations} layers"
+        layers = f"K={depth} layers"
     status = "reached the goal" if result.reached else "failed"
     shortest = (f"shortest path {result.optimal_length:g}" if result.optimal
                 else "the goal cannot be reached from the start (no path)")
     solved = "".join(f"; {_solve_line(info.forward)}" for info in solves.infos if info.forward)
-    depth = args.depth if args.depth is not None else model.num_iterations
     if not result.reached and not solves.implicit and result.optimal and result.optimal_length > depth:
         solved += f" (longer than the {depth} layers planned: try --depth {3 * int(result.optimal_length)})"
     print(render_ascii(grid.free, goal=goal, path=result.planned, start=start))

@@ -50,9 +50,9 @@ from torch_geometric.data import Data
 
 from gvin._checks import count_range, item_index, positive_int
 from gvin.datasets.generators import SPLITS, as_counts
+from gvin.datasets.labels import label_graph
 from gvin.graphs.cspace import WORKSPACE, Box, Circle, random_obstacles, workspace_occupancy
 from gvin.graphs.roadmap import probabilistic_roadmap
-from gvin.planners.shortest_paths import optimal_edges, shortest_path_distances
 
 __all__ = ["RoadmapDataset", "EDGE_DIM", "label_roadmap"]
 
@@ -62,16 +62,8 @@ EDGE_DIM = 3
 _SALT = 0x40AD3A9
 
 
-def label_roadmap(data: Data) -> Data:
-    """Add the expert labels ``dist`` ``[N]`` (float32) and ``optimal`` ``[E]`` to a graph with a goal (in place).
-
-    Distances follow ``data.edge_weight``; ``optimal`` comes from the float64
-    distances, then ``dist`` is stored as float32.
-    """
-    dist = shortest_path_distances(data)
-    data.optimal = optimal_edges(data, dist)
-    data.dist = dist.to(torch.float32)
-    return data
+label_roadmap = label_graph
+"""The expert labels ``dist`` and ``optimal`` (:func:`gvin.datasets.labels.label_graph`)."""
 
 
 def largest_component(edge_index: np.ndarray, num_nodes: int) -> np.ndarray:

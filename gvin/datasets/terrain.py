@@ -53,10 +53,11 @@ from torch_geometric.data import Data
 
 from gvin._checks import item_index
 from gvin.datasets.generators import SPLITS, as_counts
+from gvin.datasets.labels import label_graph
 from scipy.sparse.csgraph import connected_components, dijkstra
 
 from gvin.graphs.terrain import from_terrain, jacksboro_dem, random_terrain, terrain_moves
-from gvin.planners.shortest_paths import _reverse_move_matrix, optimal_edges, shortest_path_distances
+from gvin.planners.shortest_paths import _reverse_move_matrix, shortest_path_distances
 
 __all__ = ["TerrainDataset", "SOURCES", "BANDS", "start_goal_pairs", "label_terrain"]
 
@@ -69,15 +70,8 @@ RANDOM_CELL_SIZE = 5.0
 at 5 m per cell about 60 % of the moves are under 20°)."""
 
 
-def label_terrain(data: Data) -> Data:
-    """Add the expert labels ``dist`` (float32) and ``optimal`` to a terrain graph with a goal (in place).
-
-    ``optimal`` comes from the float64 distances; ``dist`` is then stored as float32.
-    """
-    dist = shortest_path_distances(data)
-    data.optimal = optimal_edges(data, dist)
-    data.dist = dist.to(torch.float32)
-    return data
+label_terrain = label_graph
+"""The expert labels ``dist`` and ``optimal`` (:func:`gvin.datasets.labels.label_graph`)."""
 
 
 def _move_matrix(arrays: dict):
