@@ -435,6 +435,11 @@ class GPPNDataset(GridMazeDataset):
             optimal under ``connectivity`` / ``actions`` (``ValueError`` if not:
             usually a wrong connectivity or channel order).
         transform: PyG transform applied on access.
+        file_labels: also carry the file's own labels as ``data.expert`` ``[E]``
+            bool: the one action GPPN's generator picked (ties broken at random)
+            on every free, reachable, non-goal cell. This is what GPPN's code
+            trains on (a cross-entropy against one action per cell); train on it
+            with ``TrainConfig(loss="expert")``.
     """
 
     def __init__(
@@ -446,6 +451,7 @@ class GPPNDataset(GridMazeDataset):
         actions: Any = None,
         verify: bool = True,
         transform: Callable | None = None,
+        file_labels: bool = False,
     ) -> None:
         self.split = _check_split(split)
         data = load_gppn_npz(path)[self.split]
@@ -468,6 +474,38 @@ class GPPNDataset(GridMazeDataset):
         super().__init__(None, connectivity, _check_kernel(kernel_size), transform, log=False)
         goals = data.goal_index
         self._set_arrays(data.mazes, goals, _label(data.mazes, goals, connectivity))
+        self._label_slots = self._file_label_slots(data, actions) if file_labels else None
+
+    def _file_label_slots(self, data, actions: Any) -> np.ndarray:
+        """``[n, C]`` int8: the stencil slot (``edge_type``) of each cell's file label, ``-1`` where the
+        cell has no meaningful label (walls, the goal, unreachable cells)."""
+        if actions is None:
+            actions = default_gppn_actions(data.policy.shape[1])
+        stencil = [tuple(int(o) for o in offset) for offset in self._builder._stencil]
+        offsets = [tuple(int(o) for o in offset) for offset in np.asarray(actions)]
+        missing = [offset for offset in offsets if offset not in stencil]
+        if missing:
+            raise ValueError(f"the file's actions {missing} are not in the graphs' stencil; use a larger kernel_size")
+        slot_of_action = np.array([stencil.index(offset) for offset in offsets], dtype=np.int8)
+        n, cells = len(data), self._builder.num_cells
+        chosen = data.policy.reshape(n, len(offsets), cells).argmax(1)
+        labelled = np.isfinite(_decode_dist(self._codes)) & (_decode_dist(self._codes) > 0)
+        return np.where(labelled, slot_of_action[chosen], np.int8(-1)).astype(np.int8)
+
+    def get(self, idx: int) -> Data:
+        data = super().get(idx)
+        if self._label_slots is not None:
+            source = data.edge_index[0]
+            slots = torch.from_numpy(self._label_slots[idx].astype(np.int64))
+            data.expert = (slots[source] == data.edge_type) & data.move
+        return data
+
+    def copy(self, idx: Any = None) -> "GPPNDataset":
+        out = super().copy(idx)
+        if self._label_slots is not None:
+            subset = self if idx is None else self.index_select(idx)
+            out._label_slots = self._label_slots[np.asarray(subset.indices(), dtype=np.int64)].copy()
+        return out
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.file.name}, split={self.split}, n={len(self)})"

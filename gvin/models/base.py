@@ -289,6 +289,28 @@ class GraphPlanner(nn.Module):
         self.edge_kernels = edges
         return edges
 
+    def window_slots(self, kernel_size: int | None) -> tuple[int, ...] | None:
+        """The stencil slots within a ``kernel_size`` window (an odd size): the edge types of an
+        encoder narrower than the stencil, e.g. GPPN's ``3×3`` encoders on a ``9×9`` stencil.
+        ``None`` (all slots) for ``None``.
+
+        Raises:
+            ValueError: an even or non-positive size, or a planner built without ``stencil=``
+                (only the offsets tell which edge types lie in the window).
+        """
+        if kernel_size is None:
+            return None
+        size = positive_int(kernel_size, "encoder_kernel_size")
+        if size % 2 == 0:
+            raise ValueError(f"encoder_kernel_size must be odd, got {size}")
+        if self.stencil is None:
+            raise ValueError(
+                "encoder_kernel_size needs stencil= (gvin.grid_stencil(...)): the offsets tell which "
+                "edge types lie in the window"
+            )
+        inside = (self.stencil.abs() <= size // 2).all(dim=1)
+        return tuple(int(i) for i in torch.nonzero(inside).flatten())
+
     def read_graph(self, data: Data) -> GraphInputs:
         """The fields of ``data`` this planner reads, checked against what it was built for."""
         self.check_stencil(data)

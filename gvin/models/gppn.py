@@ -40,6 +40,13 @@ class GPPN(GraphPlanner):
         edge_dim: ``D``: plan on ``data.edge_attr [E, D]`` instead of edge types.
         num_bases: (geometric) kernel matrices mixed per edge in the convs.
         edge_hidden: (geometric) hidden width of the edge MLPs.
+        encoder_kernel_size: an odd window narrower than the stencil for the
+            encoder and the ``h_0`` / ``c_0`` convs (needs ``stencil``); the
+            official GPPN uses ``3×3`` there whatever the message kernel ``F``.
+            Default: the whole stencil.
+        forget_bias: the LSTM's initial forget-gate bias (default 1: see
+            :meth:`reset_parameters`); ``None`` keeps PyTorch's initialisation,
+            as the official code does.
     """
 
     def __init__(
@@ -54,6 +61,8 @@ class GPPN(GraphPlanner):
         num_bases: int = 8,
         edge_hidden: int = 32,
         stencil=None,
+        encoder_kernel_size: int | None = None,
+        forget_bias: float | None = 1.0,
     ):
         super().__init__()
         if cell not in ("lstm", "gru"):
@@ -62,10 +71,14 @@ class GPPN(GraphPlanner):
             in_channels, num_iterations, actions, num_edge_types, edge_dim, stencil, num_bases, edge_hidden
         )
         self.cell_type = cell
+        if forget_bias is not None and (isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float))):
+            raise ValueError(f"forget_bias must be a number or None, got {forget_bias!r}")
+        self.forget_bias = forget_bias
         hidden_channels = positive_int(hidden_channels, "hidden_channels")
-        self.encoder = edges.conv(in_channels, hidden_channels)
-        self.h0 = edges.conv(hidden_channels, hidden_channels)
-        self.c0 = edges.conv(hidden_channels, hidden_channels) if cell == "lstm" else None
+        window = self.window_slots(encoder_kernel_size)
+        self.encoder = edges.conv(in_channels, hidden_channels, slots=window)
+        self.h0 = edges.conv(hidden_channels, hidden_channels, slots=window)
+        self.c0 = edges.conv(hidden_channels, hidden_channels, slots=window) if cell == "lstm" else None
         self.message = edges.conv(hidden_channels, 1)
         self.cell = nn.LSTMCell(1, hidden_channels) if cell == "lstm" else nn.GRUCell(1, hidden_channels)
         self._open_forget_gate()
@@ -78,15 +91,15 @@ class GPPN(GraphPlanner):
         self._open_forget_gate()
 
     def _open_forget_gate(self) -> None:
-        """Forget-gate bias 1 (LSTM gates are ordered i, f, g, o).
+        """Forget-gate bias ``forget_bias`` (LSTM gates are ordered i, f, g, o).
 
         With PyTorch's default the cell halves its memory every step: the maze is
         forgotten after a few dozen steps and training stalls at a flat loss.
         """
-        if isinstance(self.cell, nn.LSTMCell):
+        if isinstance(self.cell, nn.LSTMCell) and self.forget_bias is not None:
             hidden = self.cell.hidden_size
             with torch.no_grad():
-                self.cell.bias_ih[hidden : 2 * hidden].fill_(1.0)
+                self.cell.bias_ih[hidden : 2 * hidden].fill_(float(self.forget_bias))
                 self.cell.bias_hh[hidden : 2 * hidden].zero_()
 
     def plan(self, graph: GraphInputs, depth: int, hook: LayerHook, layers: Collection[int]) -> tuple[Tensor, Tensor]:

@@ -47,6 +47,12 @@ class VIN(GraphPlanner):
             (with ``γ = 1`` every value grows by the same amount per extra layer
             once the goal is reached), or raw ``Q_K`` (``False``), as the
             published head does (see :class:`~gvin.nn.EdgePolicyHead`).
+        encoder_kernel_size: an odd window narrower than the stencil for the
+            encoder ``h`` (needs ``stencil``); GPPN's VIN reads a ``3×3`` window
+            whatever the planning kernel. Default: the whole stencil.
+        successor_value: the head also reads the successor's value ``β V_K[s']``
+            (``β`` learned from 0); ``False`` gives the published head, a linear
+            map of ``Q_K`` alone.
     """
 
     def __init__(
@@ -63,6 +69,8 @@ class VIN(GraphPlanner):
         edge_hidden: int = 32,
         stencil=None,
         advantage: bool = True,
+        encoder_kernel_size: int | None = None,
+        successor_value: bool = True,
     ):
         super().__init__()
         edges = self._setup(
@@ -71,11 +79,11 @@ class VIN(GraphPlanner):
         self.num_actions = positive_int(num_actions, "num_actions")
         hidden_channels = positive_int(hidden_channels, "hidden_channels")
         self.gamma = discount(gamma)
-        self.encoder = edges.conv(in_channels, hidden_channels, bias=True)
+        self.encoder = edges.conv(in_channels, hidden_channels, bias=True, slots=self.window_slots(encoder_kernel_size))
         self.reward = nn.Linear(hidden_channels, 1, bias=False)
         self.reward_kernel = edges.conv(1, num_actions, bias=False)
         self.value_kernel = edges.kernel(num_actions)  # [T, A] table or MLP: edge_attr -> [E, A]
-        self.head = edges.policy_head(num_actions, advantage=advantage)
+        self.head = edges.policy_head(num_actions, successor_value=successor_value, advantage=advantage)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -79,10 +79,15 @@ class EdgeKernels:
     def typed(self) -> bool:
         return self.num_edge_types is not None
 
-    def conv(self, in_channels: int, out_channels: int, bias: bool = True) -> EdgeTypeConv | EdgeGeometryConv:
-        """``x [N, C_in] → [N, C_out]``, a sum over out-edges with per-edge weight matrices."""
+    def conv(
+        self, in_channels: int, out_channels: int, bias: bool = True, slots: tuple[int, ...] | None = None
+    ) -> EdgeTypeConv | EdgeGeometryConv:
+        """``x [N, C_in] → [N, C_out]``, a sum over out-edges with per-edge weight matrices
+        (typed: over the edge types ``slots`` only, if given)."""
         if self.typed:
-            return EdgeTypeConv(in_channels, out_channels, self.num_edge_types, bias=bias)
+            return EdgeTypeConv(in_channels, out_channels, self.num_edge_types, bias=bias, slots=slots)
+        if slots is not None:
+            raise ValueError("a geometric planner (edge_dim) has no edge types to restrict its encoder to")
         return EdgeGeometryConv(in_channels, out_channels, self.edge_dim, self.num_bases, self.hidden, bias=bias)
 
     def kernel(self, out_channels: int) -> EdgeKernel:

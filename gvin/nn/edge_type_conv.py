@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -26,6 +27,10 @@ class EdgeTypeConv(nn.Module):
         out_channels: ``C_out``.
         num_edge_types: ``T``.
         bias: learn ``b``.
+        slots: the edge types the layer reads (default all ``T``); edges of other
+            types carry nothing. On a ``kernel_size=F`` grid graph, the slots of
+            the inner ``3×3`` offsets make a ``3×3`` conv (GPPN's encoders).
+            ``weight`` is then ``[len(slots), C_in, C_out]``.
 
     Shapes:
         x ``[N, C_in]``, edge_index ``[2, E]``, edge_type ``[E]`` → ``[N, C_out]``.
@@ -33,18 +38,23 @@ class EdgeTypeConv(nn.Module):
         gathers instead of scattering; the result is the same.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, num_edge_types: int, bias: bool = True):
+    def __init__(
+        self, in_channels: int, out_channels: int, num_edge_types: int, bias: bool = True,
+        slots: Sequence[int] | None = None,
+    ):
         super().__init__()
         self.in_channels = in_channels = check.positive_int(in_channels, "in_channels")
         self.out_channels = out_channels = check.positive_int(out_channels, "out_channels")
         self.num_edge_types = num_edge_types = check.positive_int(num_edge_types, "num_edge_types")
-        self.weight = nn.Parameter(torch.empty(num_edge_types, in_channels, out_channels))
+        self.slots = _check_slots(slots, num_edge_types)
+        read = num_edge_types if self.slots is None else len(self.slots)
+        self.weight = nn.Parameter(torch.empty(read, in_channels, out_channels))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # Same fan-in scaling as a conv with a T-cell kernel.
-        bound = 1.0 / math.sqrt(self.in_channels * self.num_edge_types)
+        # Same fan-in scaling as a conv with a kernel of as many cells as slots read.
+        bound = 1.0 / math.sqrt(self.in_channels * self.weight.shape[0])
         nn.init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
             nn.init.uniform_(self.bias, -bound, bound)
@@ -73,12 +83,18 @@ class EdgeTypeConv(nn.Module):
                 f"stencil has {stencil.num_slots} slots but the layer has "
                 f"{self.num_edge_types} edge types"
             )
-        gathered = stencil.gather(x)  # [N, S, C_in], zeros in empty slots
+        gathered = stencil.gather(x, slots=self.slots)  # [N, S, C_in], zeros in empty slots
         # One [N, S·C_in] @ [S·C_in, C_out] product (einsum would batch it over the slots).
         return gathered.reshape(x.shape[0], -1) @ self.weight.reshape(-1, self.out_channels)
 
     def _forward_scatter(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
         src, dst = edge_index
+        if self.slots is not None:  # keep the edges of the slots read, numbered as the weight's rows
+            local = edge_type.new_full((self.num_edge_types,), -1)
+            local[list(self.slots)] = torch.arange(len(self.slots), device=edge_type.device)
+            edge_type = local[edge_type]
+            read = edge_type >= 0
+            src, dst, edge_type = src[read], dst[read], edge_type[read]
         # Transform every node once per type, then pick one row per edge: [N, T, C_out].
         transformed = torch.einsum("nc,tco->nto", x, self.weight)
         messages = transformed[dst, edge_type]
@@ -86,7 +102,18 @@ class EdgeTypeConv(nn.Module):
         return out.index_add_(0, src, messages)
 
     def extra_repr(self) -> str:
+        slots = "" if self.slots is None else f", slots={list(self.slots)}"
         return (
             f"{self.in_channels}, {self.out_channels}, num_edge_types={self.num_edge_types}, "
-            f"bias={self.bias is not None}"
+            f"bias={self.bias is not None}{slots}"
         )
+
+
+def _check_slots(slots: Sequence[int] | None, num_edge_types: int) -> tuple[int, ...] | None:
+    """``slots`` as a sorted tuple of distinct edge types in ``[0, T)`` (``None``: all)."""
+    if slots is None:
+        return None
+    values = tuple(int(s) for s in slots)
+    if not values or len(set(values)) != len(values) or min(values) < 0 or max(values) >= num_edge_types:
+        raise ValueError(f"slots must be distinct edge types in [0, {num_edge_types}), got {list(slots)}")
+    return tuple(sorted(values))

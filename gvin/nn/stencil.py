@@ -50,8 +50,9 @@ class Stencil:
         )
         return padded[self.edge]
 
-    def gather(self, node_values: Tensor, fill: float = 0.0) -> Tensor:
-        """``[N, *F]`` node values → ``[N, S, *F]`` values of each slot's neighbour."""
+    def gather(self, node_values: Tensor, fill: float = 0.0, slots: tuple[int, ...] | None = None) -> Tensor:
+        """``[N, *F]`` node values → ``[N, S, *F]`` values of each slot's neighbour
+        (``[N, len(slots), *F]`` for the given slots only)."""
         check.tensor(node_values, "node_values")
         if node_values.dim() == 0 or node_values.shape[0] != self.num_nodes:
             raise ValueError(
@@ -60,7 +61,14 @@ class Stencil:
         padded = torch.cat(
             [node_values, node_values.new_full((1, *node_values.shape[1:]), fill)]
         )
-        return _RowGather.apply(padded, self.neighbour)
+        return _RowGather.apply(padded, self.neighbour if slots is None else self._columns(slots))
+
+    def _columns(self, slots: tuple[int, ...]) -> Tensor:
+        """``neighbour[:, slots]``, contiguous, built once per slot subset."""
+        cache = self.__dict__.setdefault("_column_cache", {})
+        if slots not in cache:
+            cache[slots] = self.neighbour[:, list(slots)].contiguous()
+        return cache[slots]
 
     @cached_property
     def neighbour_slot_major(self) -> Tensor:

@@ -58,8 +58,13 @@ class TrainConfig:
         model_kwargs: constructor arguments of the model.
         epochs: passes over the training set.
         batch_size: graphs per step (over all processes under ``torchrun``).
-        lr: Adam learning rate.
+        lr: learning rate.
         grad_clip: max gradient norm (``0`` = off).
+        optimizer: ``"adam"`` or ``"rmsprop"`` (``eps=1e-6``, as GPPN's code trains).
+        loss: ``"optimal_set"``: the probability of taking *some* optimal move
+            (``data.optimal``, ties kept); ``"expert"``: the cross-entropy against
+            one expert move per node (``data.expert``, e.g. a GPPN file's own
+            labels, ``GPPNDataset(file_labels=True)``), as GPPN's code trains.
         highway_every: ``J`` of the adaptive highway loss (``0`` = loss on the
             last layer only).
         seed: seeds the model's initialisation and the data order.
@@ -81,6 +86,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     data: dict[str, Any] = field(default_factory=dict)
+    optimizer: str = "adam"
+    loss: str = "optimal_set"
 
     def __post_init__(self) -> None:
         checks = {
@@ -99,6 +106,10 @@ class TrainConfig:
             )
         if not isinstance(self.model, str) or self.model.lower() not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of {sorted(MODELS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
+        if self.loss not in LOSS_LABELS:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSS_LABELS)}")
         as_device(self.device)
         for name in ("model_kwargs", "data"):
             if not isinstance(getattr(self, name), dict):
@@ -120,6 +131,15 @@ def as_device(device: Any) -> torch.device:
     except (RuntimeError, TypeError):
         raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from None
 
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adam": lambda parameters, lr: torch.optim.Adam(parameters, lr=lr),
+    "rmsprop": lambda parameters, lr: torch.optim.RMSprop(parameters, lr=lr, eps=1e-6),
+}
+"""``TrainConfig.optimizer`` → a factory ``(parameters, lr) → optimizer``."""
+
+LOSS_LABELS = {"optimal_set": "optimal", "expert": "expert"}
+"""``TrainConfig.loss`` → the edge labels ``[E]`` bool it imitates."""
 
 # Fields that may change between a checkpoint and the run resuming it.
 RESUMABLE_CHANGES = ("epochs", "device")
@@ -297,7 +317,7 @@ class Trainer:
     :func:`gvin.train.distributed.cleanup` when done.
 
     Attributes:
-        model: the planner; optimizer: its Adam optimizer; epoch: epochs done;
+        model: the planner; optimizer: its optimizer; epoch: epochs done;
         history: one record per epoch (``loss``, and ``valid_*`` rates when a
         validation set is given); device: this process's device; rank,
         world_size: this process's place (0 and 1 for one process); ddp: the
@@ -324,7 +344,7 @@ class Trainer:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.optimizer = OPTIMIZERS[config.optimizer](self.model.parameters(), config.lr)
         self.epoch = 0
         self.history: list[dict[str, float]] = []
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
@@ -398,20 +418,35 @@ class Trainer:
         wrapper when there is one (a distributed step).
         """
         check_labelled(batch, training=True)
+        labels = self._imitated_labels(batch)
         forward = self.ddp if self.ddp is not None else self.model
         every = self.config.highway_every
         if every:
             layers = highway_layers(self.model.num_iterations, every)
 
             def layer_loss(layer: int, log_probs: torch.Tensor) -> torch.Tensor:
-                return highway_terms(layer, log_probs, batch.optimal, batch.dist, batch.edge_index, batch.num_nodes)
+                return highway_terms(layer, log_probs, labels, batch.dist, batch.edge_index, batch.num_nodes)
 
             out = forward(batch, intermediate=layers, layer_loss=layer_loss)
             return torch.stack(list(out.layer_losses.values())).sum(0)
         out = forward(batch)
-        loss, labelled = optimal_set_nll(out.log_probs, batch.optimal, batch.edge_index, batch.num_nodes)
-        check_labels_choosable(out.log_probs, batch.optimal.bool(), batch.edge_index)
+        loss, labelled = optimal_set_nll(out.log_probs, labels, batch.edge_index, batch.num_nodes)
+        check_labels_choosable(out.log_probs, labels.bool(), batch.edge_index)
         return torch.stack([loss.sum(), labelled.sum().to(loss.dtype)])
+
+    def _imitated_labels(self, batch: Batch) -> torch.Tensor:
+        """The ``[E]`` bool edge labels ``config.loss`` imitates (``ValueError`` if the batch lacks them)."""
+        key = LOSS_LABELS[self.config.loss]
+        labels = getattr(batch, key, None)
+        if labels is None:
+            raise ValueError(
+                f"loss={self.config.loss!r} imitates data.{key}, which the planning graphs lack "
+                "(GPPNDataset(..., file_labels=True) carries a GPPN file's own labels as data.expert)"
+            )
+        labels = torch.as_tensor(labels)
+        if labels.shape != (batch.edge_index.shape[1],):
+            raise ValueError(f"data.{key} must be [E] = [{batch.edge_index.shape[1]}] edge labels, got {tuple(labels.shape)}")
+        return labels
 
     def step(self, batch: Batch) -> float:
         """One optimiser step on ``batch``; returns its loss (``FloatingPointError`` if not finite).
