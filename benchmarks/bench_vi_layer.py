@@ -4,7 +4,9 @@ Workload: a batch of GPPN-style maze graphs (``from_grid``, 3×3 kernel, walls k
 ``A`` latent actions. Rows:
 
 * ``VIN backup``: ``Q = R + γ Σ_e W[τ(e), a] V[s']``, ``V = max_a Q`` (shared kernel);
-  conv reference: one ``conv2d`` (the value kernel).
+  conv reference: one ``conv2d`` (the value kernel). Graph paths: ``grid`` (what a
+  ``from_grid`` batch gets: its stencil knows the grid layout, and few actions run as one
+  grid conv), ``stencil`` (the general gather over the slot table), ``scatter`` (edges).
 * ``DT-VIN backup``: the same with per-state weights ``P [N, T, A]``;
   conv reference: ``F.unfold`` of ``V`` times the per-cell kernel.
 * ``DT-VIN forward``: the whole model (encoders, kernel softmax, ``K`` layers, policy
@@ -105,15 +107,18 @@ def backup_rows(data: Batch, x: Tensor, num_actions: int, args: argparse.Namespa
     conv_kernel = kernel.T.reshape(num_actions, 1, KERNEL_SIZE, KERNEL_SIZE)
     # One layer as the value-iteration loop runs it: transition and R^T [A, N] are made once per forward.
     reward_t = reward.T.contiguous()
+    vin_grid = StencilTransition(kernel, stencil.with_grid((height, width), data.stencil[0]))
+    assert vin_grid.stencil.layout is not None, "from_grid batches carry a grid layout"
     vin_stencil = StencilTransition(kernel, stencil)
     vin_edges = EdgeTransition(kernel[data.edge_type], data.edge_index, num_nodes)
     paths = {
+        "grid": lambda: backup_actions_first(values, reward_t, vin_grid, 1.0)[1],
         "stencil": lambda: backup_actions_first(values, reward_t, vin_stencil, 1.0)[1],
         "scatter": lambda: backup_actions_first(values, reward_t, vin_edges, 1.0)[1],
         "conv2d": lambda: (grid_reward + F.conv2d(grid_values, conv_kernel, padding=1)).amax(1),
     }
-    check_same(node_values_to_grid(data, paths["stencil"]()), node_values_to_grid(data, paths["scatter"]()),
-               paths["conv2d"](), what="VIN backup")
+    check_same(node_values_to_grid(data, paths["grid"]()), node_values_to_grid(data, paths["stencil"]()),
+               node_values_to_grid(data, paths["scatter"]()), paths["conv2d"](), what="VIN backup")
     rows += [("VIN backup", num_actions, name, t) for name, t in timed(paths, device, args.repeats, args.inner).items()]
 
     # DT-VIN: per-state weights P [N, T, A], a distribution over the in-grid slots.

@@ -5,6 +5,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 from gvin.datasets.gppn import (
@@ -225,3 +226,32 @@ def test_a_split_may_be_empty(tmp_path):
     assert {name: len(split) for name, split in splits.items()} == {"train": 3, "valid": 0, "test": 1}
     assert splits["valid"].goal_index.shape == (0,)
     assert len(GPPNDataset(path, split="valid")) == 0 and len(GPPNDataset(path, split="train")) == 3
+
+
+@pytest.mark.parametrize("kernel_size", [None, 5])
+def test_file_labels_are_one_expert_move_per_labelled_cell(tmp_path, kernel_size):
+    """``GPPNDataset(file_labels=True)``: ``data.expert`` marks, on every free, reachable,
+    non-goal cell, exactly the move of the file's own (tie-broken) action, and nothing elsewhere."""
+    from gvin.datasets import GPPNDataset
+
+    path = tmp_path / "m9.npz"
+    write_gppn_dataset(path, size=9, counts=(12, 2, 2), seed=5)
+    split = load_gppn_npz(path)["train"]
+    dataset = GPPNDataset(path, "train", kernel_size=kernel_size, file_labels=True)
+    assert GPPNDataset(path, "train").get(0).get("expert") is None
+    for index in (0, 7):
+        data = dataset[index]
+        src, dst = data.edge_index
+        labelled = np.isfinite(data.dist.numpy()) & (data.dist.numpy() > 0)
+        per_node = np.bincount(src[data.expert].numpy(), minlength=data.num_nodes)
+        assert (per_node == labelled).all()
+        assert not (data.expert & ~data.optimal).any()
+        action = split.policy[index].reshape(4, -1).argmax(0)
+        width = split.mazes.shape[2]
+        for edge in np.flatnonzero(data.expert.numpy()):
+            cell, target = int(src[edge]), int(dst[edge])
+            offset = (target // width - cell // width, target % width - cell % width)
+            assert offset == tuple(int(o) for o in GPPN_ACTIONS_4[action[cell]])
+    subset = dataset[[7, 0]]
+    assert torch.equal(subset[0].expert, dataset[7].expert)
+    assert torch.equal(dataset.copy([7])[0].expert, dataset[7].expert)

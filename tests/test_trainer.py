@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
 from gvin import from_grid
@@ -380,3 +381,47 @@ def test_loading_onto_cuda_without_cuda_says_so(tmp_path):
     assert "damaged" not in str(error.value)
     with pytest.raises(ValueError, match="is a folder"):
         load_checkpoint(tmp_path)
+
+
+# ----------------------------------------------------------------------------- recipe options
+
+
+def test_rmsprop_and_unknown_recipe_names():
+    trainer = Trainer(config(optimizer="rmsprop", lr=1e-3))
+    assert isinstance(trainer.optimizer, torch.optim.RMSprop)
+    assert trainer.optimizer.defaults["eps"] == 1e-6 and trainer.optimizer.defaults["lr"] == 1e-3
+    assert isinstance(Trainer(config()).optimizer, torch.optim.Adam)
+    with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
+        config(optimizer="sgd")
+    with pytest.raises(ValueError, match="unknown loss 'mse'"):
+        config(loss="mse")
+
+
+def with_one_expert_move(data):
+    """``data`` plus ``expert``: the lowest-numbered optimal move of every labelled node."""
+    data = data.clone()
+    src = data.edge_index[0]
+    edge_ids = torch.arange(src.numel())
+    first = torch.full((data.num_nodes,), src.numel()).scatter_reduce(
+        0, src[data.optimal], edge_ids[data.optimal], "amin")
+    data.expert = torch.zeros_like(data.optimal)
+    data.expert[first[first < src.numel()]] = True
+    return data
+
+
+@pytest.mark.parametrize("highway", [0, 3])
+def test_expert_loss_is_the_cross_entropy_of_the_expert_move(mazes, highway):
+    train, _ = mazes
+    graphs = [with_one_expert_move(train[i]) for i in range(4)]
+    batch = Batch.from_data_list(graphs)
+    trainer = Trainer(config(loss="expert", highway_every=highway))
+    loss = trainer.loss(batch)
+    if not highway:
+        log_probs = trainer.model(batch).log_probs
+        expected = -log_probs[batch.expert].mean()
+        torch.testing.assert_close(loss, expected)
+    # the optimal-set loss of the same batch differs where a node has tied optimal moves
+    assert not torch.isclose(loss, Trainer(config(highway_every=highway)).loss(batch))
+    trainer.fit(graphs, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"loss='expert' imitates data.expert.*file_labels=True"):
+        Trainer(config(loss="expert")).fit(train, epochs=1, progress=False)

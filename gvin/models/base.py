@@ -125,7 +125,27 @@ def graph_inputs(
     edge_type = _edge_type(data, edge_index, num_edge_types)
     choice = _choice(data, edge_index, actions)
     stencil = build_stencil(edge_index, edge_type, x.shape[0], num_edge_types) if use_stencil else None
+    if stencil is not None:
+        stencil = _with_grid_layout(stencil, data)
     return GraphInputs(x, edge_index, edge_type, choice, stencil)
+
+
+def _with_grid_layout(stencil: Stencil, data: Data) -> Stencil:
+    """``stencil`` with its dense grid layout when ``data`` holds whole grids of one shape
+    (``data.grid_shape``, ``data.stencil`` of :func:`gvin.from_grid`); the slot table itself is
+    checked (:meth:`~gvin.nn.stencil.Stencil.with_grid`), so a graph that only claims to be a
+    grid keeps the general path."""
+    shape, offsets = getattr(data, "grid_shape", None), getattr(data, "stencil", None)
+    if not isinstance(shape, Tensor) or offsets is None:
+        return stencil
+    shapes = shape.reshape(-1, shape.shape[-1]) if shape.dim() else shape.reshape(1, 1)
+    try:
+        tables = {stencil_key(t) for t in (offsets if isinstance(data, Batch) else [offsets])}
+    except (TypeError, ValueError, RuntimeError):
+        return stencil
+    if len(tables) != 1 or not bool((shapes == shapes[0]).all()):
+        return stencil
+    return stencil.with_grid(shapes[0].tolist(), tables.pop())
 
 
 def _edge_type(data: Data, edge_index: Tensor, num_edge_types: int) -> Tensor:

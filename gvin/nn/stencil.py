@@ -7,13 +7,32 @@ from ``edge_index`` and ``edge_type``, so it works on batches too.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
+import math
+from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
 
 import torch
 from torch import Tensor
 
 from gvin import _checks as check
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """Nodes that are the cells of ``batch`` zero-padded grids of ``shape``, row-major,
+    grid after grid, whose slot ``j`` joins a cell to the cell ``offsets[j]`` away.
+
+    Such a graph's stencil operators are grid convolutions, and layers may run them as such
+    (:meth:`gvin.nn.StencilTransition.actions_first`).
+    """
+
+    batch: int
+    shape: tuple[int, ...]
+    offsets: tuple[tuple[int, ...], ...]
+
+    @property
+    def radius(self) -> int:
+        return max(abs(o) for offset in self.offsets for o in offset)
 
 
 @dataclass(frozen=True)
@@ -25,11 +44,32 @@ class Stencil:
             the last node: a zero-valued pad) where the slot has no edge.
         edge: ``[N, S]`` long, the edge id of each slot; ``E`` where absent.
         mask: ``[N, S]`` bool, the slot has an edge.
+        layout: the dense grid layout of the nodes, when :meth:`with_grid` found
+            the table to be exactly that of whole grids (``None``: a general graph).
     """
 
     neighbour: Tensor
     edge: Tensor
     mask: Tensor
+    layout: GridLayout | None = None
+
+    def with_grid(self, shape, offsets) -> "Stencil":
+        """This stencil with its :class:`GridLayout` if its slot table is exactly that of whole,
+        zero-padded grids of ``shape`` with the slot offsets ``offsets [S, d]`` (one grid after
+        another); else this stencil unchanged. The check compares the whole table, so a
+        layer that uses the layout gives the same numbers as the gather it replaces.
+        """
+        shape = tuple(int(s) for s in shape)
+        offsets = tuple(tuple(int(o) for o in offset) for offset in offsets)
+        cells = math.prod(shape)
+        if (
+            not shape or cells == 0 or self.num_nodes % cells or len(offsets) != self.num_slots
+            or any(len(offset) != len(shape) for offset in offsets)
+        ):
+            return self
+        layout = GridLayout(self.num_nodes // cells, shape, offsets)
+        expected = _grid_table(layout, str(self.neighbour.device))
+        return replace(self, layout=layout) if torch.equal(self.neighbour, expected) else self
 
     @property
     def num_nodes(self) -> int:
@@ -70,6 +110,32 @@ class Stencil:
             cache[slots] = self.neighbour[:, list(slots)].contiguous()
         return cache[slots]
 
+    def gather_per_slot(self, slot_values: Tensor, slots: tuple[int, ...] | None = None) -> Tensor:
+        """``[N, S, *F]`` values each node sends through each slot → ``[N, S, *F]`` received:
+        entry ``[s, j]`` is ``slot_values[neighbour[s, j], j]`` (0 in empty slots).
+
+        With ``slots``, ``slot_values`` holds those slots only (``[N, len(slots), *F]``).
+        A layer that transforms before it gathers (``x @ W_j`` for every slot ``j``)
+        moves ``C_out`` numbers per slot instead of ``C_in``.
+        """
+        index = self._flat_rows(slots)
+        if slot_values.shape[:2] != index.shape:
+            raise ValueError(f"slot_values must be [N, S, ...] = {list(index.shape)}, got {tuple(slot_values.shape)}")
+        features = slot_values.shape[2:]
+        flat = torch.cat([slot_values.reshape(-1, *features), slot_values.new_zeros(1, *features)])
+        return _RowGather.apply(flat, index)
+
+    def _flat_rows(self, slots: tuple[int, ...] | None) -> Tensor:
+        """``[N, S']`` rows of a flattened ``[N·S', ...]`` table: ``neighbour·S' + j``, the pad row
+        ``N·S'`` in empty slots; built once per slot subset."""
+        cache = self.__dict__.setdefault("_flat_row_cache", {})
+        if slots not in cache:
+            neighbour = self.neighbour if slots is None else self._columns(slots)
+            width = neighbour.shape[1]
+            rows = neighbour * width + torch.arange(width, device=neighbour.device)
+            cache[slots] = torch.where(neighbour == self.num_nodes, self.num_nodes * width, rows)
+        return cache[slots]
+
     @cached_property
     def neighbour_slot_major(self) -> Tensor:
         """``[S, N]``: :attr:`neighbour` transposed, contiguous (built once, on first use)."""
@@ -91,6 +157,22 @@ class Stencil:
         out = slot_values.new_zeros(self.num_nodes + 1)
         out.index_add_(0, self.neighbour.reshape(-1), slot_values.reshape(-1))
         return out[: self.num_nodes]
+
+
+@lru_cache(maxsize=16)
+def _grid_table(layout: GridLayout, device: str) -> Tensor:
+    """The ``[N, S]`` neighbour table of :class:`GridLayout` ``layout`` (``N`` where a slot leaves the grid)."""
+    shape = torch.tensor(layout.shape)
+    coords = torch.cartesian_prod(*(torch.arange(s) for s in layout.shape)).view(-1, len(layout.shape))
+    target = coords.unsqueeze(1) + torch.tensor(layout.offsets).unsqueeze(0)  # [C, S, d]
+    inside = ((target >= 0) & (target < shape)).all(-1)
+    strides = torch.tensor([math.prod(layout.shape[axis + 1:]) for axis in range(len(layout.shape))])
+    cells = math.prod(layout.shape)
+    flat = (target * strides).sum(-1)
+    per_grid = torch.arange(layout.batch).view(-1, 1, 1) * cells
+    num_nodes = layout.batch * cells
+    table = torch.where(inside, flat + per_grid, torch.full_like(flat, num_nodes) + 0 * per_grid)
+    return table.reshape(num_nodes, len(layout.offsets)).to(device)
 
 
 class _RowGather(torch.autograd.Function):
