@@ -261,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--epochs", type=_integer(1), default=10)
     group.add_argument("--batch-size", type=_integer(1), default=32)
     group.add_argument("--lr", type=_positive_float, default=3e-3)
+    group.add_argument("--optimizer", choices=("adam", "rmsprop"), default="adam",
+                       help="rmsprop: eps 1e-6, as GPPN's code trains (with --lr 1e-3)")
     group.add_argument("--highway", type=_integer(0), default=0, metavar="J",
                        help="adaptive highway loss every J layers (0: last layer only)")
     group.add_argument("--seed", type=_integer(0), default=0)
@@ -581,7 +583,7 @@ def _check_resume(out: Path, record: dict[str, Any]) -> dict[str, Any]:
 
 
 TRAIN_OPTIONS = {"model": "--model", "batch_size": "--batch-size", "lr": "--lr", "highway_every": "--highway",
-                 "seed": "--seed"}
+                 "seed": "--seed", "optimizer": "--optimizer"}
 KWARG_OPTIONS = {"num_iterations": "--depth", "hidden_channels": "--hidden", "num_actions": "--latent-actions",
                  "actions": "--actions", "gamma": "--gamma", "stencil": "--kernel-size or --connectivity",
                  "num_edge_types": "--kernel-size or --connectivity", "edge_dim": "--world",
@@ -812,7 +814,7 @@ def _train(args: argparse.Namespace, spec: dict[str, Any], root: Path) -> int:
     config = TrainConfig(
         model=args.model, model_kwargs=_as_saved(model_kwargs(args, spec, side), saved.get("model_kwargs", {})),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, highway_every=args.highway, seed=args.seed,
-        device=args.device, data=record,
+        device=args.device, data=record, optimizer=args.optimizer,
     )
     changes = _run_changes(saved, asdict(config)) if resume else []
     if changes:  # the trainer would refuse too; name the options

@@ -51,6 +51,15 @@ def test_train_resumes_and_refuses_another_model(run, capsys):
     assert json.loads((out / "run.json").read_text())["train"]["model"] == "dtvin"
 
 
+def test_train_takes_gppns_optimizer_and_a_resume_keeps_it(run, capsys):
+    out, args = run
+    assert main([*args, "--optimizer", "rmsprop", "--epochs", "2"]) == 2
+    assert "--optimizer: saved 'adam' vs now 'rmsprop'" in capsys.readouterr().err
+    assert main([*args, "--optimizer", "rmsprop", "--no-resume"]) == 0
+    assert json.loads((out / "run.json").read_text())["train"]["optimizer"] == "rmsprop"
+    assert "exp_avg" not in str(torch.load(out / "checkpoint.pt", weights_only=True)["optimizer"]["state"])
+
+
 def test_evaluate_and_plan_from_checkpoint_alone(run, capsys):
     out, _ = run
     capsys.readouterr()
