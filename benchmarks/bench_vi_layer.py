@@ -7,6 +7,8 @@ Workload: a batch of GPPN-style maze graphs (``from_grid``, 3×3 kernel, walls k
   conv reference: one ``conv2d`` (the value kernel). Graph paths: ``grid`` (what a
   ``from_grid`` batch gets: its stencil knows the grid layout, and few actions run as one
   grid conv), ``stencil`` (the general gather over the slot table), ``scatter`` (edges).
+  The DT-VIN and GPPN rows' ``grid`` / ``stencil`` paths read neighbours through shifted
+  windows of the padded grids / through the slot table's index.
 * ``DT-VIN backup``: the same with per-state weights ``P [N, T, A]``;
   conv reference: ``F.unfold`` of ``V`` times the per-cell kernel.
 * ``DT-VIN forward``: the whole model (encoders, kernel softmax, ``K`` layers, policy
@@ -28,6 +30,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 from typing import Callable
@@ -57,6 +60,14 @@ def maze_batch(num: int, size: int, seed: int, device: torch.device) -> Batch:
         for maze, goal in zip(mazes.mazes, mazes.goals)
     ]
     return Batch.from_data_list(graphs).to(device)
+
+
+def without_layout(data: Batch) -> Batch:
+    """``data`` without ``grid_shape``: its stencil keeps the general slot-table gathers."""
+    stripped = copy.copy(data)  # new stores sharing the tensors (a clone would copy inference tensors)
+    del stripped.grid_shape
+    assert data.grid_shape is not None
+    return stripped
 
 
 def timed(paths: dict[str, Callable[[], object]], device: torch.device, repeats: int, inner: int) -> dict[str, float]:
@@ -96,6 +107,8 @@ def backup_rows(data: Batch, x: Tensor, num_actions: int, args: argparse.Namespa
     num_nodes, num_slots = data.num_nodes, KERNEL_SIZE**2
     batch, _, height, width = x.shape
     stencil = build_stencil(data.edge_index, data.edge_type, num_nodes, num_slots)
+    on_grid = stencil.with_grid((height, width), data.stencil[0])
+    assert on_grid.layout is not None, "from_grid batches carry a grid layout"
     values = torch.randn(num_nodes, generator=gen).to(device)
     reward = torch.randn(num_nodes, num_actions, generator=gen).to(device)
     grid_values = node_values_to_grid(data, values).unsqueeze(1).contiguous()  # [B, 1, H, W]
@@ -107,8 +120,7 @@ def backup_rows(data: Batch, x: Tensor, num_actions: int, args: argparse.Namespa
     conv_kernel = kernel.T.reshape(num_actions, 1, KERNEL_SIZE, KERNEL_SIZE)
     # One layer as the value-iteration loop runs it: transition and R^T [A, N] are made once per forward.
     reward_t = reward.T.contiguous()
-    vin_grid = StencilTransition(kernel, stencil.with_grid((height, width), data.stencil[0]))
-    assert vin_grid.stencil.layout is not None, "from_grid batches carry a grid layout"
+    vin_grid = StencilTransition(kernel, on_grid)
     vin_stencil = StencilTransition(kernel, stencil)
     vin_edges = EdgeTransition(kernel[data.edge_type], data.edge_index, num_nodes)
     paths = {
@@ -131,16 +143,19 @@ def backup_rows(data: Batch, x: Tensor, num_actions: int, args: argparse.Namespa
         patches = F.unfold(grid_values, KERNEL_SIZE, padding=1).view(batch, num_slots, 1, height, width)
         return (grid_reward + (grid_probs * patches).sum(1)).amax(1)
 
+    dtvin_grid = StencilTransition(probs, on_grid)
     dtvin_stencil = StencilTransition(probs, stencil)
-    dtvin_stencil.slot_major_weight  # laid out once per forward, as in the model
+    for transition in (dtvin_grid, dtvin_stencil):
+        transition.slot_major_weight  # laid out once per forward, as in the model
     dtvin_edges = EdgeTransition(edge_probs, data.edge_index, num_nodes)
     paths = {
+        "grid": lambda: backup_actions_first(values, reward_t, dtvin_grid, 1.0)[1],
         "stencil": lambda: backup_actions_first(values, reward_t, dtvin_stencil, 1.0)[1],
         "scatter": lambda: backup_actions_first(values, reward_t, dtvin_edges, 1.0)[1],
         "unfold": unfold_backup,
     }
-    check_same(node_values_to_grid(data, paths["stencil"]()), node_values_to_grid(data, paths["scatter"]()),
-               paths["unfold"](), what="DT-VIN backup")
+    check_same(node_values_to_grid(data, paths["grid"]()), node_values_to_grid(data, paths["stencil"]()),
+               node_values_to_grid(data, paths["scatter"]()), paths["unfold"](), what="DT-VIN backup")
     rows += [("DT-VIN backup", num_actions, name, t)
              for name, t in timed(paths, device, args.repeats, args.inner).items()]
     return rows
@@ -153,15 +168,18 @@ def forward_rows(data: Batch, x: Tensor, num_actions: int, args: argparse.Namesp
                   num_iterations=args.layers).to(x.device)
     reference: GridDTVIN = grid_from_graph(model, CONNECTIVITY, KERNEL_SIZE)
 
-    def graph_path(use_stencil: bool) -> Callable[[], Tensor]:
+    def graph_path(use_stencil: bool, layout: bool = True) -> Callable[[], Tensor]:
+        graphs = data if layout else without_layout(data)
+
         def run() -> Tensor:
             model.use_stencil = use_stencil
-            return model(data).v
+            return model(graphs).v
         return run
 
-    paths = {"stencil": graph_path(True), "scatter": graph_path(False), "unfold": lambda: reference(x).v}
-    check_same(node_values_to_grid(data, paths["stencil"]()), node_values_to_grid(data, paths["scatter"]()),
-               paths["unfold"](), what="DT-VIN forward")
+    paths = {"grid": graph_path(True), "stencil": graph_path(True, layout=False), "scatter": graph_path(False),
+             "unfold": lambda: reference(x).v}
+    check_same(node_values_to_grid(data, paths["grid"]()), node_values_to_grid(data, paths["stencil"]()),
+               node_values_to_grid(data, paths["scatter"]()), paths["unfold"](), what="DT-VIN forward")
     times = timed(paths, x.device, max(3, args.repeats // 4), 1)
     return [(f"DT-VIN forward K={args.layers}", num_actions, name, t / args.layers) for name, t in times.items()]
 
@@ -181,13 +199,16 @@ def gppn_step_rows(data: Batch, x: Tensor, args: argparse.Namespace) -> list[tup
             return loss.detach()
         return go
 
-    def graph_path(use_stencil: bool) -> Callable[[], Tensor]:
+    def graph_path(use_stencil: bool, layout: bool = True) -> Callable[[], Tensor]:
+        graphs = data if layout else without_layout(data)
+
         def run() -> Tensor:
             model.use_stencil = use_stencil
-            return model(data).log_probs
+            return model(graphs).log_probs
         return run
 
-    paths = {"stencil": step(graph_path(True)), "scatter": step(graph_path(False)),
+    paths = {"grid": step(graph_path(True)), "stencil": step(graph_path(True, layout=False)),
+             "scatter": step(graph_path(False)),
              "conv": step(lambda: reference(x).log_probs)}
     losses = {name: float(path()) for name, path in paths.items()}
     if max(losses.values()) - min(losses.values()) > 1e-4 * max(1.0, abs(losses["conv"])):

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -75,6 +76,34 @@ def test_graphs_that_are_not_whole_zero_padded_grids_keep_the_general_path():
     mixed = Batch.from_data_list([gvin.from_grid(np.ones((4, 5), bool), 0, kernel_size=3),
                                   gvin.from_grid(np.ones((5, 4), bool), 0, kernel_size=3)])
     assert stencil_of(mixed, 9).layout is None
+
+
+@pytest.mark.parametrize("shape,grid_args", GRIDS)
+def test_stencil_gathers_on_the_grid_layout_equal_the_index_gathers(shape, grid_args):
+    """Shifted windows of the padded grids give the index gathers' numbers and gradients."""
+    batch = maze_batch(shape, **grid_args)
+    num_slots = len(batch[0].stencil)
+    grid = stencil_of(batch, num_slots)
+    plain = replace(grid, layout=None)
+    gen = torch.Generator().manual_seed(0)
+    values = torch.randn(batch.num_nodes, generator=gen, dtype=torch.float64, requires_grad=True)
+    features = torch.randn(batch.num_nodes, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    subset = (0, num_slots - 1)
+    per_slot = torch.randn(batch.num_nodes, 2, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    cases = [
+        lambda s: s.gather_slot_major(values), lambda s: s.gather(values), lambda s: s.gather(features),
+        lambda s: s.gather(features, fill=-2.0), lambda s: s.gather(features, slots=subset),
+        lambda s: s.gather_per_slot(per_slot, subset),
+    ]
+    for case in cases:
+        expected, got = case(plain), case(grid)
+        assert torch.equal(got, expected)
+        weight = torch.randn(expected.shape, generator=gen, dtype=torch.float64)
+        inputs = (values, features, per_slot)
+        expected_grads = torch.autograd.grad((expected * weight).sum(), inputs, allow_unused=True)
+        got_grads = torch.autograd.grad((got * weight).sum(), inputs, allow_unused=True)
+        for a, b in zip(got_grads, expected_grads):
+            assert (a is None) == (b is None) and (a is None or torch.allclose(a, b))
 
 
 def strip_layout(batch: Batch) -> Batch:

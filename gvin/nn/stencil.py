@@ -98,10 +98,38 @@ class Stencil:
             raise ValueError(
                 f"node_values must have one row per node ({self.num_nodes}), got {tuple(node_values.shape)}"
             )
+        if self.layout is not None:
+            return self._grid_shifts(node_values, slots, slot_axis=1, fill=fill)
         padded = torch.cat(
             [node_values, node_values.new_full((1, *node_values.shape[1:]), fill)]
         )
         return _RowGather.apply(padded, self.neighbour if slots is None else self._columns(slots))
+
+    def _grid_shifts(
+        self, node_values: Tensor, slots: tuple[int, ...] | None, slot_axis: int, fill: float = 0.0,
+        per_slot: bool = False,
+    ) -> Tensor:
+        """:meth:`gather` (``slot_axis=1``) or :meth:`gather_slot_major` (``slot_axis=0``) on a
+        :class:`GridLayout`: each slot is a shifted window of the zero-padded grids, read with
+        strides instead of an index (and its gradient a sum of windows, not an ``index_add_``).
+        ``per_slot``: ``node_values`` is ``[N, S', *F]`` and slot ``j`` reads its own column
+        (:meth:`gather_per_slot`)."""
+        layout = self.layout
+        radius, shape = layout.radius, layout.shape
+        features = node_values.shape[1:]
+        grid = node_values.reshape(layout.batch, *shape, *features)
+        padded = torch.nn.functional.pad(grid, [0, 0] * len(features) + [radius, radius] * len(shape), value=fill)
+        offsets = layout.offsets if slots is None else [layout.offsets[j] for j in slots]
+        windows = [
+            padded[(slice(None), *(slice(radius + o, radius + o + n) for o, n in zip(offset, shape)),
+                    *((column,) if per_slot else ()))]
+            for column, offset in enumerate(offsets)
+        ]
+        if per_slot:
+            features = features[1:]
+        if slot_axis == 0:
+            return torch.stack(windows).reshape(len(windows), self.num_nodes, *features)
+        return torch.stack(windows, dim=1 + len(shape)).reshape(self.num_nodes, len(windows), *features)
 
     def _columns(self, slots: tuple[int, ...]) -> Tensor:
         """``neighbour[:, slots]``, contiguous, built once per slot subset."""
@@ -118,10 +146,13 @@ class Stencil:
         A layer that transforms before it gathers (``x @ W_j`` for every slot ``j``)
         moves ``C_out`` numbers per slot instead of ``C_in``.
         """
-        index = self._flat_rows(slots)
-        if slot_values.shape[:2] != index.shape:
-            raise ValueError(f"slot_values must be [N, S, ...] = {list(index.shape)}, got {tuple(slot_values.shape)}")
+        width = self.num_slots if slots is None else len(slots)
+        if slot_values.shape[:2] != (self.num_nodes, width):
+            raise ValueError(f"slot_values must be [N, S, ...] = {[self.num_nodes, width]}, got {tuple(slot_values.shape)}")
         features = slot_values.shape[2:]
+        if self.layout is not None:  # slot j reads its own column, shifted by its offset
+            return self._grid_shifts(slot_values, slots, slot_axis=1, per_slot=True)
+        index = self._flat_rows(slots)
         flat = torch.cat([slot_values.reshape(-1, *features), slot_values.new_zeros(1, *features)])
         return _RowGather.apply(flat, index)
 
@@ -146,6 +177,8 @@ class Stencil:
         (0 in empty slots); :meth:`gather` transposed, laid out for per-slot sweeps over long rows."""
         if node_values.shape != (self.num_nodes,):
             raise ValueError(f"node_values must be [N]={self.num_nodes}, got {tuple(node_values.shape)}")
+        if self.layout is not None:
+            return self._grid_shifts(node_values, None, slot_axis=0)
         return _RowGather.apply(torch.cat([node_values, node_values.new_zeros(1)]), self.neighbour_slot_major)
 
     def scatter(self, slot_values: Tensor) -> Tensor:
