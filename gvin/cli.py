@@ -985,12 +985,12 @@ def _plan_on_map_file(args: argparse.Namespace) -> int:
     if data_options:
         raise CLIError(f"{', '.join(data_options)}: choose a maze of the data; --map {args.map} plans on your own "
                        "map instead (give one or the other)")
+    if args.map.is_dir():
+        raise CLIError(f"--map {args.map} is a folder; expected a map file")
     suffix = args.map.suffix.lower()
     if suffix not in READERS:
         raise CLIError(f"--map {args.map}: expected a map file ending in {_listed(list(READERS))} "
                        + (f"(got {suffix!r})" if suffix else "(it has no extension)"))
-    if args.map.is_dir():
-        raise CLIError(f"--map {args.map} is a folder; expected a map file")
     if not args.map.is_file():
         raise CLIError(f"--map {args.map}: no such file")
     png = args.png or args.checkpoint.parent / f"plan_{args.map.stem}.png"

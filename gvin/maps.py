@@ -214,12 +214,12 @@ def read_map(path: str | os.PathLike) -> GridMap:
     if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or path to a map file, got {type(path).__name__}")
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"map {path} is a folder; expected a map file")
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise ValueError(f"map {path}: unknown extension {path.suffix or '(none)'!r}; "
                          f"expected one of {', '.join(READERS)}")
-    if path.is_dir():
-        raise ValueError(f"map {path} is a folder; expected a map file")
     if not path.is_file():
         raise FileNotFoundError(f"no map file at {path}")
     return reader(path)

@@ -249,6 +249,7 @@ CASES = [
     (["plan", "{run}/checkpoint.pt", "--map", "{base}/absent.txt"], "absent.txt: no such file"),
     (["plan", "{run}/checkpoint.pt", "--map", "{map_csv}"], "expected a map file ending in .npy, .txt or .png"),
     (["plan", "{run}/checkpoint.pt", "--map", "{folder}.png"], "no such file"),
+    (["plan", "{run}/checkpoint.pt", "--map", "{folder}"], "is a folder; expected a map file"),
     (["plan", "{run}/checkpoint.pt", "--map", "{afile}"], "(it has no extension)"),
     (["plan", "{run}/checkpoint.pt", "--map", "{map_txt}", "--start", "0", "0"], "--start (0, 0) is on a wall"),
     (["plan", "{run}/checkpoint.pt", "--map", "{map_txt}", "--goal", "9", "1"], "--goal (9, 1) is outside"),

@@ -130,6 +130,8 @@ def test_read_map_errors(tmp_path, name, content, error, match):
 def test_read_map_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no map file at"):
         gvin.read_map(tmp_path / "absent.txt")
+    with pytest.raises(ValueError, match="is a folder; expected a map file"):
+        gvin.read_map(tmp_path)
 
 
 # ----------------------------------------------------------------------------- plan_on_map
