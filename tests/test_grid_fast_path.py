@@ -18,6 +18,7 @@ import torch
 from torch_geometric.data import Batch
 
 import gvin
+from gvin.grid import edge_values_to_grid, grid_from_graph, node_values_to_grid
 from gvin.models import GPPN, VIN
 from gvin.models.base import graph_inputs
 from gvin.nn import EdgeTypeConv, StencilTransition, build_stencil
@@ -241,6 +242,14 @@ def test_encoder_window_is_a_narrower_conv(model_class):
     a, b = windowed(batch), full(batch)
     finite = torch.isfinite(a.log_probs)
     torch.testing.assert_close(a.log_probs[finite], b.log_probs[finite])
+    # the conv reference of the windowed model: a 5×5 conv, zero outside the window
+    reference = grid_from_graph(windowed, 4, 5)
+    grid = reference(node_values_to_grid(batch, batch.x))
+    torch.testing.assert_close(node_values_to_grid(batch, a.v), grid.v)
+    mapped = edge_values_to_grid(batch, a.log_probs, 4)
+    finite = torch.isfinite(grid.log_probs)
+    assert torch.equal(torch.isfinite(mapped), finite)
+    torch.testing.assert_close(mapped[finite], grid.log_probs[finite])
 
 
 def test_encoder_window_needs_an_odd_size_and_the_stencil():

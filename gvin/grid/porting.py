@@ -29,6 +29,7 @@ from gvin.grid.gppn import GridGPPN
 from gvin.grid.layout import GridPolicyHead, kernel_slots, move_slots
 from gvin.grid.vin import GridVIN
 from gvin.models import DTVIN, GPPN, VIN
+from gvin.nn.edge_type_conv import EdgeTypeConv
 
 GridPlanner = GridVIN | GridDTVIN | GridGPPN
 
@@ -249,8 +250,20 @@ def grid_from_graph(
             if name not in rules:
                 raise ValueError(f"no porting rule for the {cls.__name__} parameter '{name}'")
             grid_name, kind = rules[name]
-            grid_params[grid_name].copy_(_KINDS[kind][0](value, lay))
+            grid_params[grid_name].copy_(_KINDS[kind][0](_on_every_slot(graph_model, name, value), lay))
     return reference.train(graph_model.training)
+
+
+def _on_every_slot(model: nn.Module, name: str, value: Tensor) -> Tensor:
+    """The weight of a conv that reads a subset of slots (an encoder window) as a ``[T, ...]``
+    weight with zeros on the other slots; any other parameter unchanged."""
+    owner, _, leaf = name.rpartition(".")
+    module = model.get_submodule(owner) if owner else model
+    if leaf != "weight" or not isinstance(module, EdgeTypeConv) or module.slots is None:
+        return value
+    full = value.new_zeros(module.num_edge_types, *value.shape[1:])
+    full[list(module.slots)] = value
+    return full
 
 
 def grid_to_graph_state(
