@@ -192,7 +192,7 @@ class Stencil:
         return out[: self.num_nodes]
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=8)
 def _grid_table(layout: GridLayout, device: str) -> Tensor:
     """The ``[N, S]`` neighbour table of :class:`GridLayout` ``layout`` (``N`` where a slot leaves the grid)."""
     shape = torch.tensor(layout.shape)
