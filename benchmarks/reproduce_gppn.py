@@ -34,6 +34,8 @@ here); off-map directions are not offered by the graph (the official policy may 
 them and fail). The shared file ``m15_4abs-cc_10k.npz`` is a 15×15, 4-action, 10k/2k/2k
 file in the same format, not the official ``m15_news_10k.npz``.
 
+``--walls-in-loss`` adds the first difference back (an ablation that measures what it does).
+
 Every epoch is checkpointed under ``--out``; running the same command again resumes
 (``--stop-after E`` ends this invocation once ``E`` epochs are done).
 
@@ -50,9 +52,11 @@ from pathlib import Path
 
 warnings.filterwarnings("ignore", message=".*torch.jit.*")
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import gvin  # noqa: E402
+from gvin.datasets import gppn  # noqa: E402
 from gvin.datasets.maze_dataset import GPPNDataset  # noqa: E402
 from gvin.io import atomic_write  # noqa: E402
 from gvin.train import TrainConfig, Trainer, evaluate  # noqa: E402
@@ -83,6 +87,33 @@ def recipe(model: str, seed: int) -> TrainConfig:
     )
 
 
+class EveryCellLabelled(torch.utils.data.Dataset):
+    """The official loss's view of a training split (``--walls-in-loss``): every cell, walls, the
+    goal and unreachable cells included, may choose among its 4 directions and carries the
+    file's label as ``data.expert`` (on walls the file's labels are arbitrary: uniform over the
+    4 actions in the shared file). A label pointing off the map (a border wall) has no edge and
+    is left out."""
+
+    def __init__(self, dataset: GPPNDataset, npz: Path):
+        self.dataset = dataset
+        split = gppn.load_gppn_npz(npz)["train"]
+        actions = gppn.default_gppn_actions(split.policy.shape[1])
+        stencil = [tuple(int(o) for o in offset) for offset in dataset[0].stencil]
+        slot_of_action = np.array([stencil.index(tuple(int(o) for o in a)) for a in actions])
+        self.label_slots = slot_of_action[split.policy.reshape(len(split), len(actions), -1).argmax(1)]
+        self.direction_slots = torch.tensor(sorted(set(slot_of_action.tolist())))
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        data = self.dataset[index]
+        data.action = torch.isin(data.edge_type, self.direction_slots)
+        slots = torch.from_numpy(self.label_slots[index])
+        data.expert = (slots[data.edge_index[0]] == data.edge_type) & data.action
+        return data
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=sorted(SETTINGS), required=True)
@@ -93,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--stop-after", type=int, default=None, help="end once this many epochs are done")
     parser.add_argument("--train-count", type=int, default=None, help="first N training mazes (smoke runs)")
+    parser.add_argument("--walls-in-loss", action="store_true",
+                        help="ablation: the official loss over every cell, walls included (EveryCellLabelled)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -102,6 +135,9 @@ def main(argv: list[str] | None = None) -> None:
     train = GPPNDataset(args.npz, "train", kernel_size=f, file_labels=True)
     if args.train_count:
         train = train.copy(range(args.train_count))
+    if args.walls_in_loss:
+        train = EveryCellLabelled(train, args.npz)
+        config.data["walls_in_loss"] = True
     valid = GPPNDataset(args.npz, "valid", kernel_size=f)
     test = GPPNDataset(args.npz, "test", kernel_size=f)
     args.out.mkdir(parents=True, exist_ok=True)
