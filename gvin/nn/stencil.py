@@ -98,35 +98,26 @@ class Stencil:
             raise ValueError(
                 f"node_values must have one row per node ({self.num_nodes}), got {tuple(node_values.shape)}"
             )
-        if self.layout is not None:
+        if self.layout is not None and node_values.dim() == 1:  # rows of features: the index is as fast
             return self._grid_shifts(node_values, slots, slot_axis=1, fill=fill)
         padded = torch.cat(
             [node_values, node_values.new_full((1, *node_values.shape[1:]), fill)]
         )
         return _RowGather.apply(padded, self.neighbour if slots is None else self._columns(slots))
 
-    def _grid_shifts(
-        self, node_values: Tensor, slots: tuple[int, ...] | None, slot_axis: int, fill: float = 0.0,
-        per_slot: bool = False,
-    ) -> Tensor:
-        """:meth:`gather` (``slot_axis=1``) or :meth:`gather_slot_major` (``slot_axis=0``) on a
-        :class:`GridLayout`: each slot is a shifted window of the zero-padded grids, read with
-        strides instead of an index (and its gradient a sum of windows, not an ``index_add_``).
-        ``per_slot``: ``node_values`` is ``[N, S', *F]`` and slot ``j`` reads its own column
-        (:meth:`gather_per_slot`)."""
+    def _grid_shifts(self, node_values: Tensor, slots: tuple[int, ...] | None, slot_axis: int, fill: float = 0.0) -> Tensor:
+        """:meth:`gather` (``slot_axis=1``) or :meth:`gather_slot_major` (``slot_axis=0``) of node
+        values on a :class:`GridLayout`: each slot is a shifted window of the padded grids, read
+        with strides instead of an index (CPU: ~4× faster for one value per node, the value
+        iteration's gathers; for rows of features no faster, so those keep the index)."""
         layout = self.layout
         radius, shape = layout.radius, layout.shape
         features = node_values.shape[1:]
         grid = node_values.reshape(layout.batch, *shape, *features)
         padded = torch.nn.functional.pad(grid, [0, 0] * len(features) + [radius, radius] * len(shape), value=fill)
         offsets = layout.offsets if slots is None else [layout.offsets[j] for j in slots]
-        windows = [
-            padded[(slice(None), *(slice(radius + o, radius + o + n) for o, n in zip(offset, shape)),
-                    *((column,) if per_slot else ()))]
-            for column, offset in enumerate(offsets)
-        ]
-        if per_slot:
-            features = features[1:]
+        windows = [padded[(slice(None), *(slice(radius + o, radius + o + n) for o, n in zip(offset, shape)))]
+                   for offset in offsets]
         if slot_axis == 0:
             return torch.stack(windows).reshape(len(windows), self.num_nodes, *features)
         return torch.stack(windows, dim=1 + len(shape)).reshape(self.num_nodes, len(windows), *features)
@@ -150,8 +141,6 @@ class Stencil:
         if slot_values.shape[:2] != (self.num_nodes, width):
             raise ValueError(f"slot_values must be [N, S, ...] = {[self.num_nodes, width]}, got {tuple(slot_values.shape)}")
         features = slot_values.shape[2:]
-        if self.layout is not None:  # slot j reads its own column, shifted by its offset
-            return self._grid_shifts(slot_values, slots, slot_axis=1, per_slot=True)
         index = self._flat_rows(slots)
         flat = torch.cat([slot_values.reshape(-1, *features), slot_values.new_zeros(1, *features)])
         return _RowGather.apply(flat, index)
