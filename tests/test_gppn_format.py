@@ -255,3 +255,15 @@ def test_file_labels_are_one_expert_move_per_labelled_cell(tmp_path, kernel_size
     subset = dataset[[7, 0]]
     assert torch.equal(subset[0].expert, dataset[7].expert)
     assert torch.equal(dataset.copy([7])[0].expert, dataset[7].expert)
+
+
+def test_file_labels_on_a_wide_stencil(tmp_path):
+    """Stencil slots beyond 127 (a 17×17 kernel has 289) keep their labels."""
+    from gvin.datasets import GPPNDataset
+
+    path = tmp_path / "m9.npz"
+    write_gppn_dataset(path, size=9, counts=(2, 1, 1), seed=5)
+    data = GPPNDataset(path, "train", kernel_size=17, file_labels=True)[0]
+    labelled = np.isfinite(data.dist.numpy()) & (data.dist.numpy() > 0)
+    per_node = np.bincount(data.edge_index[0][data.expert].numpy(), minlength=data.num_nodes)
+    assert (per_node == labelled).all() and labelled.any()

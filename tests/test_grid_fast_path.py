@@ -18,7 +18,7 @@ import torch
 from torch_geometric.data import Batch
 
 import gvin
-from gvin.grid import edge_values_to_grid, grid_from_graph, node_values_to_grid
+from gvin.grid import edge_values_to_grid, grid_from_graph, grid_to_graph_state, node_values_to_grid
 from gvin.models import GPPN, VIN
 from gvin.models.base import graph_inputs
 from gvin.nn import EdgeTypeConv, StencilTransition, build_stencil
@@ -240,8 +240,8 @@ def test_encoder_window_is_a_narrower_conv(model_class):
     batch = maze_batch((5, 6), kernel_size=5)
     batch.x = batch.x.double()
     a, b = windowed(batch), full(batch)
-    finite = torch.isfinite(a.log_probs)
-    torch.testing.assert_close(a.log_probs[finite], b.log_probs[finite])
+    finite_graph = torch.isfinite(a.log_probs)
+    torch.testing.assert_close(a.log_probs[finite_graph], b.log_probs[finite_graph])
     # the conv reference of the windowed model: a 5×5 conv, zero outside the window
     reference = grid_from_graph(windowed, 4, 5)
     grid = reference(node_values_to_grid(batch, batch.x))
@@ -250,6 +250,15 @@ def test_encoder_window_is_a_narrower_conv(model_class):
     finite = torch.isfinite(grid.log_probs)
     assert torch.equal(torch.isfinite(mapped), finite)
     torch.testing.assert_close(mapped[finite], grid.log_probs[finite])
+    # and back: the windowed model's own weights
+    back = grid_to_graph_state(reference, 5, encoder_kernel_size=3)
+    fresh = model_class(stencil=stencil, hidden_channels=6, num_iterations=4, encoder_kernel_size=3).double()
+    fresh.load_state_dict(back)  # head columns of non-move edge types come back as zeros: never scored
+    for name in ("encoder.weight", "h0.weight", "c0.weight"):
+        if name in back:
+            torch.testing.assert_close(back[name], windowed.state_dict()[name])
+    again = fresh(batch)
+    torch.testing.assert_close(again.log_probs[finite_graph], a.log_probs[finite_graph])
 
 
 def test_encoder_window_needs_an_odd_size_and_the_stencil():
@@ -273,3 +282,61 @@ def test_published_head_and_lstm_initialisation_options():
     assert default.abs().max() <= 1 / hidden**0.5 and not torch.equal(default, torch.ones(hidden))
     with pytest.raises(ValueError, match="forget_bias"):
         GPPN(stencil=stencil, forget_bias="open")
+
+
+def model_of(kind: str, offsets, dtype: torch.dtype):
+    from gvin.models import DTVIN
+
+    torch.manual_seed(0)
+    if kind == "vin":
+        model = VIN(stencil=offsets, num_actions=6, hidden_channels=6, num_iterations=12, gamma=0.9)
+        with torch.no_grad():
+            model.value_kernel.uniform_(-0.3, 0.3)
+    elif kind == "dtvin":
+        model = DTVIN(stencil=offsets, num_actions=4, hidden_channels=6, num_iterations=12)
+    else:
+        model = GPPN(stencil=offsets, hidden_channels=6, num_iterations=6)
+    return model.to(dtype)
+
+
+@pytest.mark.parametrize("kind", ["vin", "dtvin", "gppn"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_every_planner_gives_the_general_paths_numbers_on_the_grid_path(kind, dtype):
+    batch = maze_batch((7, 8), kernel_size=3)
+    batch.x = batch.x.to(dtype)
+    model = model_of(kind, gvin.grid_stencil(2, None, 3), dtype)
+    fast, general = model(batch), model(strip_layout(batch))
+    finite = torch.isfinite(general.log_probs)
+    assert torch.equal(torch.isfinite(fast.log_probs), finite)
+    tol = 1e-5 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(fast.log_probs[finite], general.log_probs[finite], atol=tol, rtol=tol)
+    torch.testing.assert_close(fast.v, general.v, atol=tol, rtol=tol)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("kind", ["vin", "dtvin"])
+def test_the_grid_path_on_cuda_float32_gives_the_general_paths_numbers(kind):
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    batch = maze_batch((15, 15), num_graphs=4, kernel_size=3).to("cuda")
+    model = model_of(kind, gvin.grid_stencil(2, None, 3), torch.float32).to("cuda")
+    fast, general = model(batch, num_iterations=60), model(strip_layout(batch), num_iterations=60)
+    finite = torch.isfinite(general.log_probs)
+    assert torch.equal(torch.isfinite(fast.log_probs), finite)
+    torch.testing.assert_close(fast.log_probs[finite], general.log_probs[finite], atol=1e-5, rtol=1e-5)
+
+
+def test_a_transition_of_the_users_needs_only_actions_first_of_values():
+    """``backup_actions_first`` adds the reward itself for transitions outside gvin."""
+    from gvin.nn import backup_actions_first
+
+    class Doubling:
+        weight = torch.ones(1)
+
+        def actions_first(self, values):
+            return torch.stack([2 * values, values])
+
+    values, reward_t = torch.tensor([1.0, 3.0]), torch.tensor([[0.5, 0.0], [0.0, 4.0]])
+    q, best, _ = backup_actions_first(values, reward_t, Doubling(), 0.5)
+    torch.testing.assert_close(q, torch.tensor([[1.5, 3.0], [0.5, 5.5]]))
+    torch.testing.assert_close(best, torch.tensor([1.5, 5.5]))

@@ -425,3 +425,13 @@ def test_expert_loss_is_the_cross_entropy_of_the_expert_move(mazes, highway):
     trainer.fit(graphs, epochs=1, progress=False)
     with pytest.raises(ValueError, match=r"loss='expert' imitates data.expert.*file_labels=True"):
         Trainer(config(loss="expert")).fit(train, epochs=1, progress=False)
+
+
+def test_expert_loss_refuses_several_expert_moves_per_node(mazes):
+    train, _ = mazes
+    data = train[0].clone()
+    data.expert = data.optimal.clone()  # every optimal move, ties included
+    tied = torch.bincount(data.edge_index[0][data.expert], minlength=data.num_nodes) > 1
+    assert tied.any()
+    with pytest.raises(ValueError, match=r"one expert move per node, but data.expert marks \d+ out-edges of node"):
+        Trainer(config(loss="expert")).loss(Batch.from_data_list([data]))

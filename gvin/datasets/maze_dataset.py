@@ -477,7 +477,7 @@ class GPPNDataset(GridMazeDataset):
         self._label_slots = self._file_label_slots(data, actions) if file_labels else None
 
     def _file_label_slots(self, data, actions: Any) -> np.ndarray:
-        """``[n, C]`` int8: the stencil slot (``edge_type``) of each cell's file label, ``-1`` where the
+        """``[n, C]`` int16: the stencil slot (``edge_type``) of each cell's file label, ``-1`` where the
         cell has no meaningful label (walls, the goal, unreachable cells)."""
         if actions is None:
             actions = default_gppn_actions(data.policy.shape[1])
@@ -486,11 +486,12 @@ class GPPNDataset(GridMazeDataset):
         missing = [offset for offset in offsets if offset not in stencil]
         if missing:
             raise ValueError(f"the file's actions {missing} are not in the graphs' stencil; use a larger kernel_size")
-        slot_of_action = np.array([stencil.index(offset) for offset in offsets], dtype=np.int8)
+        slot_of_action = np.array([stencil.index(offset) for offset in offsets], dtype=np.int16)
         n, cells = len(data), self._builder.num_cells
         chosen = data.policy.reshape(n, len(offsets), cells).argmax(1)
-        labelled = np.isfinite(_decode_dist(self._codes)) & (_decode_dist(self._codes) > 0)
-        return np.where(labelled, slot_of_action[chosen], np.int8(-1)).astype(np.int8)
+        dist = _decode_dist(self._codes)
+        labelled = np.isfinite(dist) & (dist > 0)
+        return np.where(labelled, slot_of_action[chosen], np.int16(-1)).astype(np.int16)
 
     def get(self, idx: int) -> Data:
         data = super().get(idx)

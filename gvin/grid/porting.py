@@ -266,8 +266,13 @@ def _on_every_slot(model: nn.Module, name: str, value: Tensor) -> Tensor:
     return full
 
 
+_ENCODERS = ("encoder.weight", "h0.weight", "c0.weight")
+"""The graph parameters an ``encoder_kernel_size`` window narrows (VIN's encoder; GPPN's three)."""
+
+
 def grid_to_graph_state(
-    grid_model: GridPlanner, kernel_size: int | None = None, grad: bool = False
+    grid_model: GridPlanner, kernel_size: int | None = None, grad: bool = False,
+    encoder_kernel_size: int | None = None,
 ) -> dict[str, Tensor]:
     """The graph model's parameters (or gradients) from a conv reference.
 
@@ -280,6 +285,9 @@ def grid_to_graph_state(
         kernel_size: the graph stencil (``None``: the default stencil, which
             needs ``grid_model.kernel_size == 3``).
         grad: map ``.grad`` instead of the values (missing gradients are zeros).
+        encoder_kernel_size: the graph model's encoder window, if it has one: its
+            encoder weights keep the window's slots only (the conv's other entries,
+            zero after :func:`grid_from_graph`, are dropped).
 
     Returns:
         ``{graph parameter name: tensor}``, and (values only) the head's
@@ -292,6 +300,10 @@ def grid_to_graph_state(
             f"kernel_size={kernel_size} does not fit a reference with kernel_size={grid_model.kernel_size}"
         )
     lay = _layout(grid_model.connectivity, kernel_size, getattr(grid_model, "num_actions", 1))
+    if encoder_kernel_size is not None:
+        radius = int(encoder_kernel_size) // 2
+        offsets = grid_stencil(2, grid_model.connectivity, kernel_size)
+        window = [t for t, offset in enumerate(offsets.tolist()) if max(abs(o) for o in offset) <= radius]
     grid_params = dict(grid_model.named_parameters())
     state: dict[str, Tensor] = {}
     for graph_name, (grid_name, kind) in _RULES[graph_cls].items():
@@ -302,6 +314,8 @@ def grid_to_graph_state(
         if grad:
             value = param.grad if param.grad is not None else torch.zeros_like(param)
         state[graph_name] = _KINDS[kind][1](value, lay).clone()
+        if encoder_kernel_size is not None and graph_name in _ENCODERS and graph_cls is not DTVIN:
+            state[graph_name] = state[graph_name][list(window)]
     head = getattr(grid_model, "head", None)
     if not grad and isinstance(head, GridPolicyHead):
         state["head.reads_advantage"] = torch.tensor(head.advantage)  # what the graph head reads

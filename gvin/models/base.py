@@ -312,7 +312,7 @@ class GraphPlanner(nn.Module):
     def window_slots(self, kernel_size: int | None) -> tuple[int, ...] | None:
         """The stencil slots within a ``kernel_size`` window (an odd size): the edge types of an
         encoder narrower than the stencil, e.g. GPPN's ``3×3`` encoders on a ``9×9`` stencil.
-        ``None`` (all slots) for ``None``.
+        ``None`` (all slots) for ``None``; a window at least as wide as the stencil holds every slot.
 
         Raises:
             ValueError: an even or non-positive size, or a planner built without ``stencil=``

@@ -1,6 +1,8 @@
 """Gated Path Planning Network (Lee et al., 2018) on planning graphs."""
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Collection
 
 import torch
@@ -46,7 +48,7 @@ class GPPN(GraphPlanner):
             Default: the whole stencil.
         forget_bias: the LSTM's initial forget-gate bias (default 1: see
             :meth:`reset_parameters`); ``None`` keeps PyTorch's initialisation,
-            as the official code does.
+            as the official code does. A GRU has no forget gate and ignores it.
     """
 
     def __init__(
@@ -71,9 +73,11 @@ class GPPN(GraphPlanner):
             in_channels, num_iterations, actions, num_edge_types, edge_dim, stencil, num_bases, edge_hidden
         )
         self.cell_type = cell
-        if forget_bias is not None and (isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float))):
-            raise ValueError(f"forget_bias must be a number or None, got {forget_bias!r}")
-        self.forget_bias = forget_bias
+        if forget_bias is not None and (
+            isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real) or not math.isfinite(forget_bias)
+        ):
+            raise ValueError(f"forget_bias must be a finite number or None, got {forget_bias!r}")
+        self.forget_bias = None if forget_bias is None else float(forget_bias)
         hidden_channels = positive_int(hidden_channels, "hidden_channels")
         window = self.window_slots(encoder_kernel_size)
         self.encoder = edges.conv(in_channels, hidden_channels, slots=window)

@@ -51,8 +51,8 @@ class VIN(GraphPlanner):
             encoder ``h`` (needs ``stencil``); GPPN's VIN reads a ``3×3`` window
             whatever the planning kernel. Default: the whole stencil.
         successor_value: the head also reads the successor's value ``β V_K[s']``
-            (``β`` learned from 0); ``False`` gives the published head, a linear
-            map of ``Q_K`` alone.
+            (``β`` learned from 0); ``False`` with ``advantage=False`` gives the
+            published head, a linear map of ``Q_K`` alone.
     """
 
     def __init__(

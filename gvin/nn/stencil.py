@@ -68,8 +68,11 @@ class Stencil:
         ):
             return self
         layout = GridLayout(self.num_nodes // cells, shape, offsets)
-        expected = _grid_table(layout, str(self.neighbour.device))
-        return replace(self, layout=layout) if torch.equal(self.neighbour, expected) else self
+        one = _one_grid_table(shape, offsets, str(self.neighbour.device))
+        first = torch.arange(layout.batch, device=one.device).view(-1, 1, 1) * cells
+        expected = torch.where(one >= 0, one + first, self.num_nodes)  # [B, C, S]
+        same = torch.equal(self.neighbour.view(layout.batch, cells, len(offsets)), expected)
+        return replace(self, layout=layout) if same else self
 
     @property
     def num_nodes(self) -> int:
@@ -182,19 +185,14 @@ class Stencil:
 
 
 @lru_cache(maxsize=8)
-def _grid_table(layout: GridLayout, device: str) -> Tensor:
-    """The ``[N, S]`` neighbour table of :class:`GridLayout` ``layout`` (``N`` where a slot leaves the grid)."""
-    shape = torch.tensor(layout.shape)
-    coords = torch.cartesian_prod(*(torch.arange(s) for s in layout.shape)).view(-1, len(layout.shape))
-    target = coords.unsqueeze(1) + torch.tensor(layout.offsets).unsqueeze(0)  # [C, S, d]
-    inside = ((target >= 0) & (target < shape)).all(-1)
-    strides = torch.tensor([math.prod(layout.shape[axis + 1:]) for axis in range(len(layout.shape))])
-    cells = math.prod(layout.shape)
-    flat = (target * strides).sum(-1)
-    per_grid = torch.arange(layout.batch).view(-1, 1, 1) * cells
-    num_nodes = layout.batch * cells
-    table = torch.where(inside, flat + per_grid, torch.full_like(flat, num_nodes) + 0 * per_grid)
-    return table.reshape(num_nodes, len(layout.offsets)).to(device)
+def _one_grid_table(shape: tuple[int, ...], offsets: tuple[tuple[int, ...], ...], device: str) -> Tensor:
+    """``[C, S]``: the cell each offset leads to from each cell of one grid of ``shape``, ``-1``
+    where it leaves the grid (the tables of a batch are this plus ``b · C`` per grid)."""
+    coords = torch.cartesian_prod(*(torch.arange(s) for s in shape)).view(-1, len(shape))
+    target = coords.unsqueeze(1) + torch.tensor(offsets).unsqueeze(0)  # [C, S, d]
+    inside = ((target >= 0) & (target < torch.tensor(shape))).all(-1)
+    strides = torch.tensor([math.prod(shape[axis + 1:]) for axis in range(len(shape))])
+    return torch.where(inside, (target * strides).sum(-1), -1).to(device)
 
 
 class _RowGather(torch.autograd.Function):

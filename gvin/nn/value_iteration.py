@@ -35,7 +35,7 @@ class Transition(Protocol):
 
     def __call__(self, values: Tensor) -> Tensor: ...
 
-    def actions_first(self, values: Tensor, base: Tensor | None = None, alpha: float = 1.0) -> Tensor: ...
+    def actions_first(self, values: Tensor) -> Tensor: ...
 
     def with_weight(self, weight: Tensor) -> "Transition": ...
 
@@ -134,14 +134,19 @@ class StencilTransition:
         return out
 
     def _grid_conv_applies(self) -> bool:
-        """Shared weights on whole grids of 1–3 dimensions with few actions run as a grid conv.
+        """Shared weights on whole grids of 1–3 dimensions with few actions run as a grid conv, on CPU.
 
         Measured on CPU (``benchmarks/bench_vi_layer.py``): the conv beats the gather and
         product up to a few dozen actions; with more, the product writes ``[A, N]``
-        directly while the conv's ``[B, A, *grid]`` output needs a transposing copy.
+        directly while the conv's ``[B, A, *grid]`` output needs a transposing copy. Not on
+        CUDA: cuDNN convolutions may run float32 in TF32 by default (matrix products do not),
+        which would make the fast path differ from the general one.
         """
         layout = self.stencil.layout
-        return layout is not None and len(layout.shape) <= 3 and self.weight.shape[1] <= GRID_CONV_MAX_ACTIONS
+        return (
+            layout is not None and self.weight.device.type == "cpu" and len(layout.shape) <= 3
+            and self.weight.shape[1] <= GRID_CONV_MAX_ACTIONS
+        )
 
     @property
     def slot_major_weight(self) -> Tensor:
@@ -240,7 +245,10 @@ def backup_actions_first(
     The action is found when asked for (``need_action``) or when gradients must
     flow through the max; otherwise only the max is taken.
     """
-    q = transition.actions_first(values, reward_t, gamma)
+    if isinstance(transition, (EdgeTransition, StencilTransition)):  # R + γ T(V) in one pass
+        q = transition.actions_first(values, reward_t, gamma)
+    else:  # a transition of the user's: the protocol's actions_first(values)
+        q = torch.add(reward_t, transition.actions_first(values), alpha=gamma)
     values, action = max_over_actions(q, need_action)
     return q, values, action
 
@@ -255,15 +263,16 @@ def max_over_actions(q: Tensor, need_action: bool = True) -> tuple[Tensor, Tenso
     to the lowest action, and the gradient flows to it alone.
 
     On CPU, ``max``/``argmax`` with indices down a short action axis run slower than ``amax``
-    and an elementwise sweep over the actions (``torch`` 2.x), so those find them; from
-    :data:`SWEEP_MAX_ACTIONS` actions on, the sweep's per-action passes cost more than ``max``.
+    and an elementwise sweep over the actions (``torch`` 2.x), so those find them; beyond
+    :data:`SWEEP_MAX_ACTIONS` actions, the sweep's per-action passes cost more than ``max``.
     """
+    tracked = torch.is_grad_enabled() and q.requires_grad
+    if not (need_action or tracked) and q.is_floating_point():
+        return q.amax(dim=0), None
     if q.is_cuda or q.shape[0] == 1 or q.shape[0] > SWEEP_MAX_ACTIONS or not q.is_floating_point():
         return q.max(dim=0)
-    rows, tracked = q.detach(), torch.is_grad_enabled() and q.requires_grad
+    rows = q.detach()
     best = rows.amax(dim=0)
-    if not (need_action or tracked):
-        return best, None
     action = rows.new_zeros(rows.shape[1], dtype=torch.long)
     for index in range(rows.shape[0] - 1, 0, -1):  # downwards: the lowest maximal action is written last
         action.masked_fill_(rows[index] == best, index)

@@ -446,6 +446,14 @@ class Trainer:
         labels = torch.as_tensor(labels)
         if labels.shape != (batch.edge_index.shape[1],):
             raise ValueError(f"data.{key} must be [E] = [{batch.edge_index.shape[1]}] edge labels, got {tuple(labels.shape)}")
+        if self.config.loss == "expert":
+            per_node = torch.bincount(batch.edge_index[0][labels.bool()], minlength=batch.num_nodes)
+            if bool((per_node > 1).any()):
+                node = int(torch.nonzero(per_node > 1)[0])
+                raise ValueError(
+                    f"loss='expert' imitates one expert move per node, but data.expert marks {int(per_node[node])} "
+                    f"out-edges of node {node}; use loss='optimal_set' for sets of optimal moves"
+                )
         return labels
 
     def step(self, batch: Batch) -> float:
