@@ -87,6 +87,13 @@ def stencil_key(stencil) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(int(v) for v in row) for row in np.asarray(stencil).tolist())
 
 
+def stencil_window(stencil, size: int) -> tuple[int, ...]:
+    """The slots of a ``[S, d]`` offsets table that lie in a ``size``-wide window (odd) around
+    the cell: the edge types a narrower conv reads, e.g. a ``3×3`` encoder on a ``9×9`` stencil."""
+    table = np.asarray(stencil)
+    return tuple(int(i) for i in np.flatnonzero((np.abs(table) <= size // 2).all(axis=1)))
+
+
 def describe_stencil(stencil) -> str:
     """A stencil table in words, e.g. ``"the 3×3 window (kernel_size=3)"`` or ``"self-loop + 4 moves"``."""
     table = np.asarray(stencil)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from gvin.graphs.grid import grid_stencil, move_offsets, to_grid
+from gvin.graphs.grid import grid_stencil, move_offsets, stencil_window, to_grid
 from gvin.grid.dtvin import GridDTVIN
 from gvin.grid.gppn import GridGPPN
 from gvin.grid.layout import GridPolicyHead, kernel_slots, move_slots
@@ -301,9 +301,7 @@ def grid_to_graph_state(
         )
     lay = _layout(grid_model.connectivity, kernel_size, getattr(grid_model, "num_actions", 1))
     if encoder_kernel_size is not None:
-        radius = int(encoder_kernel_size) // 2
-        offsets = grid_stencil(2, grid_model.connectivity, kernel_size)
-        window = [t for t, offset in enumerate(offsets.tolist()) if max(abs(o) for o in offset) <= radius]
+        window = stencil_window(grid_stencil(2, grid_model.connectivity, kernel_size), int(encoder_kernel_size))
     grid_params = dict(grid_model.named_parameters())
     state: dict[str, Tensor] = {}
     for graph_name, (grid_name, kind) in _RULES[graph_cls].items():

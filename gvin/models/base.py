@@ -11,7 +11,7 @@ from torch.utils.checkpoint import checkpoint
 from torch_geometric.data import Batch, Data
 
 from gvin._checks import graph_edge_index, positive_int
-from gvin.graphs.grid import describe_stencil, stencil_key
+from gvin.graphs.grid import describe_stencil, stencil_key, stencil_window
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 from gvin.nn.stencil import Stencil, build_stencil
 from gvin.nn.value_iteration import MEMORY_MODES, LayerHook
@@ -139,13 +139,20 @@ def _with_grid_layout(stencil: Stencil, data: Data) -> Stencil:
     if not isinstance(shape, Tensor) or offsets is None:
         return stencil
     shapes = shape.reshape(-1, shape.shape[-1]) if shape.dim() else shape.reshape(1, 1)
-    try:
-        tables = {stencil_key(t) for t in (offsets if isinstance(data, Batch) else [offsets])}
-    except (TypeError, ValueError, RuntimeError):
-        return stencil
-    if len(tables) != 1 or not bool((shapes == shapes[0]).all()):
+    tables = stencil_keys(data)
+    if tables is None or len(tables) != 1 or not bool((shapes == shapes[0]).all()):
         return stencil
     return stencil.with_grid(shapes[0].tolist(), tables.pop())
+
+
+def stencil_keys(data: Data) -> set[tuple[tuple[int, ...], ...]] | None:
+    """The distinct ``data.stencil`` tables of ``data`` (one per graph of a Batch), ``None`` if
+    ``data.stencil`` is not an offsets table."""
+    stencil = data.stencil
+    try:  # a Batch holds one table per graph; clone() and to() turn tuples into lists
+        return {stencil_key(t) for t in (stencil if isinstance(data, Batch) else [stencil])}
+    except (TypeError, ValueError, RuntimeError):
+        return None
 
 
 def _edge_type(data: Data, edge_index: Tensor, num_edge_types: int) -> Tensor:
@@ -328,8 +335,7 @@ class GraphPlanner(nn.Module):
                 "encoder_kernel_size needs stencil= (gvin.grid_stencil(...)): the offsets tell which "
                 "edge types lie in the window"
             )
-        inside = (self.stencil.abs() <= size // 2).all(dim=1)
-        return tuple(int(i) for i in torch.nonzero(inside).flatten())
+        return stencil_window(self.stencil, size)
 
     def read_graph(self, data: Data) -> GraphInputs:
         """The fields of ``data`` this planner reads, checked against what it was built for."""
@@ -365,10 +371,9 @@ class GraphPlanner(nn.Module):
         stencil = getattr(data, "stencil", None)
         if stencil is None or self.num_edge_types is None:
             return
-        try:  # a Batch holds one table per graph; clone() and to() turn tuples into lists
-            keys = {stencil_key(t) for t in (stencil if isinstance(data, Batch) else [stencil])}
-        except (TypeError, ValueError, RuntimeError):
-            raise ValueError("data.stencil must be the offsets table of gvin.from_grid (a tuple of offset tuples)") from None
+        keys = stencil_keys(data)
+        if keys is None:
+            raise ValueError("data.stencil must be the offsets table of gvin.from_grid (a tuple of offset tuples)")
         if len(keys) != 1:
             raise ValueError("the batch mixes graphs built with different stencils")
         table = torch.tensor(keys.pop(), dtype=torch.long)

@@ -34,6 +34,13 @@ class GridLayout:
     def radius(self) -> int:
         return max(abs(o) for offset in self.offsets for o in offset)
 
+    @cached_property
+    def kernel_positions(self) -> tuple[int, ...]:
+        """The flat position of each slot's offset in the ``(2r+1)^d`` conv kernel (row-major)."""
+        side, ndim = 2 * self.radius + 1, len(self.shape)
+        strides = [side ** (ndim - 1 - axis) for axis in range(ndim)]
+        return tuple(sum((o + self.radius) * s for o, s in zip(offset, strides)) for offset in self.offsets)
+
 
 @dataclass(frozen=True)
 class Stencil:

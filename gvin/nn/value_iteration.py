@@ -144,7 +144,7 @@ class StencilTransition:
         """
         layout = self.stencil.layout
         return (
-            layout is not None and self.weight.device.type == "cpu" and len(layout.shape) <= 3
+            layout is not None and self.weight.device.type == "cpu" and len(layout.shape) in _CONVS
             and self.weight.shape[1] <= GRID_CONV_MAX_ACTIONS
         )
 
@@ -217,9 +217,7 @@ def grid_conv(values: Tensor, weight: Tensor, layout: GridLayout) -> Tensor:
     """
     radius, ndim = layout.radius, len(layout.shape)
     side = 2 * radius + 1
-    strides = [side ** (ndim - 1 - axis) for axis in range(ndim)]
-    position = [sum((o + radius) * stride for o, stride in zip(offset, strides)) for offset in layout.offsets]
-    index = torch.tensor(position, device=weight.device)
+    index = torch.tensor(layout.kernel_positions, device=weight.device)
     kernel = weight.new_zeros(weight.shape[1], side**ndim).index_copy(1, index, weight.T)
     grid = values.view(layout.batch, 1, *layout.shape)
     out = _CONVS[ndim](grid, kernel.view(weight.shape[1], 1, *[side] * ndim), padding=radius)  # [B, A, *grid]
