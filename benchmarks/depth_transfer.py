@@ -5,10 +5,11 @@ or ``--npz`` for a GPPN-format file) at depth ``--depth``, with the same seed, d
 recipe, then evaluates each on fresh test mazes of every ``--sizes`` side at every depth
 in ``--depths-per-side`` × side (and the training depth on the training side). The heads:
 
-* ``advantage``: the policy head reads ``Q - V`` (gvin's default), so a constant added to
-  every value, which is what each extra layer adds once values have settled when
+* ``centered``: the policy head reads ``Q - mean_a Q`` (gvin's default), so a constant added
+  to every value, which is what each extra layer adds once values have settled when
   ``γ = 1``, does not change the policy;
-* ``raw``: the head reads ``Q`` (the published DT-VIN / VIN head, ``advantage=False``).
+* ``advantage``: the head reads ``Q - V``, shift-invariant too;
+* ``raw``: the head reads ``Q`` (the published DT-VIN / VIN head, ``head="raw"``).
 
 Prints a markdown table of %Optimal / %Success (greedy rollouts from every free cell)
 per head, maze side and depth, and the training time. Everything is seeded: a rerun prints
@@ -31,7 +32,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 warnings.filterwarnings("ignore", message=".*torch.jit.*")
 warnings.filterwarnings("ignore", message=".*fixed-point solve.*")
 
-HEADS = ("advantage", "raw")
+HEADS = ("centered", "advantage", "raw")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,7 +79,7 @@ def train(args: argparse.Namespace, head: str, data) -> tuple[object, float]:
     from gvin.train.trainer import TrainConfig, Trainer
 
     kwargs = {"stencil": gvin.grid_stencil(2, 4, 3).tolist(), "num_iterations": args.depth,
-              "advantage": head == "advantage"}
+              "head": head}
     if args.gamma is not None:
         kwargs["gamma"] = args.gamma
     config = TrainConfig(model=args.model, model_kwargs=kwargs, epochs=args.epochs, batch_size=args.batch_size,

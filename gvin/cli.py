@@ -42,11 +42,13 @@ from gvin.maps import READERS
 from gvin.models import DTVIN, MODELS, VIN
 from gvin.models.implicit import IMPLICIT_GAMMA, ImplicitPlanner
 from gvin.nn.implicit import BACKWARD_SOLVERS, ConvergenceError, ConvergenceWarning, FixedPoint
+from gvin.nn.policy import HEAD_INPUTS
 from gvin.nn.solvers import SOLVERS
 
 RUN_FILE = "run.json"
 CHECKPOINT = "checkpoint.pt"
 METRICS_FILE = "metrics.jsonl"
+TEST_FILE = "test.json"
 CURVE_FILE = "learning_curve.png"
 
 IMPLICIT = tuple(name for name, cls in MODELS.items() if issubclass(cls, ImplicitPlanner))
@@ -206,6 +208,12 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--latent-actions", type=_integer(1), default=None, help="latent actions A (VIN/DT-VIN)")
     group.add_argument("--actions", choices=("moves", "directions"), default="moves",
                        help="policy over real moves, or over every direction as GPPN (into walls fails)")
+    group.add_argument("--no-edge-features", dest="edge_features", action="store_false",
+                       help="terrain: the planner reads edge types alone, not each move's rise, slope, lengths "
+                            "and whether it can be climbed (the default reads them)")
+    group.add_argument("--head", choices=HEAD_INPUTS, default=None,
+                       help="what the policy head reads (VIN/DT-VIN): centered Q - mean Q (default), advantage "
+                            "Q - V, or raw Q (the published head, which drifts when planning deeper than trained)")
     group.add_argument("--gamma", type=_discount, default=None,
                        help=f"discount of value iteration: [0, 1] for vin and dtvin (default 1), [0, 1) for "
                             f"implicit models (default {IMPLICIT_GAMMA})")
@@ -268,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--seed", type=_integer(0), default=0)
     group.add_argument("--device", type=_device, default=default_device)
     group.add_argument("--threads", type=_integer(1, os.cpu_count() or 1), default=None, help="torch CPU threads")
-    group.add_argument("--out", type=Path, required=True, help="run folder (checkpoint.pt, run.json, metrics.jsonl, learning_curve.png, plan.png)")
+    group.add_argument("--out", type=Path, required=True, help="run folder (checkpoint.pt, run.json, metrics.jsonl, test.json, learning_curve.png, "
+                            "plan.png)")
     group.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
 
     evaluate = sub.add_parser("evaluate", help="%%Optimal / %%Success of a trained planner")
@@ -278,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--depth", type=_integer(1, MAX_DEPTH), default=None,
                           help="plan with K layers, or K forward solver steps at most (default: as trained)")
     evaluate.add_argument("--device", type=_device, default=default_device)
+    evaluate.add_argument("--json", action="store_true",
+                          help="print the figures as one JSON object (fractions, the depth, the graphs scored)")
 
     plan = sub.add_parser("plan", help="plan one maze (of the data, or a map file of yours) with a trained "
                                         "planner; print it and write a PNG")
@@ -485,11 +496,12 @@ def _plan_depth(model, depth: int | None) -> None:
 def _note_raw_head(model, depth: int | None) -> None:
     """Say so when an older checkpoint's raw-Q head plans deeper than it was trained (its choices drift)."""
     unrolled = isinstance(model, (VIN, DTVIN)) and not isinstance(model, ImplicitPlanner)
-    if depth is None or not unrolled or depth <= model.num_iterations or model.head.advantage:
+    if depth is None or not unrolled or depth <= model.num_iterations or model.head.shift_invariant:
         return
-    print(f"note: this checkpoint's policy head reads raw Q (it was saved before gvin's heads read Q - V), so "
+    print(f"note: this checkpoint's policy head reads raw Q (trained with --head raw, or saved before gvin's heads "
+          f"read Q - V), so "
           f"planning at --depth {depth}, deeper than its trained {model.num_iterations} layers, may shift its "
-          "choices; retrain to plan deeper safely", file=sys.stderr)
+          "choices; retrain with the default head to plan deeper safely", file=sys.stderr)
 
 
 def _load_evaluation_split(args: argparse.Namespace):
@@ -544,7 +556,7 @@ def model_kwargs(args: argparse.Namespace, spec: dict[str, Any], side: int) -> d
     """The planner's constructor arguments: its ``stencil`` is the one the graphs are built with (or its
     ``edge_dim`` the width of their ``edge_attr``), its ``in_channels`` their node features."""
     kwargs: dict[str, Any] = {
-        **get_world(spec).planner_kwargs(spec, args.kernel_size or 3),
+        **get_world(spec).planner_kwargs(spec, args.kernel_size or 3, getattr(args, "edge_features", True)),
         "num_iterations": args.depth if args.depth is not None else default_depth(args.model, side),
         "actions": args.actions,
     }
@@ -552,6 +564,8 @@ def model_kwargs(args: argparse.Namespace, spec: dict[str, Any], side: int) -> d
         kwargs["hidden_channels"] = args.hidden
     if args.latent_actions is not None:
         kwargs["num_actions"] = args.latent_actions
+    if args.head is not None:
+        kwargs["head"] = args.head
     if args.gamma is not None:
         kwargs["gamma"] = args.gamma
     if args.model in IMPLICIT:
@@ -584,7 +598,7 @@ def _check_resume(out: Path, record: dict[str, Any]) -> dict[str, Any]:
 
 TRAIN_OPTIONS = {"model": "--model", "batch_size": "--batch-size", "lr": "--lr", "highway_every": "--highway",
                  "seed": "--seed", "optimizer": "--optimizer"}
-KWARG_OPTIONS = {"num_iterations": "--depth", "hidden_channels": "--hidden", "num_actions": "--latent-actions",
+KWARG_OPTIONS = {"num_iterations": "--depth", "hidden_channels": "--hidden", "num_actions": "--latent-actions", "head": "--head", "edge_features": "--no-edge-features",
                  "actions": "--actions", "gamma": "--gamma", "stencil": "--kernel-size or --connectivity",
                  "num_edge_types": "--kernel-size or --connectivity", "edge_dim": "--world",
                  "in_channels": "--world"}
@@ -643,6 +657,9 @@ def _check_model_options(args: argparse.Namespace) -> None:
     """Refuse options that the chosen ``--model`` has no use for, or values it cannot take."""
     if args.latent_actions is not None and args.model in WITHOUT_DISCOUNT:
         raise CLIError(f"--latent-actions sets the latent actions of vin and dtvin; {args.model} has none")
+    if args.head is not None and args.model in WITHOUT_DISCOUNT:
+        raise CLIError(f"--head sets what the policy head of vin and dtvin reads from Q; {args.model}'s head "
+                       "reads its hidden state")
     if args.gamma is not None and args.model in WITHOUT_DISCOUNT:
         raise CLIError(f"--gamma is the discount of value iteration (vin, dtvin and their implicit variants); "
                        f"{args.model} has none")
@@ -774,6 +791,10 @@ def _report(epochs: int, solves: _Solves | None = None,
         if "valid_optimal" in record:
             line += (f"  valid %Optimal {100 * record['valid_optimal']:.1f}"
                      f"  %Success {100 * record['valid_success']:.1f}")
+        if "valid_near_optimal" in record:
+            line += f"  %Optimal(1%) {100 * record['valid_near_optimal']:.1f}"
+        if "valid_cost_ratio" in record:
+            line += f"  cost ratio {record['valid_cost_ratio']:.3f}"
         summary = solves.summary() if solves is not None else ""
         if summary:
             line += f"  ({summary})"
@@ -837,6 +858,7 @@ def _train(args: argparse.Namespace, spec: dict[str, Any], root: Path) -> int:
         test_set = load_split(spec, root, "test", args.kernel_size)
         metrics = evaluate(trainer.model, test_set, trainer.device)
         print(_format_metrics("test", metrics, args.actions, solves, world.noun))
+        _write_json(args.out / TEST_FILE, evaluation_record(metrics, "test", trainer.model, trainer.epoch))
     png = _plot_example(trainer.model, test_set, 0, args.out / "plan.png", noun=world.noun)
     print(f"wrote {png}; " if png else "", end="")
     print(f"the checkpoint {checkpoint} holds epoch {trainer.epoch}")
@@ -872,7 +894,8 @@ def _print_start(args: argparse.Namespace, trainer: Any, num_train: int) -> None
 
 
 def _format_metrics(split: str, metrics, actions: str, solves: _Solves | None = None, noun: str = "maze") -> str:
-    parts = "  ".join(f"{name} {value:.1f}" for name, value in metrics.as_percent().items())
+    parts = "  ".join(f"{name} {value:.3f}" if name == "cost ratio" else f"{name} {value:.1f}"
+                      for name, value in metrics.as_percent().items())
     summary = solves.summary() if solves is not None else ""
     line = f"{split} ({metrics.num_graphs} {noun}s, policy over {actions}): {parts}"
     return line + (f"  ({summary})" if summary else "")
@@ -883,9 +906,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model, dataset, device, world = _load_evaluation_split(args)
     with _Solves(model) as solves:
-        metrics = evaluate(model, dataset, device, num_iterations=args.depth, progress=True)
-        print(_format_metrics(args.split, metrics, model.actions, solves, world.noun))
+        metrics = evaluate(model, dataset, device, num_iterations=args.depth, progress=not args.json)
+        if args.json:
+            print(json.dumps(evaluation_record(metrics, args.split, model, depth=args.depth)))
+        else:
+            print(_format_metrics(args.split, metrics, model.actions, solves, world.noun))
     return 0
+
+
+def evaluation_record(metrics, split: str, model, epoch: int | None = None, depth: int | None = None) -> dict[str, Any]:
+    """What ``test.json`` and ``gvin evaluate --json`` hold: the split, the depth planned with, the
+    graphs scored and every figure as a fraction (the cost ratio as a ratio)."""
+    record: dict[str, Any] = {"split": split, "depth": depth if depth is not None else model.num_iterations,
+                              "num_graphs": metrics.num_graphs, **metrics.as_record()}
+    if epoch is not None:
+        record["epoch"] = epoch
+    return record
 
 
 def _plot_example(model, dataset, index: int, png: Path, depth: int | None = None, noun: str = "maze") -> Path | None:

@@ -17,6 +17,7 @@ import torch
 from torch_geometric.data import Batch
 
 import gvin
+from gvin.nn import HEAD_INPUTS
 import gvin.grid.dtvin as grid_dtvin_module
 from gvin.grid import (
     GridDTVIN,
@@ -51,20 +52,20 @@ def random_batch(connectivity, kernel_size, shape=(6, 7), num_graphs=3, seed=0, 
     return batch
 
 
-def make_model(kind, connectivity, kernel_size, dtype=torch.float64, seed=0, advantage=True):
+def make_model(kind, connectivity, kernel_size, dtype=torch.float64, seed=0, head="centered"):
     """A graph model with random weights; VIN's value kernel is scaled to a contraction so that
     K = 200 stays finite, and the successor-value weight β is non-zero so that it is tested."""
     torch.manual_seed(seed)
     num_types = len(gvin.grid_stencil(2, connectivity, kernel_size))
     if kind == "vin":
         model = VIN(num_edge_types=num_types, num_actions=5, hidden_channels=6, num_iterations=7, gamma=0.95,
-                    advantage=advantage)
+                    head=head)
         with torch.no_grad():  # a random contraction (the default init is zero)
             model.value_kernel.uniform_(-1.0, 1.0)
             model.value_kernel.mul_(0.9 / model.value_kernel.abs().sum(0).max())
     elif kind == "dtvin":
         model = DTVIN(num_edge_types=num_types, num_actions=3, hidden_channels=6, num_iterations=7,
-                      advantage=advantage)
+                      head=head)
     else:
         model = GPPN(num_edge_types=num_types, hidden_channels=6, num_iterations=7, cell=kind.split("-")[1])
     if model.head.beta is not None:
@@ -128,12 +129,13 @@ def test_forward_equivalence(kind, connectivity, kernel_size):
     assert torch.equal(edge_values_to_grid(data, real.double(), connectivity) == 1, torch.isfinite(grid.log_probs))
 
 
+@pytest.mark.parametrize("head", ["raw", "advantage"])
 @pytest.mark.parametrize("kind", ["vin", "dtvin"])
-def test_raw_q_head_equivalence(kind):
-    """The published head (``advantage=False``: it reads raw Q) against the reference built the same way."""
+def test_other_head_equivalence(kind, head):
+    """The published head (``head="raw"``) and the advantage head against the reference built the same way."""
     data = random_batch(8, 3, seed=4)
-    model = make_model(kind, 8, 3, advantage=False)
-    assert grid_from_graph(model, 8, 3).head.advantage is False
+    model = make_model(kind, 8, 3, head=head)
+    assert grid_from_graph(model, 8, 3).head.head == head
     check_paths(model, data, 8, 3, 7, (1, 7), 1e-5)
 
 
@@ -250,8 +252,8 @@ def test_port_round_trip(kind, connectivity, kernel_size):
     if kernel_size is None:  # the plus stencil: corner entries of the 3×3 kernels are zero
         assert reference.encoder.weight[..., 0, 0].abs().max() == 0
     state = grid_to_graph_state(reference, kernel_size)
-    assert state.keys() == model.state_dict().keys()  # parameters and the head's reads_advantage
-    assert bool(state["head.reads_advantage"]) is model.head.advantage
+    assert state.keys() == model.state_dict().keys()  # parameters and what the head reads
+    assert HEAD_INPUTS[int(state["head.head_reads"])] == model.head.head
     moves = move_slots(connectivity, kernel_size)
     for name, param in model.named_parameters():
         expected, got = param.detach(), state[name]

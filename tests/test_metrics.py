@@ -308,3 +308,43 @@ def test_planning_metrics_reject_mismatched_shapes(mazes):
         planning_metrics(log_probs[:-1], data.edge_index, data.move, data.goal, data.dist, free)
     with pytest.raises(ValueError, match="dist"):
         planning_metrics(log_probs, data.edge_index, data.move, data.goal, data.dist[:-1], free)
+
+
+def weighted_graph():
+    """Goal 3; least costs: node 0 → 9 (via 1), node 1 → 5, node 2 → 6 (via 1)."""
+    edges = [(0, 3, 9.05), (0, 1, 4.0), (1, 3, 5.0), (2, 3, 12.0), (2, 1, 1.0)]
+    edge_index = torch.tensor([[s for s, _, _ in edges], [d for _, d, _ in edges]])
+    edge_weight = torch.tensor([w for _, _, w in edges], dtype=torch.float64)
+    goal = torch.tensor([False, False, False, True])
+    dist = torch.tensor([9.0, 5.0, 6.0, 0.0], dtype=torch.float64)
+    return edge_index, edge_weight, goal, dist
+
+
+def test_weighted_metrics_on_known_path_costs():
+    """Node 0 takes a path 0.6 % dearer than the least cost, node 2 one twice as dear, node 1 the best."""
+    edge_index, edge_weight, goal, dist = weighted_graph()
+    log_probs = torch.tensor([0.0, -1.0, 0.0, 0.0, -1.0])  # 0 → 3 (9.05), 1 → 3 (5), 2 → 3 (12)
+    move, free = torch.ones(5, dtype=torch.bool), torch.ones(4, dtype=torch.bool)
+    metrics = planning_metrics(log_probs, edge_index, move, goal, dist, free, edge_weight=edge_weight)
+    assert metrics.weighted
+    assert metrics.success == 1.0
+    assert metrics.optimal == pytest.approx(2 / 4)  # nodes 1 and the goal
+    assert metrics.near_optimal == pytest.approx(3 / 4)  # and node 0, within 1 %
+    assert metrics.cost_ratio == pytest.approx((9.05 / 9 + 1.0 + 12.0 / 6) / 3)
+    shown = metrics.as_percent()
+    assert shown["%Optimal(1%)"] == pytest.approx(75.0) and shown["cost ratio"] == pytest.approx(metrics.cost_ratio)
+    assert planning_metrics(log_probs, edge_index, move, goal, dist, free).as_percent().keys() == {"%Optimal", "%Success"}
+
+
+def test_weighted_metrics_leave_failures_out_of_the_cost_ratio():
+    edge_index, edge_weight, goal, dist = weighted_graph()
+    log_probs = torch.tensor([-1.0, 0.0, 0.0, -1.0, 0.0])  # 0 → 1 → 3 (best), 2 → 1 → 3 (best)
+    move, free = torch.ones(5, dtype=torch.bool), torch.ones(4, dtype=torch.bool)
+    move[2] = False  # ... but 1 → 3 is not a move: every path fails
+    metrics = planning_metrics(log_probs, edge_index, move, goal, dist, free, edge_weight=edge_weight)
+    assert metrics.success == pytest.approx(1 / 4) and metrics.near_optimal == pytest.approx(1 / 4)
+    assert metrics.cost_ratio is None  # no successful path from a non-goal node
+    assert "cost ratio" not in metrics.as_percent()
+    move[2] = True
+    metrics = planning_metrics(log_probs, edge_index, move, goal, dist, free, edge_weight=edge_weight)
+    assert (metrics.optimal, metrics.near_optimal, metrics.cost_ratio) == (1.0, 1.0, 1.0)

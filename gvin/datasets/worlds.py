@@ -86,6 +86,9 @@ class World:
         in_channels: node features ``x [N, F]`` of its graphs.
         edge_dim: ``D`` of ``edge_attr [E, D]`` for geometric planners; ``None``
             for grid worlds, whose planners read edge types through a stencil.
+        edge_features: (grid worlds) ``D`` of the ``edge_attr [E, D]`` its typed
+            planners also read by default, as per-edge features (terrain: rise,
+            slope, lengths); ``None``: edge types say all there is.
         ndim: grid dimensions (grid worlds).
         cached: generated data is cached under a ``root`` folder (``--root``).
         files: it can read its data from a GPPN ``.npz`` file (``npz``).
@@ -105,6 +108,7 @@ class World:
     connectivity: tuple[int, ...] = ()
     in_channels: int = 2
     edge_dim: int | None = None
+    edge_features: int | None = None
     ndim: int = 2
     cached: bool = False
     files: bool = False
@@ -148,17 +152,22 @@ class World:
             return grid_stencil(3, spec["connectivity"]).tolist()
         return grid_stencil(2, spec["connectivity"], kernel_size).tolist()
 
-    def planner_kwargs(self, spec: Mapping[str, Any], kernel_size: int = 3) -> dict[str, Any]:
+    def planner_kwargs(
+        self, spec: Mapping[str, Any], kernel_size: int = 3, edge_features: bool = True
+    ) -> dict[str, Any]:
         """A planner's constructor arguments that the data decides.
 
-        ``{"stencil": ...}`` or ``{"edge_dim": D}``, and ``in_channels`` where it
+        ``{"stencil": ...}`` or ``{"edge_dim": D}``, ``in_channels`` where it
         is not the planners' default 2 (so that runs recorded without it are
-        unchanged).
+        unchanged), and ``edge_features`` where the world has them and
+        ``edge_features`` is true.
         """
         kwargs: dict[str, Any] = {"stencil": self.stencil(spec, kernel_size)} if self.grid \
             else {"edge_dim": self.edge_dim}
         if self.in_channels != 2:
             kwargs["in_channels"] = self.in_channels
+        if edge_features and self.edge_features is not None:
+            kwargs["edge_features"] = self.edge_features
         return kwargs
 
     def side(self, item: Data) -> int:
@@ -238,7 +247,7 @@ WORLDS: Mapping[str, World] = MappingProxyType({world.name: world for world in (
     World("terrain", "rover terrain windows, --size cells a side", "terrain", "cells a side",
           {"terrain_source": "jacksboro", "size": 32, "counts": [200, 50, 50], "data_seed": 0, "max_slope": 20.0,
            "connectivity": 8},
-          _load_terrain, connectivity=(4, 8), in_channels=4, noun="terrain window"),  # free, goal, elevation, steepest slope
+          _load_terrain, connectivity=(4, 8), in_channels=4, edge_features=4, noun="terrain window"),  # free, goal, elevation, steepest slope
     World("cspace", "2-link arm, --size bins a joint", "C-spaces", "bins a joint",
           {"size": 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8, "goal_mode": "angles"},
           _load_cspace, connectivity=(4, 8), later={"goal_mode": "angles"}, noun="C-space"),

@@ -40,8 +40,10 @@ class GridDTVIN(nn.Module):
         hidden_channels: channels of the reward and transition encoders.
         num_iterations: default depth ``K``.
         gamma: discount.
-        advantage: the head reads ``Q_K - V_K`` instead of ``Q_K`` (as the graph
-            planners do by default; the published head reads ``Q_K``).
+        head: what the head reads: ``"raw"`` ``Q_K`` (default, the published head),
+            ``"advantage"`` ``Q_K - V_K`` or ``"centered"`` ``Q_K - mean_a Q_K`` (the graph
+            planners' default); see :class:`~gvin.grid.layout.GridPolicyHead`.
+        advantage: the older flag (``True``: ``"advantage"``, ``False``: ``"raw"``).
         kernel_mask: optional ``[F, F]`` bool, the kernel slots in use (e.g. the
             plus-shaped default stencil of a graph); all by default.
 
@@ -59,7 +61,8 @@ class GridDTVIN(nn.Module):
         num_iterations: int = 50,
         gamma: float = 1.0,
         kernel_mask: Tensor | None = None,
-        advantage: bool = False,
+        head: str = "raw",
+        advantage: bool | None = None,
     ):
         super().__init__()
         size = check_kernel_size(kernel_size)
@@ -89,7 +92,7 @@ class GridDTVIN(nn.Module):
         self.reward = nn.Conv2d(hidden_channels, 1, 1)
         self.features = nn.Conv2d(in_channels, hidden_channels, size, padding=pad)
         self.logits = nn.Conv2d(hidden_channels, self.num_slots * num_actions, 1)
-        self.head = GridPolicyHead(num_actions, connectivity, successor_value=True, advantage=advantage)
+        self.head = GridPolicyHead(num_actions, connectivity, successor_value=True, head=head, advantage=advantage)
 
     def node_reward(self, x: Tensor) -> Tensor:
         """``r [B, 1, H, W]``."""

@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gvin._checks import binary, flag, positive_int
+from gvin._checks import binary, positive_int
 from gvin.graphs.grid import grid_stencil, move_offsets
+from gvin.nn.policy import check_head_input, read_values
 
 
 @dataclass
@@ -160,25 +161,29 @@ class GridPolicyHead(nn.Module):
         \ell_m(i, j) = Q(i, j)^\top \mathbf{w}_m + \beta\, V\big((i, j) + \delta_m\big)
 
     with ``V = 0`` outside the grid, then a log-softmax over the moves ``m`` that
-    are real at ``(i, j)``. With ``advantage`` it reads ``Q(i, j) - V(i, j)``
-    instead of ``Q(i, j)`` (the graph planners' default head).
+    are real at ``(i, j)``. ``head`` says what it reads in place of ``Q(i, j)``:
+    ``"raw"`` (default here, the published head) ``Q(i, j)``, ``"advantage"``
+    ``Q(i, j) - V(i, j)`` or ``"centered"`` ``Q(i, j) - mean_a Q(i, j)`` (the graph
+    planners' default), as :func:`gvin.nn.policy.read_values` says.
 
     Args:
         num_actions: ``A`` channels of ``Q``.
         connectivity: 4 or 8 (``M`` moves).
         successor_value: learn ``β`` (initialised 0).
-        advantage: read ``Q - V`` rather than ``Q``.
+        head: ``"raw"``, ``"advantage"`` or ``"centered"``.
+        advantage: the older flag (``True``: ``"advantage"``, ``False``: ``"raw"``).
 
     Shapes:
         q ``[B, A, H, W]``, v ``[B, H, W]``, free ``[B, H, W]`` → ``[B, M, H, W]``.
     """
 
     def __init__(
-        self, num_actions: int, connectivity: int | None = 4, successor_value: bool = True, advantage: bool = False
+        self, num_actions: int, connectivity: int | None = 4, successor_value: bool = True, head: str = "raw",
+        *, advantage: bool | None = None,
     ):
         super().__init__()
         num_actions = positive_int(num_actions, "num_actions")
-        self.advantage = flag(advantage, "advantage")
+        self.head = check_head_input(head, advantage, default="raw")
         self.connectivity = connectivity
         self.offsets = [tuple(o) for o in move_offsets(2, connectivity).tolist()]
         self.weight = nn.Parameter(torch.empty(num_actions, len(self.offsets)))
@@ -198,8 +203,7 @@ class GridPolicyHead(nn.Module):
             )
         if free.dtype != torch.bool:
             raise ValueError(f"free must be a bool mask, got {free.dtype}")
-        if self.advantage:
-            q = q - v.unsqueeze(1)
+        q = read_values(q, v, self.head, dim=1)
         logits = torch.einsum("bahw,am->bmhw", q, self.weight)
         if self.beta is not None:
             successor_v = torch.stack([shift(v, o) for o in self.offsets], dim=1)

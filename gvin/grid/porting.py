@@ -30,6 +30,7 @@ from gvin.grid.layout import GridPolicyHead, kernel_slots, move_slots
 from gvin.grid.vin import GridVIN
 from gvin.models import DTVIN, GPPN, VIN
 from gvin.nn.edge_type_conv import EdgeTypeConv
+from gvin.nn.policy import HEAD_INPUTS
 
 GridPlanner = GridVIN | GridDTVIN | GridGPPN
 
@@ -190,11 +191,11 @@ def _build_grid(model: nn.Module, connectivity: int, lay: _Layout) -> nn.Module:
     common = dict(in_channels=model.encoder.in_channels, kernel_size=size, connectivity=connectivity)
     if isinstance(model, VIN):
         return GridVIN(**common, num_actions=model.num_actions, hidden_channels=model.encoder.out_channels,
-                       num_iterations=model.num_iterations, gamma=model.gamma, advantage=model.head.advantage)
+                       num_iterations=model.num_iterations, gamma=model.gamma, head=model.head.head)
     if isinstance(model, DTVIN):
         return GridDTVIN(**common, num_actions=model.num_actions, hidden_channels=model.encoder.out_channels,
                          num_iterations=model.num_iterations, gamma=model.gamma, kernel_mask=_plus_mask(lay),
-                         advantage=model.head.advantage)
+                         head=model.head.head)
     return GridGPPN(**common, hidden_channels=model.encoder.out_channels,
                     num_iterations=model.num_iterations, cell=model.cell_type)
 
@@ -291,7 +292,7 @@ def grid_to_graph_state(
 
     Returns:
         ``{graph parameter name: tensor}``, and (values only) the head's
-        ``head.reads_advantage``: whether it reads ``Q - V`` like the reference.
+        ``head.head_reads``: what it reads, as the reference's head does.
     """
     cls = _graph_class(grid_model, _GRAPH_OF)
     graph_cls = _GRAPH_OF[cls]
@@ -316,7 +317,7 @@ def grid_to_graph_state(
             state[graph_name] = state[graph_name][list(window)]
     head = getattr(grid_model, "head", None)
     if not grad and isinstance(head, GridPolicyHead):
-        state["head.reads_advantage"] = torch.tensor(head.advantage)  # what the graph head reads
+        state["head.head_reads"] = torch.tensor(HEAD_INPUTS.index(head.head))  # what the graph head reads
     return state
 
 

@@ -33,8 +33,10 @@ class GridVIN(nn.Module):
         hidden_channels: channels of ``h``.
         num_iterations: default depth ``K``.
         gamma: discount.
-        advantage: the head reads ``Q_K - V_K`` instead of ``Q_K`` (as the graph
-            planners do by default; the published head reads ``Q_K``).
+        head: what the head reads: ``"raw"`` ``Q_K`` (default, the published head),
+            ``"advantage"`` ``Q_K - V_K`` or ``"centered"`` ``Q_K - mean_a Q_K`` (the graph
+            planners' default); see :class:`~gvin.grid.layout.GridPolicyHead`.
+        advantage: the older flag (``True``: ``"advantage"``, ``False``: ``"raw"``).
 
     Shapes:
         x ``[B, C, H, W]`` → :class:`~gvin.grid.layout.GridPlannerOutput`.
@@ -49,7 +51,8 @@ class GridVIN(nn.Module):
         hidden_channels: int = 150,
         num_iterations: int = 20,
         gamma: float = 1.0,
-        advantage: bool = False,
+        head: str = "raw",
+        advantage: bool | None = None,
     ):
         super().__init__()
         size = check_kernel_size(kernel_size)
@@ -69,7 +72,7 @@ class GridVIN(nn.Module):
         self.reward = nn.Conv2d(hidden_channels, 1, 1, bias=False)
         self.reward_kernel = nn.Conv2d(1, num_actions, size, padding=pad, bias=False)
         self.value_kernel = nn.Conv2d(1, num_actions, size, padding=pad, bias=False)
-        self.head = GridPolicyHead(num_actions, connectivity, successor_value=True, advantage=advantage)
+        self.head = GridPolicyHead(num_actions, connectivity, successor_value=True, head=head, advantage=advantage)
 
     def reward_map(self, x: Tensor) -> Tensor:
         """``R [B, A, H, W]``."""

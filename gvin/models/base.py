@@ -12,6 +12,7 @@ from torch_geometric.data import Batch, Data
 
 from gvin._checks import graph_edge_index, positive_int
 from gvin.graphs.grid import describe_stencil, stencil_key, stencil_window
+from gvin.nn.edge_features import EdgeFeatureTerm, edge_feature_matrix
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 from gvin.nn.stencil import Stencil, build_stencil
 from gvin.nn.value_iteration import MEMORY_MODES, LayerHook
@@ -49,7 +50,9 @@ class GraphInputs:
     ``choice [E]`` marks the edges the policy chooses among: the moves, or on
     grids every move direction from a free cell (``data.action``). A typed
     planner reads ``edge_type`` (and may use the ``stencil``); a geometric one
-    reads ``edge_attr`` (the other is ``None``).
+    reads ``edge_attr`` (the other is ``None``). An edge-aware typed planner
+    also reads ``edge_features [E, D + 1]``
+    (:func:`~gvin.nn.edge_features.edge_feature_matrix` of ``edge_attr`` and the moves).
     """
 
     x: Tensor
@@ -58,6 +61,7 @@ class GraphInputs:
     choice: Tensor
     stencil: Stencil | None
     edge_attr: Tensor | None = None
+    edge_features: Tensor | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -87,6 +91,7 @@ def graph_inputs(
     actions: str = "moves",
     *,
     edge_dim: int | None = None,
+    edge_features: int | None = None,
 ) -> GraphInputs:
     """Read and check ``x``, ``edge_index``, the edge features and the policy's choices from ``data``.
 
@@ -97,6 +102,9 @@ def graph_inputs(
     ``actions="moves"`` lets the policy choose among real moves (``data.move``,
     or every non-self-loop edge); ``"directions"`` among every move direction
     (``data.action`` of a grid graph), as GPPN's grid policies do.
+
+    ``edge_features=D`` (typed planners only) also reads ``data.edge_attr [E, D]``
+    and the moves as per-edge features (``GraphInputs.edge_features``).
 
     The stencil (dense slot table) is built for typed planners when
     ``use_stencil`` and every (source, edge type) pair is unique, as on
@@ -127,7 +135,11 @@ def graph_inputs(
     stencil = build_stencil(edge_index, edge_type, x.shape[0], num_edge_types) if use_stencil else None
     if stencil is not None:
         stencil = _with_grid_layout(stencil, data)
-    return GraphInputs(x, edge_index, edge_type, choice, stencil)
+    features = None
+    if edge_features is not None:
+        edge_attr = _edge_attr(data, edge_index, edge_features, x.dtype, option="edge_features")
+        features = edge_feature_matrix(edge_attr, _choice(data, edge_index, "moves"))
+    return GraphInputs(x, edge_index, edge_type, choice, stencil, edge_features=features)
 
 
 def _with_grid_layout(stencil: Stencil, data: Data) -> Stencil:
@@ -175,13 +187,14 @@ def _edge_type(data: Data, edge_index: Tensor, num_edge_types: int) -> Tensor:
     return edge_type
 
 
-def _edge_attr(data: Data, edge_index: Tensor, edge_dim: int, dtype: torch.dtype) -> Tensor:
+def _edge_attr(data: Data, edge_index: Tensor, edge_dim: int, dtype: torch.dtype, option: str = "edge_dim") -> Tensor:
     edge_attr = getattr(data, "edge_attr", None)
     num_edges = edge_index.shape[1]
     if edge_attr is None:
+        source = "gvin.from_networkx sets it" if option == "edge_dim" else "gvin.from_terrain sets it"
         raise ValueError(
-            f"the planning graph has no 'edge_attr' field; a model built with edge_dim={edge_dim} reads "
-            f"edge geometry from data.edge_attr [E={num_edges}, {edge_dim}] (gvin.from_networkx sets it)"
+            f"the planning graph has no 'edge_attr' field; a model built with {option}={edge_dim} reads "
+            f"edge features from data.edge_attr [E={num_edges}, {edge_dim}] ({source})"
         )
     if not isinstance(edge_attr, Tensor) or not edge_attr.is_floating_point():
         kind = edge_attr.dtype if isinstance(edge_attr, Tensor) else type(edge_attr).__name__
@@ -190,8 +203,8 @@ def _edge_attr(data: Data, edge_index: Tensor, edge_dim: int, dtype: torch.dtype
         edge_attr = edge_attr.unsqueeze(-1)
     if edge_attr.dim() != 2 or edge_attr.shape != (num_edges, edge_dim):
         raise ValueError(
-            f"data.edge_attr must be [E, edge_dim] = [{num_edges}, {edge_dim}] (the model was built with "
-            f"edge_dim={edge_dim}), got {tuple(edge_attr.shape)}"
+            f"data.edge_attr must be [E, {option}] = [{num_edges}, {edge_dim}] (the model was built with "
+            f"{option}={edge_dim}), got {tuple(edge_attr.shape)}"
         )
     if not torch.isfinite(edge_attr).all():
         raise ValueError("data.edge_attr contains NaN or inf")
@@ -270,6 +283,9 @@ class GraphPlanner(nn.Module):
             ``data.edge_type`` (typed) or ``data.edge_attr`` (geometric).
         actions: ``"moves"`` or ``"directions"`` (see :func:`graph_inputs`);
             set by the subclasses' constructors.
+        edge_features: ``D`` of ``data.edge_attr [E, D]`` that a typed planner
+            also reads, with the moves, as per-edge features (``None``: it reads
+            edge types alone); see :mod:`gvin.nn.edge_features`.
         use_stencil: gather over the dense slot table of grid graphs (default)
             instead of scattering over the edge list; results are equal.
         memory: how value iteration pays for the backward pass: ``"auto"``
@@ -286,6 +302,7 @@ class GraphPlanner(nn.Module):
     in_channels: int
     num_edge_types: int | None
     edge_dim: int | None = None
+    edge_features: int | None = None
     stencil: Tensor | None = None
     num_iterations: int
     actions: str = "moves"
@@ -302,6 +319,7 @@ class GraphPlanner(nn.Module):
         stencil,
         num_bases: int,
         edge_hidden: int,
+        edge_features: int | None = None,
     ) -> EdgeKernels:
         """Check and record the arguments every planner shares; returns its edge-layer factory."""
         self.in_channels = positive_int(in_channels, "in_channels")
@@ -314,7 +332,20 @@ class GraphPlanner(nn.Module):
         edges = EdgeKernels(num_edge_types, edge_dim, num_bases, edge_hidden)
         self.num_edge_types, self.edge_dim = edges.num_edge_types, edges.edge_dim
         self.edge_kernels = edges
+        if edge_features is not None:
+            if not edges.typed:
+                raise ValueError(
+                    "edge_features is for typed planners (edge types of a grid graph); a planner built with "
+                    "edge_dim already reads data.edge_attr"
+                )
+            edge_features = positive_int(edge_features, "edge_features")
+        self.edge_features = edge_features
         return edges
+
+    def edge_term(self, out_channels: int) -> EdgeFeatureTerm | None:
+        """A zero-initialised linear map of the per-edge features to ``out_channels``, or ``None``
+        when the planner reads no edge features."""
+        return None if self.edge_features is None else EdgeFeatureTerm(self.edge_features + 1, out_channels)
 
     def window_slots(self, kernel_size: int | None) -> tuple[int, ...] | None:
         """The stencil slots within a ``kernel_size`` window (an odd size): the edge types of an
@@ -340,7 +371,8 @@ class GraphPlanner(nn.Module):
     def read_graph(self, data: Data) -> GraphInputs:
         """The fields of ``data`` this planner reads, checked against what it was built for."""
         self.check_stencil(data)
-        graph = graph_inputs(data, self.num_edge_types, self.use_stencil, self.actions, edge_dim=self.edge_dim)
+        graph = graph_inputs(data, self.num_edge_types, self.use_stencil, self.actions, edge_dim=self.edge_dim,
+                             edge_features=self.edge_features)
         self.check_fits(data, graph)
         return graph
 

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from gvin._checks import discount, positive_int
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
+from gvin.nn.policy import DEFAULT_HEAD, check_head_input
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 from gvin.nn.value_iteration import Transition, value_iteration
 
@@ -28,6 +29,13 @@ class DTVIN(GraphPlanner):
     :class:`~gvin.nn.transitions.GeometricDynamicTransition`: per-edge logits
     from the features of both ends and ``edge_attr``, softmax over the out-edges.
 
+    With ``edge_features=D`` a typed DT-VIN also reads each edge's features
+    ``f_e`` (``edge_attr [E, D]`` and the move flag, :mod:`gvin.nn.edge_features`):
+    they add ``U^T f_e`` to the transition logits of ``e`` and a cost
+    ``c_e = u^\top f_e`` to its backup, ``Q_k[s,a] = Σ_e P[e,a](r_{s'} + c_e + γV_{k-1}[s'])``.
+    On terrain this is how it tells a step it can climb from a cliff in the same
+    direction. ``U`` and ``u`` start at zero.
+
     Args:
         in_channels: node features (2 for grid graphs).
         num_edge_types: ``T`` stencil slots; 9 unless ``edge_dim`` is given.
@@ -36,17 +44,21 @@ class DTVIN(GraphPlanner):
         num_iterations: default depth ``K``.
         gamma: discount (1 as in DT-VIN; < 1 makes the operator a contraction).
         actions: the policy chooses among ``"moves"`` or all ``"directions"``.
+        edge_features: ``D`` of ``data.edge_attr [E, D]`` to read as per-edge
+            features (typed planners; ``None``: edge types alone).
         stencil: ``[T, d]`` offsets table (``gvin.grid_stencil(...)``) of the grid
             graphs the planner is built for; sets ``num_edge_types = T`` and makes
             the planner refuse a graph whose ``data.stencil`` differs.
         edge_dim: ``D``: plan on ``data.edge_attr [E, D]`` instead of edge types.
         num_bases: (geometric) kernel matrices mixed per edge in the convs.
         edge_hidden: (geometric) hidden width of the edge MLPs.
-        advantage: the policy head reads the advantages ``Q_K - V_K`` (default),
-            which do not drift when the planner runs deeper than it was trained
-            (with ``γ = 1`` every value grows by the same amount per extra layer
-            once the goal is reached), or raw ``Q_K`` (``False``), as the
-            published head does (see :class:`~gvin.nn.EdgePolicyHead`).
+        head: what the policy head reads from ``Q_K``: ``"centered"`` (default,
+            ``Q_K - mean_a Q_K``), ``"advantage"`` (``Q_K - V_K``) or ``"raw"``
+            (``Q_K``, the published head). The first two do not drift when the
+            planner runs deeper than it was trained (with ``γ = 1`` every value
+            grows by the same amount per extra layer once the goal is reached);
+            centring learns as fast as the raw head (see :class:`~gvin.nn.EdgePolicyHead`).
+        advantage: the older flag: ``True`` is ``head="advantage"``, ``False`` ``head="raw"``.
     """
 
     def __init__(
@@ -62,11 +74,14 @@ class DTVIN(GraphPlanner):
         num_bases: int = 8,
         edge_hidden: int = 32,
         stencil=None,
-        advantage: bool = True,
+        head: str = DEFAULT_HEAD,
+        advantage: bool | None = None,
+        edge_features: int | None = None,
     ):
         super().__init__()
         edges = self._setup(
-            in_channels, num_iterations, actions, num_edge_types, edge_dim, stencil, num_bases, edge_hidden
+            in_channels, num_iterations, actions, num_edge_types, edge_dim, stencil, num_bases, edge_hidden,
+            edge_features,
         )
         self.num_actions = positive_int(num_actions, "num_actions")
         hidden_channels = positive_int(hidden_channels, "hidden_channels")
@@ -74,11 +89,13 @@ class DTVIN(GraphPlanner):
         self.encoder = edges.conv(in_channels, hidden_channels)
         self.reward = nn.Linear(hidden_channels, 1)
         self.transition = edges.dynamic_transition(in_channels, num_actions, hidden_channels)
-        self.head = edges.policy_head(num_actions, advantage=advantage)
+        self.head = edges.policy_head(num_actions, head=check_head_input(head, advantage))
+        self.edge_logits, self.edge_cost = self.edge_term(self.num_actions), self.edge_term(1)
 
     def reset_parameters(self) -> None:
-        for module in (self.encoder, self.reward, self.transition, self.head):
-            module.reset_parameters()
+        for module in (self.encoder, self.reward, self.transition, self.head, self.edge_logits, self.edge_cost):
+            if module is not None:
+                module.reset_parameters()
 
     def node_reward(self, graph: GraphInputs) -> Tensor:
         """``r [N]``."""
@@ -93,8 +110,13 @@ class DTVIN(GraphPlanner):
 
     def mdp(self, graph: GraphInputs) -> tuple[Tensor, Transition]:
         """The latent MDP value iteration solves: ``R [N, A]`` and the transition ``P``."""
-        transition = self.transition(graph.x, *graph.conv_args)
-        return transition(self.node_reward(graph)), transition  # R: expected reward of each latent action
+        if self.edge_logits is None:
+            transition = self.transition(graph.x, *graph.conv_args)
+            return transition(self.node_reward(graph)), transition  # R: expected reward of each latent action
+        features = graph.edge_features
+        transition = self.transition(graph.x, *graph.conv_args, edge_logits=self.edge_logits(features))
+        reward = transition(self.node_reward(graph)) + transition.expect(self.edge_cost(features).squeeze(-1))
+        return reward, transition
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
         return self.head(q, v, graph.edge_index, graph.edge_feature, graph.choice)

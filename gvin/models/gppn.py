@@ -29,6 +29,11 @@ class GPPN(GraphPlanner):
     becomes a function of ``edge_attr`` (:class:`~gvin.nn.EdgeGeometryConv`,
     :class:`~gvin.nn.GeometricPolicyHead`).
 
+    With ``edge_features=D`` a typed GPPN also reads each edge's features ``f_e``
+    (``edge_attr [E, D]`` and the move flag, :mod:`gvin.nn.edge_features`): the
+    message gains ``Σ_{e=(s,s')} (U^\top f_e)^\top h_{k-1}[s']``, a per-edge weight
+    of the neighbour's state (``U`` starts at zero).
+
     Args:
         in_channels: node features.
         num_edge_types: ``T`` stencil slots; 9 unless ``edge_dim`` is given.
@@ -46,6 +51,8 @@ class GPPN(GraphPlanner):
             encoder and the ``h_0`` / ``c_0`` convs (needs ``stencil``); the
             official GPPN uses ``3×3`` there whatever the message kernel ``F``.
             Default: the whole stencil.
+        edge_features: ``D`` of ``data.edge_attr [E, D]`` to read as per-edge
+            features (typed planners; ``None``: edge types alone).
         forget_bias: the LSTM's initial forget-gate bias (default 1: see
             :meth:`reset_parameters`); ``None`` keeps PyTorch's initialisation,
             as the official code does. A GRU has no forget gate and ignores it.
@@ -65,12 +72,14 @@ class GPPN(GraphPlanner):
         stencil=None,
         encoder_kernel_size: int | None = None,
         forget_bias: float | None = 1.0,
+        edge_features: int | None = None,
     ):
         super().__init__()
         if cell not in ("lstm", "gru"):
             raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
         edges = self._setup(
-            in_channels, num_iterations, actions, num_edge_types, edge_dim, stencil, num_bases, edge_hidden
+            in_channels, num_iterations, actions, num_edge_types, edge_dim, stencil, num_bases, edge_hidden,
+            edge_features,
         )
         self.cell_type = cell
         if forget_bias is not None and (
@@ -86,10 +95,11 @@ class GPPN(GraphPlanner):
         self.message = edges.conv(hidden_channels, 1)
         self.cell = nn.LSTMCell(1, hidden_channels) if cell == "lstm" else nn.GRUCell(1, hidden_channels)
         self._open_forget_gate()
-        self.head = edges.policy_head(hidden_channels, successor_value=False, advantage=False)
+        self.head = edges.policy_head(hidden_channels, successor_value=False, head="raw")
+        self.edge_message = self.edge_term(hidden_channels)
 
     def reset_parameters(self) -> None:
-        for module in (self.encoder, self.h0, self.c0, self.message, self.cell, self.head):
+        for module in (self.encoder, self.h0, self.c0, self.message, self.cell, self.head, self.edge_message):
             if module is not None:
                 module.reset_parameters()
         self._open_forget_gate()
@@ -111,14 +121,32 @@ class GPPN(GraphPlanner):
         h = self.h0(z, *graph.conv_args)
         c = self.c0(z, *graph.conv_args) if self.c0 is not None else None
         v = h.new_zeros(h.shape[0])
+        messages = self.messages(graph)
         for k in range(1, depth + 1):
-            u = self.message(h, *graph.conv_args)
+            u = messages(h)
             if c is not None:
                 h, c = self.cell(u, (h, c))
             else:
                 h = self.cell(u, h)
             hook(k, h, v)
         return h, v
+
+    def messages(self, graph: GraphInputs):
+        """``h [N, C] ↦ u [N, 1]``, the recurrent input; the per-edge weights of an edge-aware
+        GPPN are computed once here and shared by every step."""
+        if self.edge_message is None:
+            return lambda h: self.message(h, *graph.conv_args)
+        weight = self.edge_message(graph.edge_features, graph.stencil)  # [N, S, C] or [E, C]
+        if graph.stencil is not None:
+            stencil = graph.stencil
+            return lambda h: self.message(h, *graph.conv_args) + (stencil.gather(h) * weight).sum((1, 2)).unsqueeze(-1)
+        src, dst = graph.edge_index
+
+        def edge_messages(h: Tensor) -> Tensor:
+            per_edge = (h[dst] * weight).sum(-1)
+            return self.message(h, *graph.conv_args) + h.new_zeros(h.shape[0]).index_add(0, src, per_edge).unsqueeze(-1)
+
+        return edge_messages
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
         return self.head(q, v, graph.edge_index, graph.edge_feature, graph.choice)

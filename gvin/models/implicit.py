@@ -129,10 +129,11 @@ class ImplicitGPPN(ImplicitPlanner, GPPN):
         hidden = self.cell.hidden_size
         injected = self.inject(self.encoder(graph.x, *graph.conv_args), *graph.conv_args)  # [N, 1]
         lstm = isinstance(self.cell, torch.nn.LSTMCell)
+        messages = self.messages(graph)
 
         def step(state: Tensor) -> Tensor:
             h = state[:, :hidden]
-            u = self.message(h, *graph.conv_args) + injected
+            u = messages(h) + injected
             if lstm:
                 return torch.cat(self.cell(u, (h, state[:, hidden:])), dim=1)
             return self.cell(u, h)

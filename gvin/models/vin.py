@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from gvin._checks import discount, positive_int
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
+from gvin.nn.policy import DEFAULT_HEAD, check_head_input
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels, edge_values, reset_kernel
 from gvin.nn.value_iteration import EdgeTransition, StencilTransition, Transition, value_iteration
 
@@ -27,6 +28,13 @@ class VIN(GraphPlanner):
     ``edge_attr`` (GVIN: ``W^V_{e} = \mathrm{MLP}(a_e)``, convs are
     :class:`~gvin.nn.EdgeGeometryConv`), for graphs without edge types.
 
+    With ``edge_features=D`` a typed VIN also reads each edge's features ``f_e``
+    (``edge_attr [E, D]`` and the move flag, :mod:`gvin.nn.edge_features`):
+    ``W^V_{e} = W^V_{τ(e)} + U^\top f_e`` and ``R[s, a]`` gains
+    ``Σ_{e=(s,·)} (C^\top f_e)_a``, a learned cost of the moves ``s`` can take
+    (``U`` and ``C`` start at zero). The grid-conv fast path needs shared
+    weights, so an edge-aware VIN runs on the per-node stencil path.
+
     Args:
         in_channels: node features (2 for grid graphs: free, goal).
         num_edge_types: ``T``, the stencil size (``len(gvin.grid_stencil(...))``);
@@ -42,16 +50,20 @@ class VIN(GraphPlanner):
         edge_dim: ``D``: plan on ``data.edge_attr [E, D]`` instead of edge types.
         num_bases: (geometric) kernel matrices mixed per edge in the convs.
         edge_hidden: (geometric) hidden width of the edge MLPs.
-        advantage: the policy head reads the advantages ``Q_K - V_K`` (default),
-            which do not drift when the planner runs deeper than it was trained
-            (with ``γ = 1`` every value grows by the same amount per extra layer
-            once the goal is reached), or raw ``Q_K`` (``False``), as the
-            published head does (see :class:`~gvin.nn.EdgePolicyHead`).
+        head: what the policy head reads from ``Q_K``: ``"centered"`` (default,
+            ``Q_K - mean_a Q_K``), ``"advantage"`` (``Q_K - V_K``) or ``"raw"``
+            (``Q_K``, the published head). The first two do not drift when the
+            planner runs deeper than it was trained (with ``γ = 1`` every value
+            grows by the same amount per extra layer once the goal is reached);
+            centring learns as fast as the raw head (see :class:`~gvin.nn.EdgePolicyHead`).
+        advantage: the older flag: ``True`` is ``head="advantage"``, ``False`` ``head="raw"``.
         encoder_kernel_size: an odd window narrower than the stencil for the
             encoder ``h`` (needs ``stencil``); GPPN's VIN reads a ``3×3`` window
             whatever the planning kernel. Default: the whole stencil.
+        edge_features: ``D`` of ``data.edge_attr [E, D]`` to read as per-edge
+            features (typed planners; ``None``: edge types alone).
         successor_value: the head also reads the successor's value ``β V_K[s']``
-            (``β`` learned from 0); ``False`` with ``advantage=False`` gives the
+            (``β`` learned from 0); ``False`` with ``head="raw"`` gives the
             published head, a linear map of ``Q_K`` alone.
     """
 
@@ -68,13 +80,16 @@ class VIN(GraphPlanner):
         num_bases: int = 8,
         edge_hidden: int = 32,
         stencil=None,
-        advantage: bool = True,
+        head: str = DEFAULT_HEAD,
+        advantage: bool | None = None,
         encoder_kernel_size: int | None = None,
         successor_value: bool = True,
+        edge_features: int | None = None,
     ):
         super().__init__()
         edges = self._setup(
-            in_channels, num_iterations, actions, num_edge_types, edge_dim, stencil, num_bases, edge_hidden
+            in_channels, num_iterations, actions, num_edge_types, edge_dim, stencil, num_bases, edge_hidden,
+            edge_features,
         )
         self.num_actions = positive_int(num_actions, "num_actions")
         hidden_channels = positive_int(hidden_channels, "hidden_channels")
@@ -83,24 +98,34 @@ class VIN(GraphPlanner):
         self.reward = nn.Linear(hidden_channels, 1, bias=False)
         self.reward_kernel = edges.conv(1, num_actions, bias=False)
         self.value_kernel = edges.kernel(num_actions)  # [T, A] table or MLP: edge_attr -> [E, A]
-        self.head = edges.policy_head(num_actions, successor_value=successor_value, advantage=advantage)
+        self.head = edges.policy_head(num_actions, successor_value=successor_value, head=check_head_input(head, advantage))
+        self.edge_value, self.edge_cost = self.edge_term(self.num_actions), self.edge_term(self.num_actions)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for module in (self.encoder, self.reward, self.reward_kernel, self.head):
-            module.reset_parameters()
+        for module in (self.encoder, self.reward, self.reward_kernel, self.head, self.edge_value, self.edge_cost):
+            if module is not None:
+                module.reset_parameters()
         reset_kernel(self.value_kernel)  # a table starts at zero, as GPPN's VIN: deep unrolls start stable
 
     def transition(self, graph: GraphInputs) -> Transition:
+        features = graph.edge_features if self.edge_value is not None else None
         if graph.stencil is not None:
-            return StencilTransition(self.value_kernel, graph.stencil)
+            if features is None:
+                return StencilTransition(self.value_kernel, graph.stencil)
+            return StencilTransition(self.value_kernel + self.edge_value(features, graph.stencil), graph.stencil)
         weight = edge_values(self.value_kernel, graph.edge_feature)
+        if features is not None:
+            weight = weight + self.edge_value(features)
         return EdgeTransition(weight, graph.edge_index, graph.num_nodes)
 
     def reward_map(self, graph: GraphInputs) -> Tensor:
         """``R [N, A]``."""
         h = self.encoder(graph.x, *graph.conv_args)
-        return self.reward_kernel(self.reward(h), *graph.conv_args)
+        reward = self.reward_kernel(self.reward(h), *graph.conv_args)
+        if self.edge_cost is None:
+            return reward
+        return reward.index_add(0, graph.edge_index[0], self.edge_cost(graph.edge_features))
 
     def plan(self, graph: GraphInputs, depth: int, hook: LayerHook, layers: Collection[int]) -> tuple[Tensor, Tensor]:
         reward, transition = self.mdp(graph)

@@ -2,7 +2,7 @@
 from gvin.nn.edge_geometry_conv import EdgeGeometryConv, EdgeMLP
 from gvin.nn.edge_kernels import EdgeKernels, edge_values
 from gvin.nn.edge_type_conv import EdgeTypeConv
-from gvin.nn.policy import EdgePolicyHead, GeometricPolicyHead
+from gvin.nn.policy import HEAD_INPUTS, EdgePolicyHead, GeometricPolicyHead
 from gvin.nn.transitions import DynamicTransition, GeometricDynamicTransition
 from gvin.nn.softmax import masked_log_softmax, segment_log_softmax
 from gvin.nn.stencil import Stencil, build_stencil
@@ -31,6 +31,7 @@ __all__ = [
     "edge_values",
     "EdgePolicyHead",
     "GeometricPolicyHead",
+    "HEAD_INPUTS",
     "DynamicTransition",
     "GeometricDynamicTransition",
     "masked_log_softmax",

@@ -12,46 +12,106 @@ from gvin.nn.edge_geometry_conv import EdgeMLP
 from gvin.nn.softmax import segment_log_softmax
 
 
-class _ValueInput(nn.Module):
-    """What a policy head reads from ``Q``: advantages ``Q - V`` or raw ``Q``; saved with the weights.
+HEAD_INPUTS = ("centered", "advantage", "raw")
+"""What a policy head reads from ``Q [.., A]``: ``Q - mean_a Q`` (the default), ``Q - V`` or raw ``Q``."""
 
-    The choice is a buffer (``reads_advantage``, a bool scalar), so a state dict
-    records it and loads it back, and stays a dict of tensors. A state dict
-    without it was written before heads could read advantages: it loads as a
-    raw-``Q`` head, the head it was trained with.
+DEFAULT_HEAD = "centered"
+
+
+def check_head_input(head: str, advantage: bool | None = None, default: str = DEFAULT_HEAD) -> str:
+    """The head input a planner is built with: ``head`` (one of :data:`HEAD_INPUTS`), or what the
+    older ``advantage`` flag says when it is given (``True`` → ``"advantage"``, ``False`` → ``"raw"``;
+    ``head`` must then be left at ``default``, the caller's default, or agree).
+
+    Raises:
+        ValueError: an unknown ``head``, or ``head`` and ``advantage`` that disagree.
+        TypeError: ``advantage`` is not a bool.
+    """
+    if head not in HEAD_INPUTS:
+        raise ValueError(f"head must be one of {HEAD_INPUTS}, got {head!r}")
+    if advantage is None:
+        return head
+    implied = "advantage" if check.flag(advantage, "advantage") else "raw"
+    if head not in (default, implied):
+        raise ValueError(f"head={head!r} disagrees with advantage={advantage!r}; give only head=")
+    return implied
+
+
+def read_values(q: Tensor, v: Tensor, head: str, dim: int = -1) -> Tensor:
+    """What a head of kind ``head`` reads: ``Q - mean_a Q``, ``Q - V`` or ``Q`` (actions along ``dim``).
+
+    The first two are invariant to a constant added to every value, which is how values
+    change with depth when ``γ = 1``. Centring passes the head's gradient to every action
+    alike; ``Q - V`` routes its ``V`` term through the arg-max action alone, and learns
+    markedly slower (benchmarks/head_choice.py).
+    """
+    if head == "centered":
+        return q - q.mean(dim, keepdim=True)
+    if head == "advantage":
+        return q - v.unsqueeze(dim)
+    return q
+
+
+class _ValueInput(nn.Module):
+    """What a policy head reads from ``Q`` (:data:`HEAD_INPUTS`); saved with the weights.
+
+    The choice is a buffer (``head_reads``, an int64 scalar indexing :data:`HEAD_INPUTS`),
+    so a state dict records it and loads it back, and stays a dict of tensors. Older
+    state dicts load as the head they were trained with: ``reads_advantage`` (a bool)
+    as ``"advantage"`` or ``"raw"``, and none at all (weights saved before heads read
+    advantages) as ``"raw"``.
     """
 
-    BUFFER = "reads_advantage"
+    BUFFER = "head_reads"
+    OLD_BUFFER = "reads_advantage"
 
-    def _init_value_input(self, advantage: bool) -> None:
-        self.register_buffer(self.BUFFER, torch.tensor(check.flag(advantage, "advantage")))
-        self._advantage = bool(advantage)  # a Python copy: no device sync per call
+    def _init_value_input(self, head: str) -> None:
+        head = check_head_input(head)
+        self.register_buffer(self.BUFFER, torch.tensor(HEAD_INPUTS.index(head)))
+        self._head = head  # a Python copy: no device sync per call
+
+    @property
+    def head(self) -> str:
+        """``"centered"``, ``"advantage"`` or ``"raw"``."""
+        return self._head
+
+    @head.setter
+    def head(self, value: str) -> None:
+        self._head = check_head_input(value)
+        getattr(self, self.BUFFER).fill_(HEAD_INPUTS.index(self._head))
+
+    @property
+    def shift_invariant(self) -> bool:
+        """A constant added to every value leaves the policy unchanged (planning deeper is safe)."""
+        return self._head != "raw"
 
     @property
     def advantage(self) -> bool:
-        return self._advantage
-
-    @advantage.setter
-    def advantage(self, value: bool) -> None:
-        self._advantage = check.flag(value, "advantage")
-        getattr(self, self.BUFFER).fill_(self._advantage)
+        """The head reads ``Q - V`` (the older flag; see :attr:`head`)."""
+        return self._head == "advantage"
 
     def head_input(self, q: Tensor, v: Tensor) -> Tensor:
-        """``Q - V`` (``[N, A]``, shift-invariant) when reading advantages, else ``Q``."""
-        return q - v.unsqueeze(-1) if self._advantage else q
+        """``[N, A]``: :func:`read_values` of this head's kind."""
+        return read_values(q, v, self._head)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        key = prefix + self.BUFFER
-        if key not in state_dict and any(name.startswith(prefix) for name in state_dict):
-            state_dict[key] = torch.tensor(False)  # weights saved before heads read advantages
-            if self._advantage:
+        key, old = prefix + self.BUFFER, prefix + self.OLD_BUFFER
+        if old in state_dict:
+            reads_advantage = bool(state_dict.pop(old))
+            state_dict.setdefault(key, torch.tensor(HEAD_INPUTS.index("advantage" if reads_advantage else "raw")))
+        elif key not in state_dict and any(name.startswith(prefix) for name in state_dict):
+            state_dict[key] = torch.tensor(HEAD_INPUTS.index("raw"))  # weights saved before heads read advantages
+            if self._head != "raw":
                 warnings.warn(
                     "these weights predate advantage-reading policy heads: the head reads raw Q, as it was "
                     "trained, so planning deeper than the trained depth shifts its choices",
                     stacklevel=2,
                 )
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self._advantage = bool(getattr(self, self.BUFFER))
+        code = int(getattr(self, self.BUFFER))
+        if not 0 <= code < len(HEAD_INPUTS):
+            raise RuntimeError(f"{key} holds {code}, not an index into {HEAD_INPUTS}")
+        self._head = HEAD_INPUTS[code]
 
 
 class EdgePolicyHead(_ValueInput):
@@ -63,27 +123,34 @@ class EdgePolicyHead(_ValueInput):
 
     On a grid graph with one edge type per direction this is the usual linear
     (1×1 conv) head over ``Q`` plus a learned multiple of the successor's value.
-    Reading the advantages ``Q_s - V_s`` makes the policy invariant to a constant
-    added to every value, which is how values change with depth when ``γ = 1``
-    (the goal's value grows by its reward each layer): a planner can then plan
-    deeper than it was trained. ``advantage=False`` reads raw ``Q``, as the
-    published VIN and DT-VIN heads do.
+    The formula shows ``head="advantage"``; the default ``head="centered"`` reads
+    ``Q_s - \bar Q_s \mathbf{1}`` (the mean over actions) and ``"raw"`` reads ``Q_s``,
+    as the published VIN and DT-VIN heads do. The first two make the policy
+    invariant to a constant added to every value, which is how values change with
+    depth when ``γ = 1`` (the goal's value grows by its reward each layer): a planner
+    can then plan deeper than it was trained. Centring also learns as fast as the raw
+    head (``benchmarks/head_choice.py``).
 
     Args:
         num_actions: ``A``, latent actions in ``Q``.
         num_edge_types: ``T``, one weight vector per edge type.
         successor_value: learn ``β`` (initialised 0) for the ``V[s']`` term.
-        advantage: read ``Q - V`` (default) rather than ``Q``. Saved in the
-            state dict; weights saved without it load as raw-``Q`` heads.
+        head: what the head reads (:data:`HEAD_INPUTS`): ``"centered"``
+            (default), ``"advantage"`` or ``"raw"``. Saved in the state dict;
+            weights saved before heads read advantages load as raw heads.
+        advantage: the older flag (``True``: ``"advantage"``, ``False``: ``"raw"``).
 
     Shapes:
         q ``[N, A]``, v ``[N]``, edge_index ``[2, E]``, edge_type ``[E]``,
         move ``[E]`` bool → log-probabilities ``[E]`` (``-inf`` on non-moves).
     """
 
-    def __init__(self, num_actions: int, num_edge_types: int, successor_value: bool = True, advantage: bool = True):
+    def __init__(
+        self, num_actions: int, num_edge_types: int, successor_value: bool = True, head: str = DEFAULT_HEAD,
+        *, advantage: bool | None = None,
+    ):
         super().__init__()
-        self._init_value_input(advantage)
+        self._init_value_input(check_head_input(head, advantage))
         self.num_actions = num_actions = check.positive_int(num_actions, "num_actions")
         self.num_edge_types = num_edge_types = check.positive_int(num_edge_types, "num_edge_types")
         self.weight = nn.Parameter(torch.empty(num_actions, num_edge_types))
@@ -128,7 +195,8 @@ class GeometricPolicyHead(_ValueInput):
         edge_dim: ``D``, the width of ``edge_attr``.
         hidden: hidden width of ``w`` (``None``/``0``: linear).
         successor_value: learn ``β`` (initialised 0) for the ``V[s']`` term.
-        advantage: read ``Q - V`` (default) rather than ``Q`` (see :class:`EdgePolicyHead`).
+        head: what the head reads (see :class:`EdgePolicyHead`).
+        advantage: the older flag (``True``: ``"advantage"``, ``False``: ``"raw"``).
 
     Shapes:
         q ``[N, A]``, v ``[N]``, edge_index ``[2, E]``, edge_attr ``[E, D]``,
@@ -137,10 +205,10 @@ class GeometricPolicyHead(_ValueInput):
 
     def __init__(
         self, num_actions: int, edge_dim: int, hidden: int | None = 32, successor_value: bool = True,
-        advantage: bool = True,
+        head: str = DEFAULT_HEAD, *, advantage: bool | None = None,
     ):
         super().__init__()
-        self._init_value_input(advantage)
+        self._init_value_input(check_head_input(head, advantage))
         self.num_actions = num_actions = check.positive_int(num_actions, "num_actions")
         self.edge_dim = edge_dim = check.positive_int(edge_dim, "edge_dim")
         self.weight = EdgeMLP(edge_dim, num_actions, hidden)

@@ -23,7 +23,9 @@ class DynamicTransition(nn.Module):
     Each node predicts one logit per stencil slot and latent action from its
     neighbourhood; the softmax runs over the node's existing out-edges (walls
     included, cells outside the grid excluded). Computed once per forward pass
-    and shared by all layers.
+    and shared by all layers. ``edge_logits [E, A]``, when given, are added to
+    each edge's logits before the softmax (an edge-aware planner's term of the
+    edge's own features, :mod:`gvin.nn.edge_features`).
 
     Args:
         in_channels: node features.
@@ -53,12 +55,18 @@ class DynamicTransition(nn.Module):
         z = torch.relu(self.features(x, edge_index, edge_type, stencil))
         return self.logits(z).view(-1, self.num_edge_types, self.num_actions)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor, stencil: Stencil | None = None) -> Transition:
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_type: Tensor, stencil: Stencil | None = None,
+        edge_logits: Tensor | None = None,
+    ) -> Transition:
         logits = self.node_logits(x, edge_index, edge_type, stencil)
         if stencil is not None:
+            if edge_logits is not None:
+                logits = logits + stencil.to_dense(edge_logits)
             mask = stencil.mask.unsqueeze(-1).expand_as(logits)
             return StencilTransition(masked_log_softmax(logits, mask, dim=1).exp(), stencil)
-        edge_logits = logits[edge_index[0], edge_type]
+        per_edge = logits[edge_index[0], edge_type]
+        edge_logits = per_edge if edge_logits is None else per_edge + edge_logits
         weight = segment_log_softmax(edge_logits, edge_index[0], x.shape[0]).exp()
         return EdgeTransition(weight, edge_index, x.shape[0])
 

@@ -70,6 +70,11 @@ class EdgeTransition:
     def with_weight(self, weight: Tensor) -> "EdgeTransition":
         return replace(self, weight=weight)
 
+    def expect(self, edge_values: Tensor) -> Tensor:
+        """``Σ_{e=(s,·)} P[e, a] c_e`` ``[N, A]`` for per-edge values ``c [E]`` (e.g. a move's cost)."""
+        out = edge_values.new_zeros(self.num_nodes, self.weight.shape[-1])
+        return out.index_add_(0, self.edge_index[0], self.weight * edge_values.unsqueeze(-1))
+
     def vjp(self, values: Tensor, grad: Tensor) -> tuple[Tensor, Tensor]:
         """For ``G = ∂ℓ/∂T(V) [N, A]``: ``(∂ℓ/∂V [N], ∂ℓ/∂weight [E, A])``."""
         src, dst = self.edge_index
@@ -166,6 +171,12 @@ class StencilTransition:
 
     def with_weight(self, weight: Tensor) -> "StencilTransition":
         return replace(self, weight=weight)
+
+    def expect(self, edge_values: Tensor) -> Tensor:
+        """See :meth:`EdgeTransition.expect`: ``[N, A]`` for ``c [E]`` (empty slots hold no edge)."""
+        dense = self.stencil.to_dense(edge_values).unsqueeze(-1)  # [N, S, 1]
+        weight = self.weight if self.weight.dim() == 3 else self.weight.unsqueeze(0)
+        return (weight * dense).sum(1)
 
     def vjp(self, values: Tensor, grad: Tensor) -> tuple[Tensor, Tensor]:
         """For ``G = ∂ℓ/∂T(V) [N, A]``: ``(∂ℓ/∂V [N], ∂ℓ/∂weight)``."""

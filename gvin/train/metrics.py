@@ -10,6 +10,11 @@
   is not a real move (into a wall, off the map) leaves the agent in place and
   fails; so does a cycle. There is no step cap (a successful greedy path never
   repeats a node).
+* **Weighted worlds** (edge costs: terrain, roadmaps, streets), beside the strict
+  %Optimal (cost equal to the least cost within ``1e-5`` relative):
+  **%Optimal(1%)**, the same count with paths up to ``1 %`` dearer than the least
+  cost, and the **cost ratio**, the mean of path cost / least cost over the free,
+  reachable, non-goal nodes whose path succeeds.
 * **Success from random starts**: the success rate of ``num_starts`` starts
   drawn uniformly (with replacement) from the free, reachable, non-goal nodes
   of each graph: unlike %Success, it ignores the goal and the nodes no policy
@@ -155,19 +160,27 @@ def greedy_rollout(
 
 # ----------------------------------------------------------------------------- per-graph scores
 
+NEAR_OPTIMAL = 1.01
+"""A path counts in %Optimal(1%) when its cost is at most this multiple of the least cost."""
+
 
 @dataclass
 class GraphScores:
     """Per-graph rates of one batch (``[B]`` float tensors).
 
-    ``optimal`` / ``success`` are NaN on graphs without a free node,
-    ``random_success`` on graphs without a possible start (or when no starts
-    were drawn).
+    ``optimal`` / ``success`` / ``near_optimal`` are NaN on graphs without a free
+    node, ``cost_ratio`` on graphs without a successful path from a free,
+    reachable, non-goal node, ``random_success`` on graphs without a possible
+    start (or when no starts were drawn).
     """
 
     optimal: Tensor
     success: Tensor
     random_success: Tensor
+    near_optimal: Tensor
+    cost_ratio: Tensor
+
+    FIELDS = ("optimal", "success", "random_success", "near_optimal", "cost_ratio")
 
 
 @dataclass
@@ -180,29 +193,55 @@ class PlanningMetrics:
         num_graphs: graphs scored (those with at least one free node).
         random_success: success rate from random free, reachable, non-goal
             starts (``None`` when not computed or no graph has such a start).
+        near_optimal: %Optimal(1%) / 100: paths at most 1 % dearer than the least cost.
+        cost_ratio: mean path cost / least cost of the successful paths
+            (``None`` when none succeeded).
+        weighted: the graphs carry edge costs (``edge_weight``), so the two
+            tolerant figures say more than %Optimal; they are reported then.
     """
 
     optimal: float
     success: float
     num_graphs: int
     random_success: float | None = None
+    near_optimal: float | None = None
+    cost_ratio: float | None = None
+    weighted: bool = False
 
     def as_percent(self) -> dict[str, float]:
+        """The figures a report prints: percentages, and the cost ratio as a plain number."""
         out = {"%Optimal": 100 * self.optimal, "%Success": 100 * self.success}
+        if self.weighted and self.near_optimal is not None:
+            out["%Optimal(1%)"] = 100 * self.near_optimal
+        if self.weighted and self.cost_ratio is not None:
+            out["cost ratio"] = self.cost_ratio
         if self.random_success is not None:
             out["%Success(random starts)"] = 100 * self.random_success
         return out
 
+    def as_record(self, prefix: str = "") -> dict[str, float]:
+        """The figures as fractions under ``prefix + name`` (e.g. ``valid_optimal``), for logs and JSON."""
+        fields = {"optimal": self.optimal, "success": self.success, "random_success": self.random_success}
+        if self.weighted:
+            fields.update(near_optimal=self.near_optimal, cost_ratio=self.cost_ratio)
+        return {prefix + name: value for name, value in fields.items() if value is not None}
+
     @classmethod
-    def from_scores(cls, scores: GraphScores) -> "PlanningMetrics":
+    def from_scores(cls, scores: GraphScores, weighted: bool = False) -> "PlanningMetrics":
         """Average the per-graph rates over the graphs that have them."""
         scored = ~torch.isnan(scores.optimal)
         num_graphs = int(scored.sum())
         if num_graphs == 0:
-            return cls(float("nan"), float("nan"), 0, None)
-        starts = ~torch.isnan(scores.random_success)
-        random = float(scores.random_success[starts].mean()) if starts.any() else None
-        return cls(float(scores.optimal[scored].mean()), float(scores.success[scored].mean()), num_graphs, random)
+            return cls(float("nan"), float("nan"), 0, None, weighted=weighted)
+
+        def mean(rates: Tensor) -> float | None:
+            present = ~torch.isnan(rates)
+            return float(rates[present].mean()) if present.any() else None
+
+        return cls(
+            float(scores.optimal[scored].mean()), float(scores.success[scored].mean()), num_graphs,
+            mean(scores.random_success), mean(scores.near_optimal), mean(scores.cost_ratio), weighted,
+        )
 
 
 def sample_starts(
@@ -290,7 +329,12 @@ def graph_scores(
     reachable = torch.isfinite(dist)
     success = free & torch.isfinite(lengths)
     tolerance = 1e-5 * dist.abs().clamp_min(1.0)
-    optimal = free & (~reachable | (torch.isfinite(lengths) & (lengths <= dist + tolerance)))
+    optimal = free & (~reachable | (success & (lengths <= dist + tolerance)))
+    near_optimal = free & (~reachable | (success & (lengths <= NEAR_OPTIMAL * dist + tolerance)))
+    ratio_counted = success & reachable & ~goal & (dist > 0)
+    ratio = torch.where(ratio_counted, lengths / dist.where(ratio_counted, torch.ones_like(dist)), 0.0)
+    ratio_sum = torch.zeros(num_graphs, dtype=ratio.dtype, device=ratio.device).index_add_(0, batch, ratio)
+    cost_ratio = ratio_sum / _per_graph_sum(ratio_counted, batch, num_graphs)  # NaN where none counted
 
     counts = _per_graph_sum(free, batch, num_graphs)
 
@@ -303,7 +347,7 @@ def graph_scores(
         starts, has_start = sample_starts(eligible, batch, num_graphs, num_starts, generator)
         hits = torch.isfinite(lengths[starts]).double().mean(1)
         random = torch.where(has_start, hits, random)
-    return GraphScores(rate(optimal), rate(success), random)
+    return GraphScores(rate(optimal), rate(success), random, rate(near_optimal), cost_ratio.double())
 
 
 def planning_metrics(
@@ -328,7 +372,7 @@ def planning_metrics(
         log_probs, edge_index, move, goal, dist, free, batch,
         edge_weight=edge_weight, num_starts=num_starts, generator=generator,
     )
-    return PlanningMetrics.from_scores(scores)
+    return PlanningMetrics.from_scores(scores, weighted=edge_weight is not None and edge_weight.numel() > 0)
 
 
 def random_start_success(

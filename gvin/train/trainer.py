@@ -535,7 +535,9 @@ class Trainer:
             train_dataset: labelled planning graphs (a PyG dataset or a list of
                 ``Data``; a ready loader is used as is, without reshuffling).
             valid_dataset: evaluated after every epoch (``valid_optimal``,
-                ``valid_success``, ``valid_random_success`` in the record).
+                ``valid_success``, ``valid_random_success`` in the record, and on
+                graphs with edge costs ``valid_near_optimal`` and ``valid_cost_ratio``;
+                see :meth:`~gvin.train.metrics.PlanningMetrics.as_record`).
             epochs: total epochs to reach.
             progress: show tqdm bars.
             on_epoch: called with each epoch's record, after the checkpoint is written
@@ -560,9 +562,7 @@ class Trainer:
                     self.model, valid_dataset, self.device, progress=progress,
                     batch_size=self.config.batch_size, seed=self.config.seed,
                 )
-                record.update({"valid_optimal": metrics.optimal, "valid_success": metrics.success})
-                if metrics.random_success is not None:
-                    record["valid_random_success"] = metrics.random_success
+                record.update(metrics.as_record("valid_"))
             record = distributed.broadcast_object(record)
             self.history.append(record)
             if distributed.is_main():
@@ -610,11 +610,13 @@ def evaluate(
     was_training = model.training
     model.eval()
     parts: list[GraphScores] = []
+    weighted = False
     try:
         for batch in tqdm(graph_loader(data, batch_size), desc="evaluate", leave=False, disable=None if progress else True):
             batch = batch.to(device)
             check_labelled(batch)
             out = model(batch, num_iterations=num_iterations)
+            weighted = weighted or getattr(batch, "edge_weight", None) is not None
             parts.append(
                 graph_scores(
                     out.log_probs, batch.edge_index, batch.move, batch.goal, batch.dist, node_is_free(batch),
@@ -626,10 +628,8 @@ def evaluate(
         model.train(was_training)
     if not parts:
         raise ValueError("nothing to evaluate: the data gave no graph")
-    scores = GraphScores(
-        *(torch.cat([getattr(p, f).double().cpu() for p in parts]) for f in ("optimal", "success", "random_success"))
-    )
-    metrics = PlanningMetrics.from_scores(scores)
+    scores = GraphScores(*(torch.cat([getattr(p, f).double().cpu() for p in parts]) for f in GraphScores.FIELDS))
+    metrics = PlanningMetrics.from_scores(scores, weighted=weighted)
     if metrics.num_graphs == 0 or math.isnan(metrics.optimal):
         raise ValueError("nothing to evaluate: no graph has a free node")
     return metrics
