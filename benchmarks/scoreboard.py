@@ -91,14 +91,17 @@ MAZE_FILE = ("--npz", str(SHARED_FILE), "--model", "dtvin", "--actions", "direct
 WEIGHTED = ("test:optimal", "test:success", "test:near_optimal", "test:cost_ratio")
 
 
-def maze15_row(head: str | None = None) -> Row:
-    """The README's default command on the shared 15×15 file (with ``--head head`` when given), planning
-    8× deeper, and transfer to 31×31 and 63×63 mazes of another generator."""
+def maze15_row(head: str | None = None, successor_init: float | None = None) -> Row:
+    """The README's default command on the shared 15×15 file (with ``--head`` / ``--successor-init`` when
+    given), planning 8× deeper, and transfer to 31×31 and 63×63 mazes of another generator."""
+    options = (("--head", head) if head else ()) + (
+        ("--successor-init", f"{successor_init:g}") if successor_init is not None else ())
+    suffix = (f"-{head}" if head else "") + (f"-beta{successor_init:g}" if successor_init is not None else "")
     return Row(
-        "maze15" if head is None else f"maze15-{head}",
-        "DT-VIN, shared 15×15 file (the README's default command" + (f", --head {head}" if head else "")
+        "maze15" + suffix,
+        "DT-VIN, shared 15×15 file (the README's default command" + (f" {' '.join(options)}" if options else "")
         + "); 8× deeper; 15 → 31, 63 transfer",
-        MAZE_FILE + (("--head", head) if head else ()),
+        MAZE_FILE + options,
         {"test:optimal": 99.5, "test:success": 99.8, "deep:success": 99.8, "gppn63:success": 90.0},
         published="DT-VIN paper: 99.9 %Suc on 15×15 (own generator)" if head is None else "",
         cost="~6 min", evaluations=(Evaluation("deep", ("--depth", "360")), _transfer(31), _transfer(63)),

@@ -214,6 +214,9 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--head", choices=HEAD_INPUTS, default=None,
                        help="what the policy head reads (VIN/DT-VIN): centered Q - mean Q (default), advantage "
                             "Q - V, or raw Q (the published head, which drifts when planning deeper than trained)")
+    group.add_argument("--successor-init", type=float, default=None, metavar="BETA",
+                       help="initial weight of the policy head's successor-value term beta V[s'] (VIN/DT-VIN; "
+                            "default 1; 0 is the earlier initialisation)")
     group.add_argument("--gamma", type=_discount, default=None,
                        help=f"discount of value iteration: [0, 1] for vin and dtvin (default 1), [0, 1) for "
                             f"implicit models (default {IMPLICIT_GAMMA})")
@@ -566,6 +569,8 @@ def model_kwargs(args: argparse.Namespace, spec: dict[str, Any], side: int) -> d
         kwargs["num_actions"] = args.latent_actions
     if args.head is not None:
         kwargs["head"] = args.head
+    if args.successor_init is not None:
+        kwargs["successor_init"] = args.successor_init
     if args.gamma is not None:
         kwargs["gamma"] = args.gamma
     if args.model in IMPLICIT:
@@ -598,7 +603,7 @@ def _check_resume(out: Path, record: dict[str, Any]) -> dict[str, Any]:
 
 TRAIN_OPTIONS = {"model": "--model", "batch_size": "--batch-size", "lr": "--lr", "highway_every": "--highway",
                  "seed": "--seed", "optimizer": "--optimizer"}
-KWARG_OPTIONS = {"num_iterations": "--depth", "hidden_channels": "--hidden", "num_actions": "--latent-actions", "head": "--head", "edge_features": "--no-edge-features",
+KWARG_OPTIONS = {"num_iterations": "--depth", "hidden_channels": "--hidden", "num_actions": "--latent-actions", "head": "--head", "successor_init": "--successor-init", "edge_features": "--no-edge-features",
                  "actions": "--actions", "gamma": "--gamma", "stencil": "--kernel-size or --connectivity",
                  "num_edge_types": "--kernel-size or --connectivity", "edge_dim": "--world",
                  "in_channels": "--world"}
@@ -660,6 +665,11 @@ def _check_model_options(args: argparse.Namespace) -> None:
     if args.head is not None and args.model in WITHOUT_DISCOUNT:
         raise CLIError(f"--head sets what the policy head of vin and dtvin reads from Q; {args.model}'s head "
                        "reads its hidden state")
+    if args.successor_init is not None and args.model in WITHOUT_DISCOUNT:
+        raise CLIError(f"--successor-init sets the policy head's successor-value weight of vin and dtvin; "
+                       f"{args.model}'s head has none")
+    if args.successor_init is not None and not math.isfinite(args.successor_init):
+        raise CLIError(f"--successor-init must be a finite number, got {args.successor_init}")
     if args.gamma is not None and args.model in WITHOUT_DISCOUNT:
         raise CLIError(f"--gamma is the discount of value iteration (vin, dtvin and their implicit variants); "
                        f"{args.model} has none")

@@ -45,7 +45,8 @@ def random_policy(data, seed: int, over: str = "move", expert_bonus: float = 3.0
 
 
 def brute_force(data, log_probs):
-    """Pure-Python GPPN scoring: follow the arg-max (lowest edge id on ties) from every free cell."""
+    """Pure-Python scoring: follow the arg-max (lowest edge id on ties) from every free cell that can
+    reach the goal (the others are not counted)."""
     num_nodes = data.num_nodes
     src, dst = data.edge_index.tolist()
     lp, move = log_probs.tolist(), data.move.tolist()
@@ -55,7 +56,7 @@ def brute_force(data, log_probs):
         out[s].append(e)
     per_node = {}
     for s in range(num_nodes):
-        if not free[s]:
+        if not free[s] or not math.isfinite(dist[s]):
             continue
         cur, steps, reached = s, 0, False
         for _ in range(num_nodes + 1):  # a successful path never repeats a node
@@ -69,7 +70,7 @@ def brute_force(data, log_probs):
             if not move[e]:
                 break  # into a wall / not a move: the agent stays, it fails
             cur, steps = dst[e], steps + 1
-        optimal = (not math.isfinite(dist[s])) or (reached and steps == dist[s])
+        optimal = reached and steps == dist[s]
         per_node[s] = (optimal, reached, steps)
     n = len(per_node)
     return (
@@ -164,13 +165,13 @@ def test_gppn_special_cases_goal_and_unreachable_cells(goal_policy):
     if goal_policy == "no choice":
         log_probs[data.edge_index[0] == 0] = float("-inf")
     metrics = metrics_of(data, log_probs, num_starts=50, generator=torch.Generator().manual_seed(0))
-    # Goal: optimal + success. Unreachable (0,4), (1,4): optimal, not success.
+    # Goal: optimal + success. Unreachable (0,4), (1,4): not counted (no policy can succeed there).
     assert metrics.optimal == pytest.approx(1.0)
-    assert metrics.success == pytest.approx(8 / 10)
+    assert metrics.success == pytest.approx(8 / 8)
     assert metrics.random_success == pytest.approx(1.0)  # starts are reachable, non-goal
     assert metrics.as_percent() == {
         "%Optimal": pytest.approx(100.0),
-        "%Success": pytest.approx(80.0),
+        "%Success": pytest.approx(100.0),
         "%Success(random starts)": pytest.approx(100.0),
     }
 
@@ -178,18 +179,19 @@ def test_gppn_special_cases_goal_and_unreachable_cells(goal_policy):
 def test_detours_count_as_success_but_not_optimal_and_cycles_and_walls_fail():
     data = special_maze()
     # (1,2) takes the long way round (5 steps instead of 3): success, not optimal.
+    # The 8 free cells that can reach the goal are counted (the 2 cut off are not).
     detour = metrics_of(data, steer(data, {(1, 2): (2, 2), (2, 2): (2, 1)}))
-    assert detour.success == pytest.approx(8 / 10)
-    assert detour.optimal == pytest.approx(9 / 10)
+    assert detour.success == pytest.approx(8 / 8)
+    assert detour.optimal == pytest.approx(7 / 8)
     # (1,2) and (2,2) point at each other: a cycle, both fail (and are not optimal).
     cycle = metrics_of(data, steer(data, {(1, 2): (2, 2), (2, 2): (1, 2)}))
-    assert cycle.success == pytest.approx(6 / 10)
-    assert cycle.optimal == pytest.approx(8 / 10)
+    assert cycle.success == pytest.approx(6 / 8)
+    assert cycle.optimal == pytest.approx(6 / 8)
     # (0,1) walks into the wall below it (a direction, not a move): (0,1), and (0,2),
     # (1,2) that pass through it, fail; (2,2) goes round the other way.
     wall = metrics_of(data, steer(data, {(0, 1): (1, 1), (2, 2): (2, 1)}))
-    assert wall.success == pytest.approx(5 / 10)
-    assert wall.optimal == pytest.approx(7 / 10)  # 2 unreachable + goal + (2,2), (2,1), (2,0), (1,0)
+    assert wall.success == pytest.approx(5 / 8)
+    assert wall.optimal == pytest.approx(5 / 8)  # the goal, (2,2), (2,1), (2,0), (1,0)
 
 
 def test_greedy_tie_break_is_lowest_edge_id_and_deterministic(mazes):

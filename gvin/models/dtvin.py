@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from gvin._checks import discount, positive_int
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
-from gvin.nn.policy import DEFAULT_HEAD, check_head_input
+from gvin.nn.policy import DEFAULT_HEAD, SUCCESSOR_INIT, check_head_input
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 from gvin.nn.value_iteration import Transition, value_iteration
 
@@ -59,6 +59,9 @@ class DTVIN(GraphPlanner):
             grows by the same amount per extra layer once the goal is reached);
             centring learns as fast as the raw head (see :class:`~gvin.nn.EdgePolicyHead`).
         advantage: the older flag: ``True`` is ``head="advantage"``, ``False`` ``head="raw"``.
+        successor_init: the initial weight ``β`` of the head's successor-value term
+            ``β V_K[s']`` (default 1: the policy follows rising values from the start,
+            see :data:`~gvin.nn.policy.SUCCESSOR_INIT`).
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class DTVIN(GraphPlanner):
         stencil=None,
         head: str = DEFAULT_HEAD,
         advantage: bool | None = None,
+        successor_init: float = SUCCESSOR_INIT,
         edge_features: int | None = None,
     ):
         super().__init__()
@@ -89,7 +93,7 @@ class DTVIN(GraphPlanner):
         self.encoder = edges.conv(in_channels, hidden_channels)
         self.reward = nn.Linear(hidden_channels, 1)
         self.transition = edges.dynamic_transition(in_channels, num_actions, hidden_channels)
-        self.head = edges.policy_head(num_actions, head=check_head_input(head, advantage))
+        self.head = edges.policy_head(num_actions, head=check_head_input(head, advantage), successor_init=successor_init)
         self.edge_logits, self.edge_cost = self.edge_term(self.num_actions), self.edge_term(1)
 
     def reset_parameters(self) -> None:

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from gvin._checks import discount, positive_int
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
-from gvin.nn.policy import DEFAULT_HEAD, check_head_input
+from gvin.nn.policy import DEFAULT_HEAD, SUCCESSOR_INIT, check_head_input
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels, edge_values, reset_kernel
 from gvin.nn.value_iteration import EdgeTransition, StencilTransition, Transition, value_iteration
 
@@ -57,6 +57,9 @@ class VIN(GraphPlanner):
             grows by the same amount per extra layer once the goal is reached);
             centring learns as fast as the raw head (see :class:`~gvin.nn.EdgePolicyHead`).
         advantage: the older flag: ``True`` is ``head="advantage"``, ``False`` ``head="raw"``.
+        successor_init: the initial weight ``β`` of the head's successor-value term
+            ``β V_K[s']`` (default 1: the policy follows rising values from the start,
+            see :data:`~gvin.nn.policy.SUCCESSOR_INIT`).
         encoder_kernel_size: an odd window narrower than the stencil for the
             encoder ``h`` (needs ``stencil``); GPPN's VIN reads a ``3×3`` window
             whatever the planning kernel. Default: the whole stencil.
@@ -82,6 +85,7 @@ class VIN(GraphPlanner):
         stencil=None,
         head: str = DEFAULT_HEAD,
         advantage: bool | None = None,
+        successor_init: float = SUCCESSOR_INIT,
         encoder_kernel_size: int | None = None,
         successor_value: bool = True,
         edge_features: int | None = None,
@@ -98,7 +102,8 @@ class VIN(GraphPlanner):
         self.reward = nn.Linear(hidden_channels, 1, bias=False)
         self.reward_kernel = edges.conv(1, num_actions, bias=False)
         self.value_kernel = edges.kernel(num_actions)  # [T, A] table or MLP: edge_attr -> [E, A]
-        self.head = edges.policy_head(num_actions, successor_value=successor_value, head=check_head_input(head, advantage))
+        self.head = edges.policy_head(num_actions, successor_value=successor_value, head=check_head_input(head, advantage),
+                                      successor_init=successor_init)
         self.edge_value, self.edge_cost = self.edge_term(self.num_actions), self.edge_term(self.num_actions)
         self.reset_parameters()
 

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from gvin._checks import positive_int
 from gvin.nn.edge_geometry_conv import EdgeGeometryConv, EdgeMLP
 from gvin.nn.edge_type_conv import EdgeTypeConv
-from gvin.nn.policy import DEFAULT_HEAD, EdgePolicyHead, GeometricPolicyHead
+from gvin.nn.policy import DEFAULT_HEAD, SUCCESSOR_INIT, EdgePolicyHead, GeometricPolicyHead
 from gvin.nn.transitions import DynamicTransition, GeometricDynamicTransition
 
 
@@ -102,12 +102,14 @@ class EdgeKernels:
         return EdgeMLP(self.edge_dim, out_channels, self.hidden, output_gain=0.1)
 
     def policy_head(
-        self, num_actions: int, successor_value: bool = True, head: str = DEFAULT_HEAD
+        self, num_actions: int, successor_value: bool = True, head: str = DEFAULT_HEAD,
+        successor_init: float = SUCCESSOR_INIT,
     ) -> EdgePolicyHead | GeometricPolicyHead:
         """Log-probabilities ``[E]`` over each node's moves from ``Q [N, A]`` (read as ``head`` says) and ``V [N]``."""
         if self.typed:
-            return EdgePolicyHead(num_actions, self.num_edge_types, successor_value, head)
-        return GeometricPolicyHead(num_actions, self.edge_dim, self.hidden, successor_value, head)
+            return EdgePolicyHead(num_actions, self.num_edge_types, successor_value, head, successor_init=successor_init)
+        return GeometricPolicyHead(num_actions, self.edge_dim, self.hidden, successor_value, head,
+                                   successor_init=successor_init)
 
     def dynamic_transition(
         self, in_channels: int, num_actions: int, hidden_channels: int

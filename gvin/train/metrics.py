@@ -1,15 +1,17 @@
 """Planning metrics: roll the greedy policy out from every node, as GPPN scores its mazes.
 
-* **%Success**: the fraction of free nodes from which following the arg-max
-  policy reaches the goal.
-* **%Optimal**: the fraction of free nodes whose rolled-out path is as short as
+* **%Success**: the fraction of the free nodes that can reach the goal from
+  which following the arg-max policy reaches it.
+* **%Optimal**: the fraction of those nodes whose rolled-out path is as short as
   the shortest path (a path of optimal length counts even if it differs from
   the label).
-* Following GPPN, the goal counts as optimal and successful, and a free node
-  that cannot reach the goal counts as optimal but not successful. A move that
-  is not a real move (into a wall, off the map) leaves the agent in place and
-  fails; so does a cycle. There is no step cap (a successful greedy path never
-  repeats a node).
+* Following GPPN, the goal counts as optimal and successful. A free node that
+  cannot reach the goal is not counted: no policy can succeed there, so it
+  measures the map, not the planner (GPPN's mazes are connected, where this
+  changes nothing; on random terrain about a quarter of the cells are cut off).
+  A move that is not a real move (into a wall, off the map) leaves the agent in
+  place and fails; so does a cycle. There is no step cap (a successful greedy
+  path never repeats a node).
 * **Weighted worlds** (edge costs: terrain, roadmaps, streets), beside the strict
   %Optimal (cost equal to the least cost within ``1e-5`` relative):
   **%Optimal(1%)**, the same count with paths up to ``1 %`` dearer than the least
@@ -169,7 +171,7 @@ class GraphScores:
     """Per-graph rates of one batch (``[B]`` float tensors).
 
     ``optimal`` / ``success`` / ``near_optimal`` are NaN on graphs without a free
-    node, ``cost_ratio`` on graphs without a successful path from a free,
+    node that reaches the goal, ``cost_ratio`` on graphs without a successful path from a free,
     reachable, non-goal node, ``random_success`` on graphs without a possible
     start (or when no starts were drawn).
     """
@@ -296,7 +298,7 @@ def graph_scores(
     Args:
         log_probs: ``[E]`` policy; edge_index: ``[2, E]``; move: ``[E]`` bool.
         goal: ``[N]`` bool; dist: ``[N]`` shortest distances (``inf`` = unreachable);
-        free: ``[N]`` bool, the nodes scored as starts.
+        free: ``[N]`` bool, the nodes scored as starts (those that can reach the goal count).
         batch: ``[N]`` graph of each node (default: one graph).
         num_graphs: ``B`` (default ``batch.max() + 1``).
         edge_weight: ``[E]`` move costs (default 1; ``dist`` must use the same costs).
@@ -327,19 +329,20 @@ def graph_scores(
     dist = dist.to(lengths.dtype)
     free, goal = free.bool(), goal.bool()
     reachable = torch.isfinite(dist)
-    success = free & torch.isfinite(lengths)
+    counted = free & reachable
+    success = counted & torch.isfinite(lengths)
     tolerance = 1e-5 * dist.abs().clamp_min(1.0)
-    optimal = free & (~reachable | (success & (lengths <= dist + tolerance)))
-    near_optimal = free & (~reachable | (success & (lengths <= NEAR_OPTIMAL * dist + tolerance)))
+    optimal = success & (lengths <= dist + tolerance)
+    near_optimal = success & (lengths <= NEAR_OPTIMAL * dist + tolerance)
     ratio_counted = success & reachable & ~goal & (dist > 0)
     ratio = torch.where(ratio_counted, lengths / dist.where(ratio_counted, torch.ones_like(dist)), 0.0)
     ratio_sum = torch.zeros(num_graphs, dtype=ratio.dtype, device=ratio.device).index_add_(0, batch, ratio)
     cost_ratio = ratio_sum / _per_graph_sum(ratio_counted, batch, num_graphs)  # NaN where none counted
 
-    counts = _per_graph_sum(free, batch, num_graphs)
+    counts = _per_graph_sum(counted, batch, num_graphs)
 
     def rate(flag: Tensor) -> Tensor:
-        return _per_graph_sum(flag, batch, num_graphs) / counts  # NaN where no free node
+        return _per_graph_sum(flag, batch, num_graphs) / counts  # NaN where no free node reaches the goal
 
     random = torch.full((num_graphs,), float("nan"), dtype=torch.float64, device=goal.device)
     if num_starts > 0:
