@@ -161,7 +161,7 @@ def test_torchrun_trains_writes_one_checkpoint_and_resumes(tmp_path, capfd):
     first = torchrun(*args, "--epochs", "1")
     assert first.stdout.count("epoch 1/1") == 1 and "2 processes" in first.stdout  # rank 0 alone prints
     assert first.stdout.count("test (") == 1
-    written = ["checkpoint.pt", "learning_curve.png", "metrics.jsonl", "plan.png", "run.json"]
+    written = ["checkpoint.pt", "learning_curve.png", "metrics.jsonl", "plan.png", "run.json", "test.json"]
     assert sorted(p.name for p in out.iterdir()) == written  # no temporary or per-rank files
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # one line per epoch: rank 0 alone wrote
     one = load_checkpoint(out / "checkpoint.pt")
