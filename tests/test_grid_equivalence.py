@@ -139,6 +139,16 @@ def test_other_head_equivalence(kind, head):
     check_paths(model, data, 8, 3, 7, (1, 7), 1e-5)
 
 
+@pytest.mark.parametrize("connectivity,kernel_size", [(4, None), (8, 3), (4, 5)])
+def test_absorbing_goal_equivalence(connectivity, kernel_size):
+    """DT-VIN with its goal made absorbing against the reference whose goal cells keep their kernel mass."""
+    data = random_batch(connectivity, kernel_size, seed=6)
+    model = make_model("dtvin", connectivity, kernel_size)
+    model.absorbing_goal = True
+    assert grid_from_graph(model, connectivity, kernel_size).absorbing_goal
+    check_paths(model, data, connectivity, kernel_size, 7, (1, 7), 1e-5)
+
+
 @pytest.mark.parametrize("connectivity,kernel_size", STENCILS)
 @pytest.mark.parametrize("kind", KINDS)
 def test_deep_equivalence_float64(kind, connectivity, kernel_size):

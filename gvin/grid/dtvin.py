@@ -46,6 +46,8 @@ class GridDTVIN(nn.Module):
         advantage: the older flag (``True``: ``"advantage"``, ``False``: ``"raw"``).
         kernel_mask: optional ``[F, F]`` bool, the kernel slots in use (e.g. the
             plus-shaped default stencil of a graph); all by default.
+        absorbing_goal: the goal cells (``x[:, 1] > 0.5``) keep all their kernel
+            mass on themselves, as :class:`~gvin.models.DTVIN` does with ``absorbing_goal``.
 
     Shapes:
         x ``[B, C, H, W]`` → :class:`~gvin.grid.layout.GridPlannerOutput`.
@@ -63,6 +65,7 @@ class GridDTVIN(nn.Module):
         kernel_mask: Tensor | None = None,
         head: str = "raw",
         advantage: bool | None = None,
+        absorbing_goal: bool = False,
     ):
         super().__init__()
         size = check_kernel_size(kernel_size)
@@ -93,6 +96,7 @@ class GridDTVIN(nn.Module):
         self.features = nn.Conv2d(in_channels, hidden_channels, size, padding=pad)
         self.logits = nn.Conv2d(hidden_channels, self.num_slots * num_actions, 1)
         self.head = GridPolicyHead(num_actions, connectivity, successor_value=True, head=head, advantage=advantage)
+        self.absorbing_goal = bool(absorbing_goal)
 
     def node_reward(self, x: Tensor) -> Tensor:
         """``r [B, 1, H, W]``."""
@@ -106,7 +110,13 @@ class GridDTVIN(nn.Module):
         valid = slot_mask(height, width, self.kernel_size, x.device)
         valid = valid & self.kernel_mask.view(-1, 1, 1)  # [T, H, W]
         valid = valid.unsqueeze(1).expand_as(logits[0])  # [T, A, H, W]
-        return masked_log_softmax(logits, valid.unsqueeze(0), dim=1).exp()
+        kernel = masked_log_softmax(logits, valid.unsqueeze(0), dim=1).exp()
+        if not self.absorbing_goal:
+            return kernel
+        goal = (x[:, 1] > 0.5).view(batch, 1, 1, height, width)
+        centre = torch.zeros(self.num_slots, 1, 1, 1, dtype=kernel.dtype, device=kernel.device)
+        centre[self.num_slots // 2] = 1.0
+        return torch.where(goal, centre, kernel)
 
     def expect(self, kernel: Tensor, values: Tensor) -> Tensor:
         """``Σ_t P[t, a] · values(cell + δ_t)``: ``[B, T, A, H, W]``, ``[B, 1, H, W]`` → ``[B, A, H, W]``."""

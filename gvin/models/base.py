@@ -62,6 +62,7 @@ class GraphInputs:
     stencil: Stencil | None
     edge_attr: Tensor | None = None
     edge_features: Tensor | None = None
+    goal: Tensor | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -374,6 +375,8 @@ class GraphPlanner(nn.Module):
         graph = graph_inputs(data, self.num_edge_types, self.use_stencil, self.actions, edge_dim=self.edge_dim,
                              edge_features=self.edge_features)
         self.check_fits(data, graph)
+        if getattr(data, "goal", None) is not None:
+            graph.goal = goal_mask(data)
         return graph
 
     def check_fits(self, data: Data, graph: GraphInputs) -> None:

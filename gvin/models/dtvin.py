@@ -6,7 +6,7 @@ from typing import Collection
 
 from torch import Tensor, nn
 
-from gvin._checks import discount, positive_int
+from gvin._checks import discount, flag, positive_int
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
 from gvin.nn.policy import DEFAULT_HEAD, SUCCESSOR_INIT, check_head_input
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
@@ -81,6 +81,7 @@ class DTVIN(GraphPlanner):
         advantage: bool | None = None,
         successor_init: float = SUCCESSOR_INIT,
         edge_features: int | None = None,
+        absorbing_goal: bool = False,
     ):
         super().__init__()
         edges = self._setup(
@@ -95,6 +96,27 @@ class DTVIN(GraphPlanner):
         self.transition = edges.dynamic_transition(in_channels, num_actions, hidden_channels)
         self.head = edges.policy_head(num_actions, head=check_head_input(head, advantage), successor_init=successor_init)
         self.edge_logits, self.edge_cost = self.edge_term(self.num_actions), self.edge_term(1)
+        self.register_buffer(self.GOAL_BUFFER, torch.tensor(flag(absorbing_goal, "absorbing_goal")))
+        self._absorbing_goal = bool(absorbing_goal)  # a Python copy: no device sync per call
+
+    GOAL_BUFFER = "goal_absorbs"
+
+    @property
+    def absorbing_goal(self) -> bool:
+        """The goal keeps all its transition mass on itself (saved with the weights)."""
+        return self._absorbing_goal
+
+    @absorbing_goal.setter
+    def absorbing_goal(self, value: bool) -> None:
+        self._absorbing_goal = flag(value, "absorbing_goal")
+        getattr(self, self.GOAL_BUFFER).fill_(self._absorbing_goal)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        key = prefix + self.GOAL_BUFFER
+        if key not in state_dict and any(name.startswith(prefix) for name in state_dict):
+            state_dict[key] = torch.tensor(False)  # weights saved before goals could absorb: as trained
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._absorbing_goal = bool(getattr(self, self.GOAL_BUFFER))
 
     def reset_parameters(self) -> None:
         for module in (self.encoder, self.reward, self.transition, self.head, self.edge_logits, self.edge_cost):
@@ -113,13 +135,18 @@ class DTVIN(GraphPlanner):
         )
 
     def mdp(self, graph: GraphInputs) -> tuple[Tensor, Transition]:
-        """The latent MDP value iteration solves: ``R [N, A]`` and the transition ``P``."""
-        if self.edge_logits is None:
+        """The latent MDP value iteration solves: ``R [N, A]`` (the expected reward of each latent
+        action) and the transition ``P`` (the goal made absorbing when :attr:`absorbing_goal`)."""
+        features = graph.edge_features if self.edge_logits is not None else None
+        if features is None:
             transition = self.transition(graph.x, *graph.conv_args)
-            return transition(self.node_reward(graph)), transition  # R: expected reward of each latent action
-        features = graph.edge_features
-        transition = self.transition(graph.x, *graph.conv_args, edge_logits=self.edge_logits(features))
-        reward = transition(self.node_reward(graph)) + transition.expect(self.edge_cost(features).squeeze(-1))
+        else:
+            transition = self.transition(graph.x, *graph.conv_args, edge_logits=self.edge_logits(features))
+        if self.absorbing_goal and graph.goal is not None:
+            transition = transition.absorbing(graph.goal)
+        reward = transition(self.node_reward(graph))
+        if features is not None:
+            reward = reward + transition.expect(self.edge_cost(features).squeeze(-1))
         return reward, transition
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:

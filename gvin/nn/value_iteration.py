@@ -70,6 +70,16 @@ class EdgeTransition:
     def with_weight(self, weight: Tensor) -> "EdgeTransition":
         return replace(self, weight=weight)
 
+    def absorbing(self, nodes: Tensor) -> "EdgeTransition":
+        """The transition with ``nodes [N]`` (bool) made absorbing: each such node that has a self-loop
+        moves to itself with probability 1 under every action (nodes without one keep their weights)."""
+        src, dst = self.edge_index
+        loop = src == dst
+        has_loop = torch.zeros_like(nodes).index_fill_(0, src[loop], True)
+        pinned = (nodes & has_loop)[src]
+        weight = torch.where(pinned.unsqueeze(-1), loop.unsqueeze(-1).to(self.weight.dtype), self.weight)
+        return self.with_weight(weight)
+
     def expect(self, edge_values: Tensor) -> Tensor:
         """``Σ_{e=(s,·)} P[e, a] c_e`` ``[N, A]`` for per-edge values ``c [E]`` (e.g. a move's cost)."""
         out = edge_values.new_zeros(self.num_nodes, self.weight.shape[-1])
@@ -171,6 +181,15 @@ class StencilTransition:
 
     def with_weight(self, weight: Tensor) -> "StencilTransition":
         return replace(self, weight=weight)
+
+    def absorbing(self, nodes: Tensor) -> "StencilTransition":
+        """See :meth:`EdgeTransition.absorbing` (per-node weights ``[N, S, A]`` only)."""
+        if self.weight.dim() != 3:
+            raise ValueError("only per-node transition weights [N, S, A] can make single nodes absorbing")
+        loop = self.stencil.neighbour == torch.arange(self.stencil.num_nodes, device=nodes.device).unsqueeze(1)
+        pinned = (nodes & loop.any(1)).view(-1, 1, 1)
+        weight = torch.where(pinned, loop.unsqueeze(-1).to(self.weight.dtype), self.weight)
+        return self.with_weight(weight)
 
     def expect(self, edge_values: Tensor) -> Tensor:
         """See :meth:`EdgeTransition.expect`: ``[N, A]`` for ``c [E]`` (empty slots hold no edge)."""
