@@ -84,6 +84,17 @@ def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
 MAX_DEPTH = 1_000_000  # layers: a million sweeps plan paths far longer than any maze gvin generates
 
 
+def _at_least_one(text: str) -> float:
+    """An argparse type: a finite number ``>= 1``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 1):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 1, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     """An argparse type: a finite number ``> 0``."""
     try:
@@ -276,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rmsprop: eps 1e-6, as GPPN's code trains (with --lr 1e-3)")
     group.add_argument("--highway", type=_integer(0), default=0, metavar="J",
                        help="adaptive highway loss every J layers (0: last layer only)")
+    group.add_argument("--depth-factor", type=_at_least_one, default=1.0, metavar="F",
+                       help="train each batch at a depth drawn from [K, F x K] (default 1: always K); "
+                            "teaches a policy that holds when planning deeper or on larger maps")
     group.add_argument("--seed", type=_integer(0), default=0)
     group.add_argument("--device", type=_device, default=default_device)
     group.add_argument("--threads", type=_integer(1, os.cpu_count() or 1), default=None, help="torch CPU threads")
@@ -602,8 +616,9 @@ def _check_resume(out: Path, record: dict[str, Any]) -> dict[str, Any]:
 
 
 TRAIN_OPTIONS = {"model": "--model", "batch_size": "--batch-size", "lr": "--lr", "highway_every": "--highway",
-                 "seed": "--seed", "optimizer": "--optimizer"}
-KWARG_OPTIONS = {"num_iterations": "--depth", "hidden_channels": "--hidden", "num_actions": "--latent-actions", "head": "--head", "successor_init": "--successor-init", "edge_features": "--no-edge-features",
+                 "seed": "--seed", "optimizer": "--optimizer", "depth_factor": "--depth-factor"}
+KWARG_OPTIONS = {"num_iterations": "--depth", "hidden_channels": "--hidden", "num_actions": "--latent-actions",
+                 "head": "--head", "successor_init": "--successor-init", "edge_features": "--no-edge-features",
                  "actions": "--actions", "gamma": "--gamma", "stencil": "--kernel-size or --connectivity",
                  "num_edge_types": "--kernel-size or --connectivity", "edge_dim": "--world",
                  "in_channels": "--world"}
@@ -845,6 +860,7 @@ def _train(args: argparse.Namespace, spec: dict[str, Any], root: Path) -> int:
     config = TrainConfig(
         model=args.model, model_kwargs=_as_saved(model_kwargs(args, spec, side), saved.get("model_kwargs", {})),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, highway_every=args.highway, seed=args.seed,
+        depth_factor=args.depth_factor,
         device=args.device, data=record, optimizer=args.optimizer,
     )
     changes = _run_changes(saved, asdict(config)) if resume else []

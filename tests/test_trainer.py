@@ -435,3 +435,35 @@ def test_expert_loss_refuses_several_expert_moves_per_node(mazes):
     assert tied.any()
     with pytest.raises(ValueError, match=r"one expert move per node, but data.expert marks \d+ out-edges of node"):
         Trainer(config(loss="expert")).loss(Batch.from_data_list([data]))
+
+
+@pytest.mark.parametrize("highway", [0, 3])
+def test_depth_factor_trains_at_drawn_depths_and_evaluates_at_k(mazes, highway, monkeypatch):
+    """depth_factor F: every training batch plans at a depth in [K, F·K], drawn from the seeded RNG;
+    evaluation plans at K. The same seed draws the same depths."""
+    seen = {}
+    for run in ("a", "b"):
+        trainer = Trainer(config(depth_factor=2.5, highway_every=highway, epochs=2))
+        depths = seen.setdefault(run, [])
+        forward = type(trainer.model).forward
+
+        def spy(self, data, num_iterations=None, *args, **kwargs):
+            depths.append((self.training, num_iterations))
+            return forward(self, data, num_iterations, *args, **kwargs)
+
+        monkeypatch.setattr(type(trainer.model), "forward", spy)
+        train, test = mazes
+        trainer.fit(train, test, progress=False)
+        monkeypatch.undo()
+    k = Trainer(config()).model.num_iterations
+    training = [depth for is_training, depth in seen["a"] if is_training]
+    assert all(k <= depth <= int(2.5 * k) for depth in training) and len(set(training)) > 1
+    assert all(depth is None for is_training, depth in seen["a"] if not is_training)  # evaluation: K
+    assert seen["a"] == seen["b"]
+
+
+def test_depth_factor_is_checked():
+    with pytest.raises(ValueError, match="depth_factor"):
+        config(depth_factor=0.5)
+    with pytest.raises(ValueError, match="depth_factor"):
+        config(depth_factor=float("inf"))

@@ -67,6 +67,11 @@ class TrainConfig:
             labels, ``GPPNDataset(file_labels=True)``), as GPPN's code trains.
         highway_every: ``J`` of the adaptive highway loss (``0`` = loss on the
             last layer only).
+        depth_factor: each training batch plans with a depth drawn uniformly from
+            ``[K, depth_factor · K]`` (``K``: the model's ``num_iterations``; ``1``:
+            always ``K``). Training at depths past the point where the values have
+            settled teaches a policy that keeps its choices when run deeper, or on
+            larger maps, than it was trained. Evaluation plans with ``K``.
         seed: seeds the model's initialisation and the data order.
         device: ``"cpu"``, ``"cuda"``, ... (under ``torchrun``, ``"cuda"`` runs
             rank ``r`` on ``cuda:LOCAL_RANK``).
@@ -88,6 +93,7 @@ class TrainConfig:
     data: dict[str, Any] = field(default_factory=dict)
     optimizer: str = "adam"
     loss: str = "optimal_set"
+    depth_factor: float = 1.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -97,12 +103,14 @@ class TrainConfig:
             "grad_clip": _is_real(self.grad_clip) and self.grad_clip >= 0,
             "highway_every": _is_int(self.highway_every, 0),
             "seed": _is_int(self.seed, 0),
+            "depth_factor": _is_real(self.depth_factor) and math.isfinite(self.depth_factor) and self.depth_factor >= 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(
                 f"invalid TrainConfig values: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)} "
-                "(epochs, batch_size, highway_every and seed are ints, lr a finite number > 0)"
+                "(epochs, batch_size, highway_every and seed are ints, lr a finite number > 0, depth_factor a "
+                "number >= 1)"
             )
         if not isinstance(self.model, str) or self.model.lower() not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of {sorted(MODELS)}")
@@ -420,19 +428,29 @@ class Trainer:
         check_labelled(batch, training=True)
         labels = self._imitated_labels(batch)
         forward = self.ddp if self.ddp is not None else self.model
+        depth = self.training_depth()
         every = self.config.highway_every
         if every:
-            layers = highway_layers(self.model.num_iterations, every)
+            layers = highway_layers(depth, every)
 
             def layer_loss(layer: int, log_probs: torch.Tensor) -> torch.Tensor:
                 return highway_terms(layer, log_probs, labels, batch.dist, batch.edge_index, batch.num_nodes)
 
-            out = forward(batch, intermediate=layers, layer_loss=layer_loss)
+            out = forward(batch, num_iterations=depth, intermediate=layers, layer_loss=layer_loss)
             return torch.stack(list(out.layer_losses.values())).sum(0)
-        out = forward(batch)
+        out = forward(batch, num_iterations=depth)
         loss, labelled = optimal_set_nll(out.log_probs, labels, batch.edge_index, batch.num_nodes)
         check_labels_choosable(out.log_probs, labels.bool(), batch.edge_index)
         return torch.stack([loss.sum(), labelled.sum().to(loss.dtype)])
+
+    def training_depth(self) -> int:
+        """The depth of the next training batch: the model's ``K``, or with ``config.depth_factor > 1``
+        one drawn uniformly from ``[K, ⌊depth_factor · K⌋]`` (the global RNG, which each epoch seeds
+        from ``(seed, epoch)``: every rank of a distributed run draws the same depths)."""
+        depth = self.model.num_iterations
+        if self.config.depth_factor <= 1:
+            return depth
+        return int(torch.randint(depth, int(self.config.depth_factor * depth) + 1, ()).item())
 
     def _imitated_labels(self, batch: Batch) -> torch.Tensor:
         """The ``[E]`` bool edge labels ``config.loss`` imitates (``ValueError`` if the batch lacks them)."""
