@@ -287,9 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rmsprop: eps 1e-6, as GPPN's code trains (with --lr 1e-3)")
     group.add_argument("--highway", type=_integer(0), default=0, metavar="J",
                        help="adaptive highway loss every J layers (0: last layer only)")
-    group.add_argument("--depth-factor", type=_at_least_one, default=1.0, metavar="F",
-                       help="train each batch at a depth drawn from [K, F x K] (default 1: always K); "
-                            "teaches a policy that holds when planning deeper or on larger maps")
+    group.add_argument("--depth-factor", type=_at_least_one, default=None, metavar="F",
+                       help=f"train each batch at a depth drawn from [K, F x K] (default {DEPTH_FACTOR:g} for vin and "
+                            "dtvin, 1 for the others; a resumed run keeps its own); teaches a policy that holds "
+                            "when planning deeper or on larger maps")
     group.add_argument("--seed", type=_integer(0), default=0)
     group.add_argument("--device", type=_device, default=default_device)
     group.add_argument("--threads", type=_integer(1, os.cpu_count() or 1), default=None, help="torch CPU threads")
@@ -553,6 +554,20 @@ def _load_evaluation_split(args: argparse.Namespace):
 
 
 # ----------------------------------------------------------------------------- commands
+DEPTH_FACTOR = 3.0
+"""``--depth-factor`` of VIN and DT-VIN runs: training depths drawn from ``[K, 3K]`` (``benchmarks/head_choice.py``)."""
+
+
+def training_depth_factor(args: argparse.Namespace, saved: dict[str, Any], resume: bool) -> float:
+    """``--depth-factor`` if given; a resumed run's own (``1`` for runs saved before it existed); else
+    :data:`DEPTH_FACTOR` for the unrolled value-iteration planners and ``1`` for the others."""
+    if args.depth_factor is not None:
+        return args.depth_factor
+    if resume:
+        return float(saved.get("depth_factor", 1.0))
+    return DEPTH_FACTOR if args.model in ("vin", "dtvin") else 1.0
+
+
 def default_depth(model: str, side: int) -> int:
     """``--depth`` when not given: 3 × side layers, or 10 × side (at least 100) forward solver steps."""
     return max(IMPLICIT_MIN_DEPTH, 10 * side) if model in IMPLICIT else 3 * side
@@ -860,7 +875,7 @@ def _train(args: argparse.Namespace, spec: dict[str, Any], root: Path) -> int:
     config = TrainConfig(
         model=args.model, model_kwargs=_as_saved(model_kwargs(args, spec, side), saved.get("model_kwargs", {})),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, highway_every=args.highway, seed=args.seed,
-        depth_factor=args.depth_factor,
+        depth_factor=training_depth_factor(args, saved, resume),
         device=args.device, data=record, optimizer=args.optimizer,
     )
     changes = _run_changes(saved, asdict(config)) if resume else []

@@ -57,13 +57,15 @@ def test_paths_agree_and_gradients_flow():
     torch.testing.assert_close(outs[0][1], outs[1][1])
 
 
-def test_off_by_default_and_saved_with_the_weights():
+def test_on_by_default_and_saved_with_the_weights():
     data = maze()
-    assert DTVIN(stencil=data.stencil).absorbing_goal is False
-    model = DTVIN(stencil=data.stencil, absorbing_goal=True)
+    assert DTVIN(stencil=data.stencil).absorbing_goal is True
+    model = DTVIN(stencil=data.stencil, absorbing_goal=False)
     state = model.state_dict()
     fresh = DTVIN(stencil=data.stencil)
     fresh.load_state_dict(state)
+    assert fresh.absorbing_goal is False
+    fresh.load_state_dict(DTVIN(stencil=data.stencil).state_dict())
     assert fresh.absorbing_goal is True
     del state["goal_absorbs"]  # as gvin saved DT-VINs before
     fresh.load_state_dict(state)

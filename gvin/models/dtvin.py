@@ -46,6 +46,13 @@ class DTVIN(GraphPlanner):
         actions: the policy chooses among ``"moves"`` or all ``"directions"``.
         edge_features: ``D`` of ``data.edge_attr [E, D]`` to read as per-edge
             features (typed planners; ``None``: edge types alone).
+        absorbing_goal: the goal keeps all its transition mass on its self-loop
+            (default), so with ``γ = 1`` its value grows by exactly its reward each
+            layer and the values behind it settle into a front that moves on
+            unchanged: the policy holds when planning deeper than trained. Saved
+            with the weights (``goal_absorbs``); weights saved before it existed load
+            with ``False``, as they were trained. Goals without a self-loop edge
+            keep their learned transitions.
         stencil: ``[T, d]`` offsets table (``gvin.grid_stencil(...)``) of the grid
             graphs the planner is built for; sets ``num_edge_types = T`` and makes
             the planner refuse a graph whose ``data.stencil`` differs.
@@ -81,7 +88,7 @@ class DTVIN(GraphPlanner):
         advantage: bool | None = None,
         successor_init: float = SUCCESSOR_INIT,
         edge_features: int | None = None,
-        absorbing_goal: bool = False,
+        absorbing_goal: bool = True,
     ):
         super().__init__()
         edges = self._setup(
