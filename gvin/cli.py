@@ -555,7 +555,7 @@ def _load_evaluation_split(args: argparse.Namespace):
 
 # ----------------------------------------------------------------------------- commands
 DEPTH_FACTOR = 3.0
-"""``--depth-factor`` of VIN and DT-VIN runs: training depths drawn from ``[K, 3K]`` (``benchmarks/head_choice.py``)."""
+"""``--depth-factor`` of VIN and DT-VIN runs: training depths drawn from ``[K, 3K]`` (``benchmarks/results/head_ablation.md``)."""
 
 
 def training_depth_factor(args: argparse.Namespace, saved: dict[str, Any], resume: bool) -> float:

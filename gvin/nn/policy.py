@@ -21,7 +21,7 @@ SUCCESSOR_INIT = 1.0
 """The initial ``β`` of the successor-value term ``β V[s']``. Starting at 1 rather than 0, the policy
 follows rising values from the first step, so training shapes ``V`` into a map that rises toward the
 goal: measured on the shared 15×15 file it learns several times faster, and it keeps its choices when
-planning deeper than trained (``benchmarks/head_choice.py``)."""
+planning deeper than trained (``benchmarks/results/head_ablation.md``)."""
 
 
 def check_head_input(head: str, advantage: bool | None = None, default: str = DEFAULT_HEAD) -> str:
@@ -48,8 +48,7 @@ def read_values(q: Tensor, v: Tensor, head: str, dim: int = -1) -> Tensor:
 
     The first two are invariant to a constant added to every value, which is how values
     change with depth when ``γ = 1``. Centring passes the head's gradient to every action
-    alike; ``Q - V`` routes its ``V`` term through the arg-max action alone, and learns
-    markedly slower (benchmarks/head_choice.py).
+    alike; ``Q - V`` routes its ``V`` term through the arg-max action alone.
     """
     if head == "centered":
         return q - q.mean(dim, keepdim=True)
@@ -134,8 +133,7 @@ class EdgePolicyHead(_ValueInput):
     as the published VIN and DT-VIN heads do. The first two make the policy
     invariant to a constant added to every value, which is how values change with
     depth when ``γ = 1`` (the goal's value grows by its reward each layer): a planner
-    can then plan deeper than it was trained. Centring also learns as fast as the raw
-    head (``benchmarks/head_choice.py``).
+    can then plan deeper than it was trained (``benchmarks/results/head_ablation.md``).
 
     Args:
         num_actions: ``A``, latent actions in ``Q``.
