@@ -50,16 +50,11 @@ class VIN(GraphPlanner):
         edge_dim: ``D``: plan on ``data.edge_attr [E, D]`` instead of edge types.
         num_bases: (geometric) kernel matrices mixed per edge in the convs.
         edge_hidden: (geometric) hidden width of the edge MLPs.
-        head: what the policy head reads from ``Q_K``: ``"centered"`` (default,
-            ``Q_K - mean_a Q_K``), ``"advantage"`` (``Q_K - V_K``) or ``"raw"``
-            (``Q_K``, the published head). The first two do not drift when the
-            planner runs deeper than it was trained (with ``γ = 1`` every value
-            grows by the same amount per extra layer once the goal is reached);
-            centring learns as fast as the raw head (see :class:`~gvin.nn.EdgePolicyHead`).
-        advantage: the older flag: ``True`` is ``head="advantage"``, ``False`` ``head="raw"``.
-        successor_init: the initial weight ``β`` of the head's successor-value term
-            ``β V_K[s']`` (default 1: the policy follows rising values from the start,
-            see :data:`~gvin.nn.policy.SUCCESSOR_INIT`).
+        head: what the policy head reads from ``Q_K``: ``"centered"`` (default), ``"advantage"``
+            or ``"raw"`` (the published head); see :class:`~gvin.nn.EdgePolicyHead`.
+        advantage: the older flag (``True``: ``head="advantage"``, ``False``: ``head="raw"``).
+        successor_init: the initial ``β`` of the head's ``β V_K[s']`` term (default 1,
+            :data:`~gvin.nn.policy.SUCCESSOR_INIT`).
         encoder_kernel_size: an odd window narrower than the stencil for the
             encoder ``h`` (needs ``stencil``); GPPN's VIN reads a ``3×3`` window
             whatever the planning kernel. Default: the whole stencil.
