@@ -52,9 +52,9 @@ def run_once(path: Path, command: Any, seed: int, work: Callable[[], dict[str, A
     done = load(path)
     if done is not None and done.get("command") == command and done.get("finished"):
         return done
-    start = time.perf_counter()
+    commit, start = git_commit(), time.perf_counter()  # the code the run starts with
     metrics = work()
-    record = {"command": command, "seed": seed, "commit": git_commit(), "wall_s": round(time.perf_counter() - start, 1),
+    record = {"command": command, "seed": seed, "commit": commit, "wall_s": round(time.perf_counter() - start, 1),
               "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "metrics": metrics}
     save(path, record)
     return record
