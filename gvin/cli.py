@@ -288,9 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--highway", type=_integer(0), default=0, metavar="J",
                        help="adaptive highway loss every J layers (0: last layer only)")
     group.add_argument("--depth-factor", type=_at_least_one, default=None, metavar="F",
-                       help=f"train each batch at a depth drawn from [K, F x K] (default {DEPTH_FACTOR:g} for vin and "
-                            "dtvin, 1 for the others; a resumed run keeps its own); teaches a policy that holds "
-                            "when planning deeper or on larger maps")
+                       help="train each batch at a depth drawn from [K, F x K]; teaches a policy that holds when "
+                            "planning deeper or on larger maps (default for vin and dtvin: 3 on mazes, 3-D mazes and "
+                            "C-spaces, 1 on terrain and roadmaps; 1 for the others; a resumed run keeps its own)")
     group.add_argument("--seed", type=_integer(0), default=0)
     group.add_argument("--device", type=_device, default=default_device)
     group.add_argument("--threads", type=_integer(1, os.cpu_count() or 1), default=None, help="torch CPU threads")
@@ -554,18 +554,15 @@ def _load_evaluation_split(args: argparse.Namespace):
 
 
 # ----------------------------------------------------------------------------- commands
-DEPTH_FACTOR = 3.0
-"""``--depth-factor`` of VIN and DT-VIN runs: training depths drawn from ``[K, 3K]`` (``benchmarks/results/head_ablation.md``)."""
-
-
-def training_depth_factor(args: argparse.Namespace, saved: dict[str, Any], resume: bool) -> float:
+def training_depth_factor(args: argparse.Namespace, spec: dict[str, Any], saved: dict[str, Any], resume: bool) -> float:
     """``--depth-factor`` if given; a resumed run's own (``1`` for runs saved before it existed); else
-    :data:`DEPTH_FACTOR` for the unrolled value-iteration planners and ``1`` for the others."""
+    the world's :attr:`~gvin.datasets.worlds.World.depth_factor` for the unrolled value-iteration
+    planners and ``1`` for the others."""
     if args.depth_factor is not None:
         return args.depth_factor
     if resume:
         return float(saved.get("depth_factor", 1.0))
-    return DEPTH_FACTOR if args.model in ("vin", "dtvin") else 1.0
+    return get_world(spec).depth_factor if args.model in ("vin", "dtvin") else 1.0
 
 
 def default_depth(model: str, side: int) -> int:
@@ -875,7 +872,7 @@ def _train(args: argparse.Namespace, spec: dict[str, Any], root: Path) -> int:
     config = TrainConfig(
         model=args.model, model_kwargs=_as_saved(model_kwargs(args, spec, side), saved.get("model_kwargs", {})),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, highway_every=args.highway, seed=args.seed,
-        depth_factor=training_depth_factor(args, saved, resume),
+        depth_factor=training_depth_factor(args, spec, saved, resume),
         device=args.device, data=record, optimizer=args.optimizer,
     )
     changes = _run_changes(saved, asdict(config)) if resume else []

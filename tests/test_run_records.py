@@ -48,3 +48,24 @@ def test_unweighted_worlds_leave_the_tolerant_figures_out(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "%Optimal(1%)" not in printed and "cost ratio" not in printed
     assert "near_optimal" not in json.loads((out / "test.json").read_text())
+
+
+def test_training_depth_factor_follows_the_world(terrain_run, tmp_path):
+    """VIN / DT-VIN train at depths drawn from [K, 3K] on mazes, at K on terrain; other models at K;
+    --depth-factor overrides, and a resume keeps the run's own."""
+    from gvin.train.checkpoint import load_checkpoint, training_config
+
+    def factor(out):
+        return training_config(load_checkpoint(out / "checkpoint.pt"), out)["depth_factor"]
+
+    assert factor(terrain_run) == 1.0
+    maze = ["train", "--size", "7", "--counts", "8", "2", "4", "--root", str(tmp_path / "data"), "--depth", "6",
+            "--epochs", "1"]
+    assert main([*maze, "--out", str(tmp_path / "dtvin")]) == 0
+    assert factor(tmp_path / "dtvin") == 3.0
+    assert main([*maze, "--model", "gppn", "--out", str(tmp_path / "gppn")]) == 0
+    assert factor(tmp_path / "gppn") == 1.0
+    assert main([*maze, "--depth-factor", "1.5", "--out", str(tmp_path / "set")]) == 0
+    assert factor(tmp_path / "set") == 1.5
+    assert main([*maze[:-1], "2", "--out", str(tmp_path / "set")]) == 0  # resumed without the option
+    assert factor(tmp_path / "set") == 1.5

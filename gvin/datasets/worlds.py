@@ -86,6 +86,11 @@ class World:
         in_channels: node features ``x [N, F]`` of its graphs.
         edge_dim: ``D`` of ``edge_attr [E, D]`` for geometric planners; ``None``
             for grid worlds, whose planners read edge types through a stencil.
+        depth_factor: the training recipe's ``TrainConfig.depth_factor`` for VIN and
+            DT-VIN on this world (``gvin train --depth-factor``'s default): training
+            depths drawn from ``[K, F·K]``. 3 where it was measured to let planners plan
+            deeper and on larger maps (mazes; C-spaces lose nothing), 1 on terrain,
+            where it cost 3–6 points of success (``benchmarks/results/head_ablation.md``).
         edge_features: (grid worlds) ``D`` of the ``edge_attr [E, D]`` its typed
             planners also read by default, as per-edge features (terrain: rise,
             slope, lengths); ``None``: edge types say all there is.
@@ -109,6 +114,7 @@ class World:
     in_channels: int = 2
     edge_dim: int | None = None
     edge_features: int | None = None
+    depth_factor: float = 1.0
     ndim: int = 2
     cached: bool = False
     files: bool = False
@@ -241,16 +247,16 @@ _MAZE = {"kind": "gppn", "size": 11, "counts": [2000, 200, 500], "data_seed": 0,
 
 WORLDS: Mapping[str, World] = MappingProxyType({world.name: world for world in (
     World("maze", "2-D grid mazes, default", "mazes", "cells a side", _MAZE, _load_maze,
-          connectivity=(4, 8), cached=True, files=True, kernel_sizes=True),
+          connectivity=(4, 8), cached=True, files=True, kernel_sizes=True, depth_factor=3.0),
     World("maze3d", "3-D mazes, --size S: S×S×S", "3-D mazes", "cells a side", {**_MAZE, "connectivity": 6},
-          _load_maze3d, connectivity=(6, 18, 26), ndim=3, cached=True),
+          _load_maze3d, connectivity=(6, 18, 26), ndim=3, cached=True, depth_factor=3.0),
     World("terrain", "rover terrain windows, --size cells a side", "terrain", "cells a side",
           {"terrain_source": "jacksboro", "size": 32, "counts": [200, 50, 50], "data_seed": 0, "max_slope": 20.0,
            "connectivity": 8},
           _load_terrain, connectivity=(4, 8), in_channels=4, edge_features=4, noun="terrain window"),  # free, goal, elevation, steepest slope
     World("cspace", "2-link arm, --size bins a joint", "C-spaces", "bins a joint",
           {"size": 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8, "goal_mode": "angles"},
-          _load_cspace, connectivity=(4, 8), later={"goal_mode": "angles"}, noun="C-space"),
+          _load_cspace, connectivity=(4, 8), later={"goal_mode": "angles"}, noun="C-space", depth_factor=3.0),
     World("roadmap", "probabilistic roadmaps of 2-D workspaces, --size samples", "roadmaps", "samples",
           {"size": 100, "counts": [2000, 200, 500], "data_seed": 0, "neighbours": 8}, _load_roadmap,
           edge_dim=3, noun="roadmap"),  # edge_attr: offset and length (gvin.datasets.roadmap.EDGE_DIM)
