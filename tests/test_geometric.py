@@ -298,6 +298,7 @@ def test_relabelling_nodes_relabels_outputs(kind):
         edge_index=perm[data.edge_index][:, edge_perm],
         edge_attr=data.edge_attr[edge_perm],
         move=data.move[edge_perm],
+        goal=data.goal[inverse],
         num_nodes=data.num_nodes,
     )
     model = make_geometric(kind).double()

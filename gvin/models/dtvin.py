@@ -51,8 +51,9 @@ class DTVIN(GraphPlanner):
             layer and the values behind it settle into a front that moves on
             unchanged: the policy holds when planning deeper than trained. Saved
             with the weights (``goal_absorbs``); weights saved before it existed load
-            with ``False``, as they were trained. Goals without a self-loop edge
-            keep their learned transitions.
+            with ``False``, as they were trained. The goals are ``data.goal``: a
+            graph without that field, or a goal without a self-loop edge, keeps its
+            learned transitions.
         stencil: ``[T, d]`` offsets table (``gvin.grid_stencil(...)``) of the grid
             graphs the planner is built for; sets ``num_edge_types = T`` and makes
             the planner refuse a graph whose ``data.stencil`` differs.
