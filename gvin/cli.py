@@ -584,8 +584,12 @@ def fixed_point_settings(args: argparse.Namespace) -> dict[str, Any]:
 def model_kwargs(args: argparse.Namespace, spec: dict[str, Any], side: int) -> dict[str, Any]:
     """The planner's constructor arguments: its ``stencil`` is the one the graphs are built with (or its
     ``edge_dim`` the width of their ``edge_attr``), its ``in_channels`` their node features."""
+    world = get_world(spec)
+    if not getattr(args, "edge_features", True) and world.edge_features is None:
+        raise CLIError(f"--no-edge-features: the planners of --world {world.name} read no edge features (only "
+                       "terrain's do)")
     kwargs: dict[str, Any] = {
-        **get_world(spec).planner_kwargs(spec, args.kernel_size or 3, getattr(args, "edge_features", True)),
+        **world.planner_kwargs(spec, args.kernel_size or 3, getattr(args, "edge_features", True)),
         "num_iterations": args.depth if args.depth is not None else default_depth(args.model, side),
         "actions": args.actions,
     }

@@ -177,6 +177,9 @@ def test_cli_terrain_edge_features(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", *common, "--no-edge-features", "--out", str(tmp_path / "aware")]) == 2
     assert "--no-edge-features" in capsys.readouterr().err  # a resume keeps the planner it started with
+    maze = ["--size", "7", "--counts", "8", "2", "4", "--root", str(tmp_path / "data"), "--epochs", "1"]
+    assert main(["train", *maze, "--no-edge-features", "--out", str(tmp_path / "maze")]) == 2
+    assert "read no edge features" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kind", ["vin", "dtvin", "gppn"])
