@@ -1,6 +1,8 @@
 """Deep value iteration: the compact and checkpointed backward passes equal plain autograd."""
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 import torch
@@ -287,10 +289,16 @@ def test_no_host_read_per_layer(monkeypatch, memory):
         imitation_loss(out.log_probs, batch.optimal, batch.edge_index, batch.num_nodes).backward()
 
     step(5)  # the first call checks the graph once (cached on it)
-    shallow, deep = count_host_reads(monkeypatch, lambda: step(5)), count_host_reads(monkeypatch, lambda: step(40))
-    # 35 more layers: a read per layer would add at least 35; the checks' per-tensor cache may
-    # miss once when the garbage collector has run between the steps.
-    assert deep - shallow <= 1, (shallow, deep)
+    gc.collect()
+    gc.disable()  # a collection between the steps can empty the checks' per-tensor cache
+    try:
+        shallow = count_host_reads(monkeypatch, lambda: step(5))
+        deep = count_host_reads(monkeypatch, lambda: step(40))
+    finally:
+        gc.enable()
+    # 35 more layers: a read per layer would add at least 35. The graph checks' per-tensor caches
+    # still miss now and then (a few reads each, whatever the depth), so allow a handful.
+    assert deep - shallow <= 4, (shallow, deep)
 
 
 @pytest.mark.cuda

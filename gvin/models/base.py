@@ -375,12 +375,11 @@ class GraphPlanner(nn.Module):
         graph = graph_inputs(data, self.num_edge_types, self.use_stencil, self.actions, edge_dim=self.edge_dim,
                              edge_features=self.edge_features)
         self.check_fits(data, graph)
-        if getattr(data, "goal", None) is not None:
-            graph.goal = goal_mask(data)
         return graph
 
     def check_fits(self, data: Data, graph: GraphInputs) -> None:
-        """Refuse a graph this planner was not built for (``ValueError`` naming the mismatch):
+        """Refuse a graph this planner was not built for (``ValueError`` naming the mismatch), and keep
+        its checked goal mask as ``graph.goal``. Refused:
         another feature width, dtype or device, or a graph whose ``goal`` marks no node (graphs
         without a ``goal`` field carry their goal in ``x`` only, which a planner cannot check)."""
         x = graph.x
@@ -397,7 +396,7 @@ class GraphPlanner(nn.Module):
             )
         if getattr(data, "goal", None) is not None:
             try:
-                goal_mask(data)
+                graph.goal = goal_mask(data)  # checked once, kept for the planners that read it
             except ValueError as error:
                 raise ValueError(f"cannot plan without a goal: {error}") from None
 
