@@ -4,8 +4,8 @@ Trains one DT-VIN per setting on the shared 15×15 file, with the README command
 stencil, K = 45, policy over directions) and Adam at lr 3e-3, batch 32, one thread, then scores
 ``--test`` mazes of the file's test split at K = 45, 90, 180 and 360, and 100 mazes each of 31×31 and
 63×63 from gvin's own generator (other code and seeds than the file's) at K = 3 × side. A setting is
-``head:beta:absorbing:depth_factor``, e.g. ``centered:1:1:3`` (the default) or ``raw:0:0:1`` (the
-published head, as gvin trained before). Prints one JSON line per run and a markdown table at the end.
+``head:beta:absorbing:depth_factor[:move_transitions]``, e.g. ``centered:1:1:3`` or ``raw:0:0:1`` (the
+published head, as gvin trained before); a fifth field ``1`` limits the transitions to the moves. Prints one JSON line per run and a markdown table at the end.
 
 Usage::
 
@@ -45,12 +45,14 @@ def run(args: argparse.Namespace, setting: str, seed: int) -> dict:
     from gvin.datasets import GPPNDataset, MazeDataset
     from gvin.train import TrainConfig, Trainer, evaluate
 
-    head, beta, absorbing, factor = setting.split(":")
+    head, beta, absorbing, factor, *rest = setting.split(":")
+    moves_only = bool(int(rest[0])) if rest else False
     train = GPPNDataset(args.npz, "train", kernel_size=3)[: args.train]
     valid = GPPNDataset(args.npz, "valid", kernel_size=3)[:300]
     test = GPPNDataset(args.npz, "test", kernel_size=3)[: args.test]
     kwargs = dict(stencil=gvin.grid_stencil(2, 4, 3), num_iterations=45, actions="directions", head=head,
-                  successor_init=float(beta), absorbing_goal=bool(int(absorbing)))
+                  successor_init=float(beta), absorbing_goal=bool(int(absorbing)),
+                  move_transitions=moves_only)
     config = TrainConfig(model="dtvin", model_kwargs=kwargs, epochs=args.epochs, seed=seed, depth_factor=float(factor))
     trainer = Trainer(config)
     start = time.perf_counter()

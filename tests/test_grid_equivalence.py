@@ -227,6 +227,7 @@ def test_dtvin_zero_padded_softmax_is_not_equivalent(monkeypatch):
     """Softmaxing over all F² slots (zero padding) breaks equivalence on border cells only (K = 1)."""
     data = random_batch(4, 5, seed=2)
     model = make_model("dtvin", 4, 5)
+    model.move_transitions = False  # the published kernels, which reach every on-grid slot
     all_slots = lambda h, w, f, device=None: torch.ones(f * f, h, w, dtype=torch.bool, device=device)  # noqa: E731
     monkeypatch.setattr(grid_dtvin_module, "slot_mask", all_slots)
     reference = grid_from_graph(model, 4, 5)

@@ -15,6 +15,7 @@ from gvin.grid.layout import (
     check_input,
     check_kernel_size,
     masked_log_softmax,
+    move_kernel_mask,
     slot_mask,
 )
 
@@ -48,6 +49,8 @@ class GridDTVIN(nn.Module):
             plus-shaped default stencil of a graph); all by default.
         absorbing_goal: the goal cells (``x[:, 1] > 0.5``) keep all their kernel
             mass on themselves, as :class:`~gvin.models.DTVIN` does with ``absorbing_goal``.
+        move_transitions: kernels put mass only on moves between free cells and on the
+            centre, as :class:`~gvin.models.DTVIN` does with ``move_transitions``.
 
     Shapes:
         x ``[B, C, H, W]`` → :class:`~gvin.grid.layout.GridPlannerOutput`.
@@ -66,6 +69,7 @@ class GridDTVIN(nn.Module):
         head: str = "raw",
         advantage: bool | None = None,
         absorbing_goal: bool = False,
+        move_transitions: bool = False,
     ):
         super().__init__()
         size = check_kernel_size(kernel_size)
@@ -97,20 +101,27 @@ class GridDTVIN(nn.Module):
         self.logits = nn.Conv2d(hidden_channels, self.num_slots * num_actions, 1)
         self.head = GridPolicyHead(num_actions, connectivity, successor_value=True, head=head, advantage=advantage)
         self.absorbing_goal = bool(absorbing_goal)
+        self.move_transitions = bool(move_transitions)
 
     def node_reward(self, x: Tensor) -> Tensor:
         """``r [B, 1, H, W]``."""
         return self.reward(torch.relu(self.encoder(x)))
 
-    def kernel(self, x: Tensor) -> Tensor:
-        """``P [B, T, A, H, W]``: per-cell kernels, a distribution over slots per (cell, action)."""
+    def kernel(self, x: Tensor, free: Tensor | None = None) -> Tensor:
+        """``P [B, T, A, H, W]``: per-cell kernels, a distribution over slots per (cell, action);
+        ``free [B, H, W]`` (default ``x[:, 0] > 0.5``) limits them to the moves when
+        :attr:`move_transitions`."""
         batch, _, height, width = x.shape
         logits = self.logits(torch.relu(self.features(x)))
         logits = logits.view(batch, self.num_slots, self.num_actions, height, width)
         valid = slot_mask(height, width, self.kernel_size, x.device)
-        valid = valid & self.kernel_mask.view(-1, 1, 1)  # [T, H, W]
-        valid = valid.unsqueeze(1).expand_as(logits[0])  # [T, A, H, W]
-        kernel = masked_log_softmax(logits, valid.unsqueeze(0), dim=1).exp()
+        valid = (valid & self.kernel_mask.view(-1, 1, 1)).unsqueeze(0)  # [1, T, H, W]
+        if self.move_transitions:
+            free = x[:, 0] > 0.5 if free is None else free
+            moves = valid & move_kernel_mask(free, self.kernel_size, self.connectivity)
+            valid = torch.where(moves.any(1, keepdim=True), moves, valid)  # a cell without one keeps all
+        valid = valid.unsqueeze(2).expand(batch, -1, self.num_actions, -1, -1)  # [B, T, A, H, W]
+        kernel = masked_log_softmax(logits, valid, dim=1).exp()
         if not self.absorbing_goal:
             return kernel
         goal = (x[:, 1] > 0.5).view(batch, 1, 1, height, width)
@@ -136,7 +147,7 @@ class GridDTVIN(nn.Module):
         free = check_input(x, self.in_channels, free, self.encoder.weight)
         depth = check_depth(num_iterations, self.num_iterations)
         wanted = set(intermediate)
-        kernel = self.kernel(x)
+        kernel = self.kernel(x, free)
         reward = self.expect(kernel, self.node_reward(x))
         v = x.new_zeros(x.shape[0], 1, *x.shape[2:])
         kept: dict[int, Tensor] = {}

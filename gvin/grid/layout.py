@@ -119,6 +119,25 @@ def slot_mask(height: int, width: int, kernel_size: int, device=None) -> Tensor:
     return inside.view(kernel_size * kernel_size, height, width) > 0.5
 
 
+def move_kernel_mask(free: Tensor, kernel_size: int, connectivity: int) -> Tensor:
+    """``[B, T, H, W]`` bool: kernel slot ``t`` of each cell is a move between free cells, or the
+    centre (the cell itself): the slots a transition that follows the moves may use
+    (:func:`gvin.nn.transitions.move_support` on the grid).
+
+    Args:
+        free: ``[B, H, W]`` bool.
+    """
+    batch, height, width = free.shape
+    size = kernel_size
+    neighbour = F.unfold(free[:, None].to(torch.float32), size, padding=size // 2) > 0.5  # [B, T, H·W]
+    neighbour = neighbour.view(batch, size * size, height, width)
+    offsets = torch.stack(torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij"), -1).view(-1, 2) - size // 2
+    is_move = (offsets[:, None, :] == move_offsets(2, connectivity)[None, :, :]).all(-1).any(1).to(free.device)
+    centre = torch.zeros(size * size, dtype=torch.bool, device=free.device)
+    centre[size * size // 2] = True
+    return centre.view(1, -1, 1, 1) | (is_move.view(1, -1, 1, 1) & neighbour & free[:, None])
+
+
 def check_input(x: Tensor, in_channels: int, free: Tensor | None, weight: Tensor | None = None) -> Tensor:
     """Validate ``x [B, C, H, W]`` (of ``weight``'s dtype and device, if given); return
     ``free [B, H, W]`` bool (default ``x[:, 0] > 0.5``)."""

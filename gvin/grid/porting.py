@@ -195,7 +195,8 @@ def _build_grid(model: nn.Module, connectivity: int, lay: _Layout) -> nn.Module:
     if isinstance(model, DTVIN):
         return GridDTVIN(**common, num_actions=model.num_actions, hidden_channels=model.encoder.out_channels,
                          num_iterations=model.num_iterations, gamma=model.gamma, kernel_mask=_plus_mask(lay),
-                         head=model.head.head, absorbing_goal=model.absorbing_goal)
+                         head=model.head.head, absorbing_goal=model.absorbing_goal,
+                         move_transitions=model.move_transitions)
     return GridGPPN(**common, hidden_channels=model.encoder.out_channels,
                     num_iterations=model.num_iterations, cell=model.cell_type)
 
@@ -293,7 +294,7 @@ def grid_to_graph_state(
     Returns:
         ``{graph parameter name: tensor}``, and (values only) the head's
         ``head.head_reads``: what it reads, as the reference's head does (and a DT-VIN's
-        ``goal_absorbs``, as the reference's goal does).
+        ``goal_absorbs`` and ``moves_only``, as the reference does).
     """
     cls = _graph_class(grid_model, _GRAPH_OF)
     graph_cls = _GRAPH_OF[cls]
@@ -321,6 +322,7 @@ def grid_to_graph_state(
         state["head.head_reads"] = torch.tensor(HEAD_INPUTS.index(head.head))  # what the graph head reads
     if not grad and graph_cls is DTVIN:
         state[DTVIN.GOAL_BUFFER] = torch.tensor(bool(grid_model.absorbing_goal))
+        state[DTVIN.MOVES_BUFFER] = torch.tensor(bool(grid_model.move_transitions))
     return state
 
 

@@ -63,6 +63,7 @@ class GraphInputs:
     edge_attr: Tensor | None = None
     edge_features: Tensor | None = None
     goal: Tensor | None = None
+    moves: Tensor | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -130,17 +131,20 @@ def graph_inputs(
     edge_index = graph_edge_index(data.edge_index, x.shape[0])
     if edge_dim is not None:
         edge_attr = _edge_attr(data, edge_index, edge_dim, x.dtype)
-        return GraphInputs(x, edge_index, None, _choice(data, edge_index, actions), None, edge_attr)
+        moves = _choice(data, edge_index, "moves")
+        choice = moves if actions == "moves" else _choice(data, edge_index, actions)
+        return GraphInputs(x, edge_index, None, choice, None, edge_attr, moves=moves)
     edge_type = _edge_type(data, edge_index, num_edge_types)
-    choice = _choice(data, edge_index, actions)
+    moves = _choice(data, edge_index, "moves")
+    choice = moves if actions == "moves" else _choice(data, edge_index, actions)
     stencil = build_stencil(edge_index, edge_type, x.shape[0], num_edge_types) if use_stencil else None
     if stencil is not None:
         stencil = _with_grid_layout(stencil, data)
     features = None
     if edge_features is not None:
         edge_attr = _edge_attr(data, edge_index, edge_features, x.dtype, option="edge_features")
-        features = edge_feature_matrix(edge_attr, _choice(data, edge_index, "moves"))
-    return GraphInputs(x, edge_index, edge_type, choice, stencil, edge_features=features)
+        features = edge_feature_matrix(edge_attr, moves)
+    return GraphInputs(x, edge_index, edge_type, choice, stencil, edge_features=features, moves=moves)
 
 
 def _with_grid_layout(stencil: Stencil, data: Data) -> Stencil:

@@ -10,10 +10,12 @@ from gvin._checks import discount, flag, positive_int
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
 from gvin.nn.policy import DEFAULT_HEAD, SUCCESSOR_INIT, check_head_input
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
+from gvin.nn.saved_settings import SavedSetting, WithSavedSettings
+from gvin.nn.transitions import move_support
 from gvin.nn.value_iteration import Transition, value_iteration
 
 
-class DTVIN(GraphPlanner):
+class DTVIN(WithSavedSettings, GraphPlanner):
     r"""VIN whose transition weights are predicted per state (DT-VIN).
 
     .. math::
@@ -54,6 +56,12 @@ class DTVIN(GraphPlanner):
             with ``False``, as they were trained. The goals are ``data.goal``: a
             graph without that field, or a goal without a self-loop edge, keeps its
             learned transitions.
+        move_transitions: ``P`` puts mass only on the moves (``data.move``) and the
+            self-loops (:func:`~gvin.nn.transitions.move_support`, default), so a cell's
+            values never read an obstacle's: trained planners then keep their choices when
+            planning 8× deeper (``benchmarks/results/head_ablation.md``). ``False`` is the
+            published DT-VIN, whose kernels also reach into walls. Saved with the weights
+            (``moves_only``); older weights load with ``False``.
         stencil: ``[T, d]`` offsets table (``gvin.grid_stencil(...)``) of the grid
             graphs the planner is built for; sets ``num_edge_types = T`` and makes
             the planner refuse a graph whose ``data.stencil`` differs.
@@ -85,6 +93,7 @@ class DTVIN(GraphPlanner):
         successor_init: float = SUCCESSOR_INIT,
         edge_features: int | None = None,
         absorbing_goal: bool = True,
+        move_transitions: bool = True,
     ):
         super().__init__()
         edges = self._setup(
@@ -99,27 +108,15 @@ class DTVIN(GraphPlanner):
         self.transition = edges.dynamic_transition(in_channels, num_actions, hidden_channels)
         self.head = edges.policy_head(num_actions, head=check_head_input(head, advantage), successor_init=successor_init)
         self.edge_logits, self.edge_cost = self.edge_term(self.num_actions), self.edge_term(1)
-        self.register_buffer(self.GOAL_BUFFER, torch.tensor(flag(absorbing_goal, "absorbing_goal")))
-        self._absorbing_goal = bool(absorbing_goal)  # a Python copy: no device sync per call
+        self.absorbing_goal = flag(absorbing_goal, "absorbing_goal")
+        self.move_transitions = flag(move_transitions, "move_transitions")
 
     GOAL_BUFFER = "goal_absorbs"
-
-    @property
-    def absorbing_goal(self) -> bool:
-        """The goal keeps all its transition mass on itself (saved with the weights)."""
-        return self._absorbing_goal
-
-    @absorbing_goal.setter
-    def absorbing_goal(self, value: bool) -> None:
-        self._absorbing_goal = flag(value, "absorbing_goal")
-        getattr(self, self.GOAL_BUFFER).fill_(self._absorbing_goal)
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        key = prefix + self.GOAL_BUFFER
-        if key not in state_dict and any(name.startswith(prefix) for name in state_dict):
-            state_dict[key] = torch.tensor(False)  # weights saved before goals could absorb: as trained
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self._absorbing_goal = bool(getattr(self, self.GOAL_BUFFER))
+    MOVES_BUFFER = "moves_only"
+    absorbing_goal = SavedSetting(GOAL_BUFFER, legacy=False)
+    """The goal keeps all its transition mass on itself (saved with the weights; older weights: ``False``)."""
+    move_transitions = SavedSetting(MOVES_BUFFER, legacy=False)
+    """Transitions put mass only on moves and self-loops (saved with the weights; older weights: ``False``)."""
 
     def reset_parameters(self) -> None:
         for module in (self.encoder, self.reward, self.transition, self.head, self.edge_logits, self.edge_cost):
@@ -141,10 +138,12 @@ class DTVIN(GraphPlanner):
         """The latent MDP value iteration solves: ``R [N, A]`` (the expected reward of each latent
         action) and the transition ``P`` (the goal made absorbing when :attr:`absorbing_goal`)."""
         features = graph.edge_features if self.edge_logits is not None else None
-        if features is None:
-            transition = self.transition(graph.x, *graph.conv_args)
-        else:
-            transition = self.transition(graph.x, *graph.conv_args, edge_logits=self.edge_logits(features))
+        options = {}
+        if features is not None:
+            options["edge_logits"] = self.edge_logits(features)
+        if self.move_transitions and graph.moves is not None:
+            options["support"] = move_support(graph.edge_index, graph.moves, graph.num_nodes)
+        transition = self.transition(graph.x, *graph.conv_args, **options)
         if self.absorbing_goal and graph.goal is not None:
             transition = transition.absorbing(graph.goal)
         reward = transition(self.node_reward(graph))

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from gvin import _checks as check
 from gvin.nn.edge_geometry_conv import EdgeMLP
+from gvin.nn.saved_settings import SavedSetting, WithSavedSettings
 from gvin.nn.softmax import segment_log_softmax
 
 
@@ -57,66 +58,49 @@ def read_values(q: Tensor, v: Tensor, head: str, dim: int = -1) -> Tensor:
     return q
 
 
-class _ValueInput(nn.Module):
+class _ValueInput(WithSavedSettings):
     """What a policy head reads from ``Q`` (:data:`HEAD_INPUTS`); saved with the weights.
 
-    The choice is a buffer (``head_reads``, an int64 scalar indexing :data:`HEAD_INPUTS`),
-    so a state dict records it and loads it back, and stays a dict of tensors. Older
-    state dicts load as the head they were trained with: ``reads_advantage`` (a bool)
-    as ``"advantage"`` or ``"raw"``, and none at all (weights saved before heads read
-    advantages) as ``"raw"``.
+    The choice is a buffer (``head_reads``, an int64 scalar indexing :data:`HEAD_INPUTS`,
+    a :class:`~gvin.nn.saved_settings.SavedSetting`). Older state dicts load as the head
+    they were trained with: ``reads_advantage`` (a bool) as ``"advantage"`` or ``"raw"``,
+    and none at all (weights saved before heads read advantages) as ``"raw"``.
     """
 
     BUFFER = "head_reads"
     OLD_BUFFER = "reads_advantage"
+    head = SavedSetting(BUFFER, legacy="raw", choices=HEAD_INPUTS, check=check_head_input)
+    """``"centered"``, ``"advantage"`` or ``"raw"``."""
 
     def _init_value_input(self, head: str) -> None:
-        head = check_head_input(head)
-        self.register_buffer(self.BUFFER, torch.tensor(HEAD_INPUTS.index(head)))
-        self._head = head  # a Python copy: no device sync per call
-
-    @property
-    def head(self) -> str:
-        """``"centered"``, ``"advantage"`` or ``"raw"``."""
-        return self._head
-
-    @head.setter
-    def head(self, value: str) -> None:
-        self._head = check_head_input(value)
-        getattr(self, self.BUFFER).fill_(HEAD_INPUTS.index(self._head))
+        self.head = head
 
     @property
     def shift_invariant(self) -> bool:
         """A constant added to every value leaves the policy unchanged (planning deeper is safe)."""
-        return self._head != "raw"
+        return self.head != "raw"
 
     @property
     def advantage(self) -> bool:
         """The head reads ``Q - V`` (the older flag; see :attr:`head`)."""
-        return self._head == "advantage"
+        return self.head == "advantage"
 
     def head_input(self, q: Tensor, v: Tensor) -> Tensor:
         """``[N, A]``: :func:`read_values` of this head's kind."""
-        return read_values(q, v, self._head)
+        return read_values(q, v, self.head)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         key, old = prefix + self.BUFFER, prefix + self.OLD_BUFFER
         if old in state_dict:
             reads_advantage = bool(state_dict.pop(old))
             state_dict.setdefault(key, torch.tensor(HEAD_INPUTS.index("advantage" if reads_advantage else "raw")))
-        elif key not in state_dict and any(name.startswith(prefix) for name in state_dict):
-            state_dict[key] = torch.tensor(HEAD_INPUTS.index("raw"))  # weights saved before heads read advantages
-            if self._head != "raw":
-                warnings.warn(
-                    "these weights predate advantage-reading policy heads: the head reads raw Q, as it was "
-                    "trained, so planning deeper than the trained depth shifts its choices",
-                    stacklevel=2,
-                )
+        elif key not in state_dict and self.head != "raw" and any(name.startswith(prefix) for name in state_dict):
+            warnings.warn(
+                "these weights predate advantage-reading policy heads: the head reads raw Q, as it was "
+                "trained, so planning deeper than the trained depth shifts its choices",
+                stacklevel=2,
+            )
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        code = int(getattr(self, self.BUFFER))
-        if not 0 <= code < len(HEAD_INPUTS):
-            raise RuntimeError(f"{key} holds {code}, not an index into {HEAD_INPUTS}")
-        self._head = HEAD_INPUTS[code]
 
 
 class EdgePolicyHead(_ValueInput):

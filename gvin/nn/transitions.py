@@ -57,18 +57,36 @@ class DynamicTransition(nn.Module):
 
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_type: Tensor, stencil: Stencil | None = None,
-        edge_logits: Tensor | None = None,
+        edge_logits: Tensor | None = None, support: Tensor | None = None,
     ) -> Transition:
+        """``support [E]`` bool, when given, limits the softmax to those edges (see
+        :func:`move_support`); the others carry no mass."""
         logits = self.node_logits(x, edge_index, edge_type, stencil)
         if stencil is not None:
             if edge_logits is not None:
                 logits = logits + stencil.to_dense(edge_logits)
-            mask = stencil.mask.unsqueeze(-1).expand_as(logits)
+            mask = stencil.mask if support is None else stencil.to_dense(support, fill=False)
+            mask = mask.unsqueeze(-1).expand_as(logits)
             return StencilTransition(masked_log_softmax(logits, mask, dim=1).exp(), stencil)
         per_edge = logits[edge_index[0], edge_type]
         edge_logits = per_edge if edge_logits is None else per_edge + edge_logits
-        weight = segment_log_softmax(edge_logits, edge_index[0], x.shape[0]).exp()
+        weight = segment_log_softmax(edge_logits, edge_index[0], x.shape[0], mask=support).exp()
         return EdgeTransition(weight, edge_index, x.shape[0])
+
+
+def move_support(edge_index: Tensor, move: Tensor, num_nodes: int) -> Tensor:
+    """``[E]`` bool: the edges a transition may put mass on when it follows the moves: every
+    move and every self-loop. A node with neither keeps all its out-edges, so each node's
+    transition stays a distribution.
+
+    With this support a free cell's values never read an obstacle's, whose values grow
+    more slowly than the goal's (an obstacle cannot reach it): so the values of the cells
+    that can reach the goal settle into a front that moves on unchanged with depth.
+    """
+    source, target = edge_index
+    support = move.bool() | (source == target)
+    covered = torch.zeros(num_nodes, dtype=torch.bool, device=support.device).index_fill_(0, source[support], True)
+    return support | ~covered[source]
 
 
 class GeometricDynamicTransition(nn.Module):
@@ -136,7 +154,8 @@ class GeometricDynamicTransition(nn.Module):
         hidden = self.source(z)[src] + self.target(z)[dst] + self.geometry(edge_attr)
         return self.logits(torch.relu(hidden))
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> EdgeTransition:
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, support: Tensor | None = None) -> EdgeTransition:
+        """``support [E]`` bool, when given, limits the softmax to those edges."""
         logits = self.edge_logits(x, edge_index, edge_attr)
-        weight = segment_log_softmax(logits, edge_index[0], x.shape[0]).exp()
+        weight = segment_log_softmax(logits, edge_index[0], x.shape[0], mask=support).exp()
         return EdgeTransition(weight, edge_index, x.shape[0])
