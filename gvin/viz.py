@@ -84,10 +84,12 @@ def render_ascii(
     return "\n".join(" ".join(line) for line in canvas)
 
 
-_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")
+PICTURE_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")
+"""The file endings a figure can be saved as."""
 
 
-def _atomic_savefig(figure, path) -> Path:
+def save_figure(figure, path) -> Path:
+    """Save a matplotlib ``figure`` to ``path`` atomically (its format from the ending; png without one)."""
     path = Path(path)
     with atomic_write(path) as file:
         figure.savefig(file, format=path.suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
@@ -392,8 +394,8 @@ def plot_plan(
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"cannot write the plot to {path}: it is a directory; give a file path")
-    if path.suffix and path.suffix.lstrip(".").lower() not in _FORMATS:
-        raise ValueError(f"path must end in one of {sorted('.' + f for f in _FORMATS)}, got {path.name!r}")
+    if path.suffix and path.suffix.lstrip(".").lower() not in PICTURE_FORMATS:
+        raise ValueError(f"path must end in one of {sorted('.' + f for f in PICTURE_FORMATS)}, got {path.name!r}")
 
     from matplotlib.figure import Figure
 
@@ -408,4 +410,4 @@ def plot_plan(
             axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8, frameon=False)
     if title:
         figure.suptitle(title)
-    return _atomic_savefig(figure, path)
+    return save_figure(figure, path)

@@ -69,7 +69,9 @@ def test_the_command_takes_its_worlds_from_the_registry():
     world = next(action for action in train._actions if action.dest == "world")
     assert tuple(world.choices) == tuple(WORLDS)
     assert all(name in world.help for name in WORLDS)
-    assert cli.data_identity is data_identity and cli.world_of is world_of
+    from gvin.train import run_data
+
+    assert run_data.data_identity is data_identity and run_data.world_of is world_of
 
 
 @pytest.mark.parametrize("name", list(WORLDS))
