@@ -46,7 +46,7 @@ def exact_planning_tour(size: int = 15, seed: int = 0) -> bool:
 
 def run_demo(out: Path = Path("runs/demo"), epochs: int = 10) -> int:
     """The main job on built-in defaults: exact planning, then DT-VIN trained on small mazes."""
-    from gvin.cli import main
+    from gvin.train.run import train_run
 
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
@@ -55,5 +55,6 @@ def run_demo(out: Path = Path("runs/demo"), epochs: int = 10) -> int:
     if not exact_planning_tour():
         return 1
     print("\n== 2. DT-VIN trained by imitation on generated 11x11 GPPN mazes (CPU) ==")
-    return main(["train", "--model", "dtvin", "--kind", "gppn", "--size", "11",
-                 "--counts", "2000", "200", "500", "--epochs", str(epochs), "--out", str(out)])
+    train_run(out, model="dtvin", kind="gppn", size=11, counts=(2000, 200, 500), epochs=epochs,
+              log=lambda line: print(line, flush=True))
+    return 0
