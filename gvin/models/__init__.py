@@ -1,7 +1,7 @@
 """Planners assembled from gvin.nn: VIN, DT-VIN, GPPN."""
 from __future__ import annotations
 
-from gvin.models.base import GraphPlanner, PlannerOutput
+from gvin.models.base import GraphPlanner, PlannerOutput, ValueIterationPlanner
 from gvin.models.dtvin import DTVIN
 from gvin.models.gppn import GPPN
 from gvin.models.implicit import ImplicitDTVIN, ImplicitGPPN, ImplicitPlanner, ImplicitVIN
@@ -26,6 +26,6 @@ def build_model(name: str, **kwargs) -> GraphPlanner:
 
 
 __all__ = [
-    "GraphPlanner", "PlannerOutput", "VIN", "DTVIN", "GPPN", "ImplicitPlanner", "ImplicitVIN", "ImplicitDTVIN", "ImplicitGPPN",
+    "GraphPlanner", "PlannerOutput", "ValueIterationPlanner", "VIN", "DTVIN", "GPPN", "ImplicitPlanner", "ImplicitVIN", "ImplicitDTVIN", "ImplicitGPPN",
     "MODELS", "build_model",
 ]

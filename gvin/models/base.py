@@ -15,7 +15,7 @@ from gvin.graphs.grid import describe_stencil, stencil_key, stencil_window
 from gvin.nn.edge_features import EdgeFeatureTerm, edge_feature_matrix
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 from gvin.nn.stencil import Stencil, build_stencil
-from gvin.nn.value_iteration import MEMORY_MODES, LayerHook
+from gvin.nn.value_iteration import MEMORY_MODES, LayerHook, Transition, value_iteration
 from gvin.planners.shortest_paths import goal_mask
 
 
@@ -314,19 +314,23 @@ class GraphPlanner(nn.Module):
     use_stencil: bool = True
     memory: str = "auto"
 
-    def _setup(
+    def __init__(
         self,
         in_channels: int,
         num_iterations: int,
-        actions: str,
-        num_edge_types: int | None,
-        edge_dim: int | None,
-        stencil,
-        num_bases: int,
-        edge_hidden: int,
+        actions: str = "moves",
+        *,
+        num_edge_types: int | None = None,
+        edge_dim: int | None = None,
+        stencil=None,
+        num_bases: int = 8,
+        edge_hidden: int = 32,
         edge_features: int | None = None,
-    ) -> EdgeKernels:
-        """Check and record the arguments every planner shares; returns its edge-layer factory."""
+    ):
+        """Check and record the arguments every planner shares; the subclass builds its layers with
+        :attr:`edge_kernels` (:class:`~gvin.nn.edge_kernels.EdgeKernels`, the factory of edge layers
+        for typed or geometric graphs)."""
+        super().__init__()
         self.in_channels = positive_int(in_channels, "in_channels")
         self.num_iterations = positive_int(num_iterations, "num_iterations")
         if actions not in ACTION_SETS:
@@ -345,7 +349,6 @@ class GraphPlanner(nn.Module):
                 )
             edge_features = positive_int(edge_features, "edge_features")
         self.edge_features = edge_features
-        return edges
 
     def edge_term(self, out_channels: int) -> EdgeFeatureTerm | None:
         """A zero-initialised linear map of the per-edge features to ``out_channels``, or ``None``
@@ -432,7 +435,9 @@ class GraphPlanner(nn.Module):
         raise NotImplementedError
 
     def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
-        raise NotImplementedError
+        """Log-probabilities ``[E]`` over each node's out-edges from the last layer's ``q`` and ``v``
+        (the planner's ``head``, a policy head of :mod:`gvin.nn.policy`)."""
+        return self.head(q, v, graph.edge_index, graph.edge_feature, graph.choice)
 
     def forward(
         self,
@@ -473,3 +478,24 @@ class GraphPlanner(nn.Module):
 
         q, v = self.plan(graph, depth, hook, wanted)
         return PlannerOutput(self.policy(graph, q, v), q, v, kept, reduced)
+
+
+class ValueIterationPlanner(GraphPlanner):
+    """A planner whose layers are value iteration on a latent MDP it reads off the graph (VIN, DT-VIN).
+
+    Subclasses implement :meth:`mdp`; the unrolled layers (:func:`gvin.nn.value_iteration`) and the
+    implicit fixed point (:class:`gvin.models.implicit.ImplicitPlanner`) both solve that MDP.
+
+    Attributes:
+        gamma: the discount.
+    """
+
+    gamma: float
+
+    def mdp(self, graph: GraphInputs) -> tuple[Tensor, Transition]:
+        """The latent MDP: ``R [N, A]`` (the expected reward of each latent action) and the transition."""
+        raise NotImplementedError
+
+    def plan(self, graph: GraphInputs, depth: int, hook: LayerHook, layers: Collection[int]) -> tuple[Tensor, Tensor]:
+        reward, transition = self.mdp(graph)
+        return value_iteration(reward, transition, depth, self.gamma, hook=hook, layers=layers, memory=self.memory)

@@ -2,20 +2,19 @@
 from __future__ import annotations
 
 import torch
-from typing import Collection
 
 from torch import Tensor, nn
 
 from gvin._checks import discount, flag, positive_int
-from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
+from gvin.models.base import GraphInputs, ValueIterationPlanner
 from gvin.nn.policy import DEFAULT_HEAD, SUCCESSOR_INIT, check_head_input
-from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
+from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES
 from gvin.nn.saved_settings import SavedSetting, WithSavedSettings
 from gvin.nn.transitions import move_support
-from gvin.nn.value_iteration import Transition, value_iteration
+from gvin.nn.value_iteration import Transition
 
 
-class DTVIN(WithSavedSettings, GraphPlanner):
+class DTVIN(WithSavedSettings, ValueIterationPlanner):
     r"""VIN whose transition weights are predicted per state (DT-VIN).
 
     .. math::
@@ -95,11 +94,11 @@ class DTVIN(WithSavedSettings, GraphPlanner):
         absorbing_goal: bool = True,
         move_transitions: bool = True,
     ):
-        super().__init__()
-        edges = self._setup(
-            in_channels, num_iterations, actions, num_edge_types, edge_dim, stencil, num_bases, edge_hidden,
-            edge_features,
+        super().__init__(
+            in_channels, num_iterations, actions, num_edge_types=num_edge_types, edge_dim=edge_dim, stencil=stencil,
+            num_bases=num_bases, edge_hidden=edge_hidden, edge_features=edge_features,
         )
+        edges = self.edge_kernels
         self.num_actions = positive_int(num_actions, "num_actions")
         hidden_channels = positive_int(hidden_channels, "hidden_channels")
         self.gamma = discount(gamma)
@@ -128,12 +127,6 @@ class DTVIN(WithSavedSettings, GraphPlanner):
         h = torch.relu(self.encoder(graph.x, *graph.conv_args))
         return self.reward(h).squeeze(-1)
 
-    def plan(self, graph: GraphInputs, depth: int, hook: LayerHook, layers: Collection[int]) -> tuple[Tensor, Tensor]:
-        reward, transition = self.mdp(graph)
-        return value_iteration(
-            reward, transition, depth, self.gamma, hook=hook, layers=layers, memory=self.memory
-        )
-
     def mdp(self, graph: GraphInputs) -> tuple[Tensor, Transition]:
         """The latent MDP value iteration solves: ``R [N, A]`` (the expected reward of each latent
         action) and the transition ``P`` (the goal made absorbing when :attr:`absorbing_goal`)."""
@@ -151,5 +144,3 @@ class DTVIN(WithSavedSettings, GraphPlanner):
             reward = reward + transition.expect(self.edge_cost(features).squeeze(-1))
         return reward, transition
 
-    def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
-        return self.head(q, v, graph.edge_index, graph.edge_feature, graph.choice)

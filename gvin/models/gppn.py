@@ -8,9 +8,9 @@ from typing import Collection
 import torch
 from torch import Tensor, nn
 
-from gvin._checks import positive_int
+from gvin._checks import flag, positive_int
 from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
-from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
+from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES
 
 
 class GPPN(GraphPlanner):
@@ -56,6 +56,8 @@ class GPPN(GraphPlanner):
         forget_bias: the LSTM's initial forget-gate bias (default 1: see
             :meth:`reset_parameters`); ``None`` keeps PyTorch's initialisation,
             as the official code does. A GRU has no forget gate and ignores it.
+        initial_state: learn ``h_0`` / ``c_0`` from the encoding (default, GPPN);
+            ``False`` starts the recurrence from zeros (the implicit variant).
     """
 
     def __init__(
@@ -73,14 +75,15 @@ class GPPN(GraphPlanner):
         encoder_kernel_size: int | None = None,
         forget_bias: float | None = 1.0,
         edge_features: int | None = None,
+        initial_state: bool = True,
     ):
-        super().__init__()
+        super().__init__(
+            in_channels, num_iterations, actions, num_edge_types=num_edge_types, edge_dim=edge_dim, stencil=stencil,
+            num_bases=num_bases, edge_hidden=edge_hidden, edge_features=edge_features,
+        )
         if cell not in ("lstm", "gru"):
             raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
-        edges = self._setup(
-            in_channels, num_iterations, actions, num_edge_types, edge_dim, stencil, num_bases, edge_hidden,
-            edge_features,
-        )
+        edges = self.edge_kernels
         self.cell_type = cell
         if forget_bias is not None and (
             isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real) or not math.isfinite(forget_bias)
@@ -90,8 +93,9 @@ class GPPN(GraphPlanner):
         hidden_channels = positive_int(hidden_channels, "hidden_channels")
         window = self.window_slots(encoder_kernel_size)
         self.encoder = edges.conv(in_channels, hidden_channels, slots=window)
-        self.h0 = edges.conv(hidden_channels, hidden_channels, slots=window)
-        self.c0 = edges.conv(hidden_channels, hidden_channels, slots=window) if cell == "lstm" else None
+        initial_state = flag(initial_state, "initial_state")
+        self.h0 = edges.conv(hidden_channels, hidden_channels, slots=window) if initial_state else None
+        self.c0 = edges.conv(hidden_channels, hidden_channels, slots=window) if initial_state and cell == "lstm" else None
         self.message = edges.conv(hidden_channels, 1)
         self.cell = nn.LSTMCell(1, hidden_channels) if cell == "lstm" else nn.GRUCell(1, hidden_channels)
         self._open_forget_gate()
@@ -118,8 +122,12 @@ class GPPN(GraphPlanner):
 
     def plan(self, graph: GraphInputs, depth: int, hook: LayerHook, layers: Collection[int]) -> tuple[Tensor, Tensor]:
         z = self.encoder(graph.x, *graph.conv_args)
-        h = self.h0(z, *graph.conv_args)
-        c = self.c0(z, *graph.conv_args) if self.c0 is not None else None
+        if self.h0 is not None:
+            h = self.h0(z, *graph.conv_args)
+            c = self.c0(z, *graph.conv_args) if self.c0 is not None else None
+        else:
+            h = z.new_zeros(z.shape[0], self.cell.hidden_size)
+            c = torch.zeros_like(h) if isinstance(self.cell, nn.LSTMCell) else None
         v = h.new_zeros(h.shape[0])
         messages = self.messages(graph)
         for k in range(1, depth + 1):
@@ -148,5 +156,3 @@ class GPPN(GraphPlanner):
 
         return edge_messages
 
-    def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
-        return self.head(q, v, graph.edge_index, graph.edge_feature, graph.choice)

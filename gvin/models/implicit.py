@@ -7,7 +7,7 @@ from gvin._checks import positive_int
 import torch
 from torch import Tensor
 
-from gvin.models.base import GraphInputs, PlannerOutput
+from gvin.models.base import GraphInputs, PlannerOutput, ValueIterationPlanner
 from gvin.models.dtvin import DTVIN
 from gvin.models.gppn import GPPN
 from gvin.models.vin import VIN
@@ -36,7 +36,7 @@ class ImplicitPlanner:
         if fixed_point is not None and not isinstance(fixed_point, FixedPoint):
             raise TypeError(f"fixed_point must be a gvin.nn.FixedPoint or a dict of its fields, got {type(fixed_point).__name__}")
         self.fixed_point = fixed_point or FixedPoint()
-        if hasattr(self, "gamma") and not 0 <= self.gamma < 1:
+        if isinstance(self, ValueIterationPlanner) and not 0 <= self.gamma < 1:
             raise ValueError(
                 f"an implicit planner needs gamma in [0, 1) so that its Bellman operator contracts, got {self.gamma}"
             )
@@ -104,7 +104,7 @@ class ImplicitGPPN(ImplicitPlanner, GPPN):
 
     The maze enters every step through ``v`` (DEQ input injection): without it the
     fixed point would not depend on the maze, only GPPN's initial state does. The
-    solve starts from zeros, so GPPN's ``h0`` / ``c0`` convs are dropped. The
+    solve starts from zeros, so it is built without GPPN's ``h0`` / ``c0`` convs. The
     backward pass takes one autograd VJP of the cell per iteration
     (:func:`~gvin.nn.implicit.implicit_fixed_point`). The gated update is not
     guaranteed to contract: watch ``out.info``.
@@ -116,8 +116,7 @@ class ImplicitGPPN(ImplicitPlanner, GPPN):
     """
 
     def __init__(self, *args, fixed_point: FixedPoint | dict | None = None, num_iterations: int = 200, **kwargs):
-        super().__init__(*args, num_iterations=num_iterations, **kwargs)
-        self.h0 = self.c0 = None
+        super().__init__(*args, num_iterations=num_iterations, initial_state=False, **kwargs)
         self.inject = self.edge_kernels.conv(self.cell.hidden_size, 1, bias=False)
         self._use_fixed_point(fixed_point)
 

@@ -1,18 +1,17 @@
 """Value Iteration Network (Tamar et al., 2016) on planning graphs."""
 from __future__ import annotations
 
-from typing import Collection
 
 from torch import Tensor, nn
 
 from gvin._checks import discount, positive_int
-from gvin.models.base import GraphInputs, GraphPlanner, LayerHook
+from gvin.models.base import GraphInputs, ValueIterationPlanner
 from gvin.nn.policy import DEFAULT_HEAD, SUCCESSOR_INIT, check_head_input
-from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels, edge_values, reset_kernel
-from gvin.nn.value_iteration import EdgeTransition, StencilTransition, Transition, value_iteration
+from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, edge_values, reset_kernel
+from gvin.nn.value_iteration import EdgeTransition, StencilTransition, Transition
 
 
-class VIN(GraphPlanner):
+class VIN(ValueIterationPlanner):
     r"""VIN with a learned transition weight per edge and latent action.
 
     .. math::
@@ -85,11 +84,11 @@ class VIN(GraphPlanner):
         successor_value: bool = True,
         edge_features: int | None = None,
     ):
-        super().__init__()
-        edges = self._setup(
-            in_channels, num_iterations, actions, num_edge_types, edge_dim, stencil, num_bases, edge_hidden,
-            edge_features,
+        super().__init__(
+            in_channels, num_iterations, actions, num_edge_types=num_edge_types, edge_dim=edge_dim, stencil=stencil,
+            num_bases=num_bases, edge_hidden=edge_hidden, edge_features=edge_features,
         )
+        edges = self.edge_kernels
         self.num_actions = positive_int(num_actions, "num_actions")
         hidden_channels = positive_int(hidden_channels, "hidden_channels")
         self.gamma = discount(gamma)
@@ -127,13 +126,7 @@ class VIN(GraphPlanner):
             return reward
         return reward.index_add(0, graph.edge_index[0], self.edge_cost(graph.edge_features))
 
-    def plan(self, graph: GraphInputs, depth: int, hook: LayerHook, layers: Collection[int]) -> tuple[Tensor, Tensor]:
-        reward, transition = self.mdp(graph)
-        return value_iteration(reward, transition, depth, self.gamma, hook=hook, layers=layers, memory=self.memory)
-
     def mdp(self, graph: GraphInputs) -> tuple[Tensor, Transition]:
         """The latent MDP value iteration solves: ``R [N, A]`` and the transition."""
         return self.reward_map(graph), self.transition(graph)
 
-    def policy(self, graph: GraphInputs, q: Tensor, v: Tensor) -> Tensor:
-        return self.head(q, v, graph.edge_index, graph.edge_feature, graph.choice)
