@@ -115,3 +115,25 @@ def test_dtvin_trains_and_evaluates_on_3d_mazes(tmp_path):
     assert 0.0 <= metrics.optimal <= 1.0 and 0.0 <= metrics.success <= 1.0
     assert metrics.random_success is None or 0.0 <= metrics.random_success <= 1.0
     assert all(math.isfinite(v) for v in metrics.as_percent().values())
+
+
+def test_the_metrics_score_3d_policies_right(tmp_path):
+    """On 3-D mazes the expert's policy scores 100 / 100, and a policy that takes a wrong move
+    from every cell next to the goal fails from those cells."""
+    from gvin.train.metrics import planning_metrics
+
+    data = MazeDataset(tmp_path, "train", kind="gppn", size=(6, 6, 6), counts=(4, 0, 0), seed=1, connectivity=6,
+                       log=False)
+    batch = next(iter(DataLoader(data, batch_size=4)))
+    free = batch.x[:, 0] > 0.5
+    expert = torch.where(batch.optimal, 0.0, float("-inf"))
+    args = (batch.edge_index, batch.move, batch.goal, batch.dist, free, batch.batch)
+    scores = planning_metrics(expert, *args)
+    assert scores.optimal == 1.0 and scores.success == 1.0
+    source, target = batch.edge_index
+    near_goal = batch.move & (batch.dist[source] == 1)  # from a cell one move from the goal ...
+    wrong = near_goal & ~batch.optimal  # ... a move elsewhere
+    has_wrong = torch.zeros(batch.num_nodes, dtype=torch.bool).index_fill_(0, source[wrong], True)
+    astray = torch.where(has_wrong[source], torch.where(wrong, 0.0, float("-inf")), expert)
+    worse = planning_metrics(astray, *args)
+    assert worse.optimal < 1.0 and worse.success < 1.0

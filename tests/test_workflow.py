@@ -194,10 +194,13 @@ def test_plot_values_and_path(tmp_path):
     assert len(ax.images) == 2 and len(ax.figure.axes) == 2  # values, walls; the colour bar
     assert viz.plot_path(MAZE, [(4, 0), (4, 1), (4, 2)], ax=ax, goal=(0, 0)) is ax
     assert len(ax.lines) == 3  # path, start square, goal star
+    path_line = ax.lines[0]
+    assert list(path_line.get_xdata()) == [0, 1, 2] and list(path_line.get_ydata()) == [4, 4, 4]  # (col, row)
     fresh = viz.plot_path(MAZE, [(4, 0), (4, 1)], colour="tab:green")
     assert fresh is not ax and len(fresh.images) == 2 and len(fresh.lines) == 2
     ax.figure.savefig(tmp_path / "values.png")
-    assert (tmp_path / "values.png").stat().st_size > 0
+    picture = plt.imread(tmp_path / "values.png")
+    assert picture.shape[0] > 100 and picture.shape[1] > 100 and picture[..., :3].std() > 0.05  # not blank
     with pytest.raises(ValueError, match="values must have the map's shape"):
         viz.plot_values(MAZE, np.zeros((2, 2)))
     with pytest.raises(TypeError, match="ax must be Matplotlib Axes"):
