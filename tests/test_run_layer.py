@@ -74,3 +74,18 @@ def test_settings_are_the_commands_options():
         train_run("unused", counts=(0, 0, 0), log=None)
     with pytest.raises(TypeError):
         train_run("unused", no_such_option=1)
+
+
+def test_one_writer_per_run_folder(tmp_path, capsys):
+    from gvin.train.run_lock import RunFolderInUse, RunLock
+
+    out = tmp_path / "busy"
+    with RunLock(out):  # another writer holds the folder
+        with pytest.raises(RunFolderInUse, match="in use"):
+            train_run(out, root=tmp_path / "data", epochs=1, log=None, **TINY)
+        assert main(["train", "--size", "7", "--counts", "8", "2", "4", "--depth", "6", "--epochs", "1",
+                     "--root", str(tmp_path / "data"), "--out", str(out)]) == 2
+        assert "is in use by" in capsys.readouterr().err
+        assert not (out / CHECKPOINT).exists()
+    train_run(out, root=tmp_path / "data", epochs=1, log=None, **TINY)  # free again
+    assert (out / CHECKPOINT).is_file()

@@ -30,6 +30,7 @@ from gvin.cli.parser import build_parser
 from gvin.nn.implicit import ConvergenceError, ConvergenceWarning
 from gvin.train.run import DeeperThanTrainedWarning
 from gvin.train.run_files import RunError
+from gvin.train.run_lock import RunFolderInUse
 
 CLIError = RunError
 """A mistake in the command line or its files: reported as one ``error:`` line (the run layer's error)."""
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except (RunError, ValueError, OSError, FloatingPointError, MemoryError, RuntimeError) as error:
-        if isinstance(error, RuntimeError) and not _out_of_memory(error) and not isinstance(error, ConvergenceError):
+        known = (ConvergenceError, RunFolderInUse)
+        if isinstance(error, RuntimeError) and not _out_of_memory(error) and not isinstance(error, known):
             raise  # gvin's own bug: keep the traceback
         if isinstance(error, OSError) and error.strerror and error.filename:
             message = f"{error.filename}: {error.strerror}"

@@ -19,6 +19,7 @@ Every setting is a :class:`TrainSettings` field, named as the ``gvin train`` opt
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import math
@@ -40,6 +41,7 @@ from gvin.train.run_files import (
     CHECKPOINT, CURVE_FILE, METRICS_FILE, PLAN_FILE, RUN_FILE, TEST_FILE, Log, MetricsLog, RunError, check_folder,
     emit, epoch_line, option, read_run_file, write_json,
 )
+from gvin.train.run_lock import RunLock
 from gvin.train.run_pictures import plan_example, plot_learning_curve_file
 from gvin.train.solves import SolveLog
 from gvin.train.trainer import TrainConfig, Trainer, config_differences, evaluate
@@ -329,6 +331,7 @@ def train_run(settings: TrainSettings | Path | str, log: Log = print, **options:
     Raises:
         RunError: settings that do not fit (named as ``gvin train`` options), a folder in the way,
             or a resume of a run with other data or settings.
+        RunFolderInUse: another process (or another call in this one) is writing the run folder.
     """
     if not isinstance(settings, TrainSettings):
         settings = TrainSettings(out=settings, **options)
@@ -347,6 +350,11 @@ def train_run(settings: TrainSettings | Path | str, log: Log = print, **options:
 
 def _train(settings: TrainSettings, spec: dict[str, Any], root: Path, log: Log) -> TrainedRun:
     main = distributed.is_main()
+    with RunLock(settings.out) if main else contextlib.nullcontext():  # one writer per run folder
+        return _train_locked(settings, spec, root, log, main)
+
+
+def _train_locked(settings: TrainSettings, spec: dict[str, Any], root: Path, log: Log, main: bool) -> TrainedRun:
     out = settings.out
     checkpoint, record = out / CHECKPOINT, {**spec, "kernel_size": settings.kernel_size}
     resume = settings.resume and checkpoint.exists()
