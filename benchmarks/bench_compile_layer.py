@@ -10,7 +10,6 @@ The issue asks to compile one step where that pays; this measures whether it doe
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -18,6 +17,7 @@ from torch_geometric.data import Batch
 
 import gvin
 from gvin.nn import build_stencil
+from harness import device_sync, markdown_header, markdown_row, time_calls, timed
 
 
 def layer(values: torch.Tensor, reward: torch.Tensor, weight: torch.Tensor, neighbour: torch.Tensor, gamma: float):
@@ -27,13 +27,9 @@ def layer(values: torch.Tensor, reward: torch.Tensor, weight: torch.Tensor, neig
     return q, v, action
 
 
-def per_layer_ms(fn, args, repeats: int) -> float:
-    for _ in range(3):
-        fn(*args)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn(*args)
-    return (time.perf_counter() - start) / repeats * 1e3
+def per_layer_ms(fn, args, repeats: int, device: str) -> float:
+    """Mean milliseconds of ``repeats`` calls in a row after 3 warm-up calls."""
+    return time_calls(lambda: fn(*args), 1, inner=repeats, warmup=3, sync=device_sync(torch.device(device))) * 1e3
 
 
 def main() -> None:
@@ -55,19 +51,17 @@ def main() -> None:
     reward = torch.randn(batch.num_nodes, args.actions, device=args.device)
     values = torch.randn(batch.num_nodes, device=args.device)
     inputs = (values, reward, weight, stencil.neighbour, 1.0)
-    eager = per_layer_ms(layer, inputs, args.repeats)
-    start = time.perf_counter()
+    eager = per_layer_ms(layer, inputs, args.repeats, args.device)
     compiled_layer = torch.compile(layer, dynamic=False)
-    compiled_layer(*inputs)
-    compile_s = time.perf_counter() - start
-    compiled = per_layer_ms(compiled_layer, inputs, args.repeats)
+    _, compile_s = timed(lambda: compiled_layer(*inputs), device_sync(torch.device(args.device)))
+    compiled = per_layer_ms(compiled_layer, inputs, args.repeats, args.device)
     for got, want in zip(compiled_layer(*inputs)[:2], layer(*inputs)[:2]):
         torch.testing.assert_close(got, want)
     print(f"## one DT-VIN layer, {args.mazes} mazes of {args.size}x{args.size} (N={batch.num_nodes}, S=9, "
           f"A={args.actions}), {args.device}, threads={args.threads}\n")
-    print("| variant | ms / layer | × eager |\n|---|---:|---:|")
-    print(f"| eager | {eager:.3f} | 1.00 |")
-    print(f"| torch.compile (first call {compile_s:.1f} s) | {compiled:.3f} | {compiled / eager:.2f} |")
+    print(markdown_header(("variant", "ms / layer", "× eager"), "lrr", compact=True))
+    print(markdown_row(["eager", f"{eager:.3f}", "1.00"]))
+    print(markdown_row([f"torch.compile (first call {compile_s:.1f} s)", f"{compiled:.3f}", f"{compiled / eager:.2f}"]))
 
 
 if __name__ == "__main__":

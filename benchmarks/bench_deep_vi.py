@@ -54,19 +54,33 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import json
-import os
 import statistics
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from harness import (
+    GIB,
+    MIB,
+    current_rss,
+    device_sync,
+    load_warning,
+    markdown_header,
+    markdown_row,
+    peak_rss,
+    release_memory,
+    reset_peak_rss,
+    resolve_wait_policy,
+    run_json_child,
+    time_calls,
+    timed,
+    timings,
+)
+
 MODES = ("autograd", "compact", "checkpoint")
+ALL_MODES = (*MODES, "auto")  # auto: what gvin chooses for the size
 KERNEL_SIZE = 3
 CONNECTIVITY = 8
 NUM_SLOTS = KERNEL_SIZE**2
@@ -74,10 +88,10 @@ WALL_DENSITY = 0.3
 TARGET = {"workload": "35x8", "depth": 1000, "seconds": 1.6, "gib": 0.25}
 GPU_TARGET = {"workload": "100x32", "depth": 5000, "gb": 6.0, "bound_ratio": 2.0}
 """Issue 11 (CUDA): K = 5000 on 100×100 ×32 in ≤ 6 GB; forward layer time ≤ 2× the bandwidth bound."""
+COLUMNS = ("workload", "N", "K", "mode", "time / step", "ms / layer", "fwd ms / layer", "fwd × bound", "peak MiB",
+           "× autograd (time, mem)", "bytes / layer", "GB/s", "loss", "‖grad‖")
+ALIGN = "lrrlrrrrrrrrrr"  # the report table's columns
 ONE_STEP_FROM = 5000  # K from which a single timed step is taken
-GIB = 1 << 30
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MIB = 1 << 20
 
 
 # ----------------------------------------------------------------------------- workloads
@@ -120,63 +134,6 @@ def parse_workload(text: str) -> Workload:
 def layer_bytes(num_nodes: int, num_actions: int, num_slots: int = NUM_SLOTS) -> int:
     """Bytes one forward layer must read: ``P [N,S,A]`` + gathered ``V [N,S]`` + ``R [N,A]`` (float32)."""
     return 4 * num_nodes * (num_slots * num_actions + num_slots + num_actions)
-
-
-# ----------------------------------------------------------------------------- memory probes (child)
-
-
-def _rss_status() -> dict[str, int]:
-    """``VmRSS`` (and ``VmHWM``) in bytes from /proc/self/status (empty off Linux)."""
-    try:
-        text = Path("/proc/self/status").read_text()
-    except OSError:
-        return {}
-    out = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) * 1024
-    return out
-
-
-def _maxrss_bytes() -> int:
-    import resource
-
-    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-
-
-def current_rss() -> int:
-    """Resident set size now (falls back to the peak where /proc is absent)."""
-    return _rss_status().get("VmRSS", _maxrss_bytes())
-
-
-def release_memory() -> None:
-    """Collect garbage and hand freed heap pages back to the OS (glibc), so RSS reflects live memory."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark (Linux >= 4.0); ``False`` where it cannot."""
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-    except OSError:
-        return False
-    return _maxrss_bytes() <= current_rss() + MIB
-
-
-def peak_rss() -> int:
-    """Peak RSS of this process: ``getrusage(RUSAGE_SELF).ru_maxrss`` in bytes.
-
-    On Linux :func:`reset_peak_rss` lowers it to the current RSS (the kernel's
-    ``clear_refs`` reset applies to ``ru_maxrss`` as well as to ``VmHWM``).
-    """
-    return _maxrss_bytes()
 
 
 # ----------------------------------------------------------------------------- one configuration (child)
@@ -271,27 +228,8 @@ def run_single(args: argparse.Namespace) -> dict[str, Any]:
     measured = measure_steps(step, grad_norm, repeats, device)
     if "peak_rss" in measured:
         measured["cpu_peak_import"] = measured["peak_rss"] - rss_import
-    measured["forward_s"] = time_calls(forward, repeats, device)
+    measured["forward_s"] = time_calls(forward, repeats, sync=device_sync(device))  # median after a warm-up
     return {**result, **measured}
-
-
-def time_calls(call: Callable[[], Any], repeats: int, device: Any) -> float:
-    """Median seconds of ``repeats`` calls after one warm-up call (synchronised on CUDA)."""
-    import torch
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    call()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        call()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def copy_bandwidth(device_name: str, mib: float, threads: int, repeats: int = 5) -> dict[str, Any]:
@@ -303,7 +241,7 @@ def copy_bandwidth(device_name: str, mib: float, threads: int, repeats: int = 5)
     device = torch.device(device_name)
     src = torch.ones(max(1, int(mib * MIB) // 4), device=device)
     dst = torch.empty_like(src)
-    best = min(time_calls(lambda: dst.copy_(src), 1, device) for _ in range(repeats))
+    best = time_calls(lambda: dst.copy_(src), repeats, sync=device_sync(device), reduce=min)
     nbytes = src.numel() * 4
     del src, dst
     if device.type == "cuda":
@@ -320,30 +258,18 @@ def measure_steps(step: Callable[[], Any], grad_norm: Callable[[], float], repea
     import torch
 
     cuda = device.type == "cuda"
-
-    def sync() -> None:
-        if cuda:
-            torch.cuda.synchronize(device)
-
+    sync = device_sync(device)
     release_memory()
-    sync()
+    if sync is not None:
+        sync()
     rss_base = current_rss()
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
         cuda_base = torch.cuda.memory_allocated(device)
     reset = reset_peak_rss()
-    start = time.perf_counter()
-    loss = float(step())
-    sync()
-    warmup = time.perf_counter() - start
+    loss, warmup = timed(lambda: float(step()), sync)
     norm = grad_norm()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
+    times = timings(step, repeats, sync=sync)
     peak = peak_rss()
     out = {"status": "ok", "loss": loss, "grad_norm": norm, "warmup_s": warmup, "times_s": times,
            "seconds": statistics.median(times), "rss_base": rss_base, "peak_rss": peak, "peak_reset": reset,
@@ -365,27 +291,6 @@ def child_command(args: argparse.Namespace, workload: Workload, depth: int, mode
     ]
 
 
-def run_json_child(command: list[str], args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
-    """Run ``command`` (a ``--single`` benchmark child) in a fresh process on this checkout's gvin,
-    with ``args.threads`` threads; its last JSON line, or ``base`` with ``status`` ``timeout`` / ``error``."""
-    env = dict(os.environ)
-    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[key] = str(args.threads)
-    if getattr(args, "wait_policy", None):
-        env["OMP_WAIT_POLICY"] = args.wait_policy
-    # Benchmark the gvin of this checkout, installed or not.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {**base, "status": f"timeout > {args.timeout:.0f} s"}
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        return {**base, "status": "error", "error": tail[0][:200]}
-    return json.loads(lines[-1])
-
-
 def run_child(args: argparse.Namespace, workload: Workload, depth: int, mode: str) -> dict[str, Any]:
     """One configuration in a fresh process (``--in-process``: in this one); its JSON result
     (or ``status: error``)."""
@@ -396,7 +301,8 @@ def run_child(args: argparse.Namespace, workload: Workload, depth: int, mode: st
             return json.loads(json.dumps(run_single(single)))
         except Exception as error:  # noqa: BLE001  (reported in the table, like a failed child)
             return {**base, "status": "error", "error": f"{type(error).__name__}: {error}"[:200]}
-    return run_json_child(child_command(args, workload, depth, mode), args, base)
+    return run_json_child(child_command(args, workload, depth, mode), base, threads=args.threads,
+                          timeout=args.timeout, wait_policy=getattr(args, "wait_policy", None))
 
 
 def memory_of(result: dict[str, Any]) -> float | None:
@@ -417,31 +323,6 @@ def predict_memory(done: list[dict[str, Any]], depth: int) -> float | None:
     (k0, m0), (k1, m1) = points[-2:]
     slope = max((m1 - m0) / (k1 - k0), 0.0) if k1 != k0 else m1 / k1
     return m1 + slope * (depth - k1)
-
-
-def load_warning(threads: int) -> str | None:
-    """A warning when other processes keep the CPUs busy (multi-threaded timings then mislead)."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return None
-    cpus = os.cpu_count() or 1
-    if load + threads <= cpus + 0.5:
-        return None
-    return (f"warning: load average {load:.1f} on {cpus} CPUs: other processes compete for the cores, so "
-            f"times are pessimistic (compare ratios within one run)")
-
-
-def resolve_wait_policy(choice: str, busy: bool) -> str | None:
-    """``OMP_WAIT_POLICY`` for the children: ``auto`` = PASSIVE on a busy machine, else the environment's.
-
-    With spinning (active) OpenMP workers on a machine whose other cores are
-    busy, every parallel op waits for a descheduled worker (milliseconds); passive
-    workers sleep and are woken at once.
-    """
-    if choice == "auto":
-        return "PASSIVE" if busy and "OMP_WAIT_POLICY" not in os.environ else os.environ.get("OMP_WAIT_POLICY")
-    return None if choice == "unset" else choice.upper()
 
 
 def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -504,18 +385,16 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
         print(f"copy bandwidth measured in this run: {bandwidth / 1e9:.1f} GB/s (dst.copy_(src), bytes read + "
               f"written); the bound of a forward layer is bytes / bandwidth, and 'fwd × bound' is the measured "
               f"forward time per layer (no gradients) over it.")
-    print("\n| workload | N | K | mode | time / step | ms / layer | fwd ms / layer | fwd × bound | peak MiB "
-          "| × autograd (time, mem) | bytes / layer | GB/s | loss | ‖grad‖ |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n" + markdown_header(COLUMNS, ALIGN, compact=True))
     reference = {(r["workload"], r["depth"]): r for r in results if r["mode"] == "autograd" and r.get("status") == "ok"}
     order = {w.name: i for i, w in enumerate(args.sizes)}
-    for r in sorted(results, key=lambda r: (order.get(r["workload"], 0), r["depth"], MODES.index(r["mode"]))):
+    for r in sorted(results, key=lambda r: (order.get(r["workload"], 0), r["depth"], ALL_MODES.index(r["mode"]))):
         workload = parse_workload(r["workload"])
         nodes = r.get("num_nodes", workload.num_nodes)
-        head = f"| {workload.label} | {nodes} | {r['depth']} | {r['mode']} |"
+        head = [workload.label, nodes, r["depth"], r["mode"]]
         if r.get("status") != "ok":
             status = r["status"] if r["status"] != "error" else f"error: {r.get('error', '')}"
-            print(f"{head} {status} | | | | | | | | | |")
+            print(markdown_row([*head, status], len(COLUMNS)))
             continue
         seconds, memory = r["seconds"], memory_of(r)
         per_layer = seconds / r["depth"]
@@ -527,8 +406,9 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
         forward = r.get("forward_s")
         fwd = f"{forward / r['depth'] * 1e3:.3f}" if forward is not None else "–"
         bound = f"{forward / r['depth'] / (nbytes / bandwidth):.1f}" if forward is not None and bandwidth else "–"
-        print(f"{head} {seconds:.3f} s | {per_layer * 1e3:.3f} | {fwd} | {bound} | {memory / MIB:.0f} | {ratio} | "
-              f"{nbytes / 1e6:.2f} MB | {3 * nbytes / per_layer / 1e9:.2f} | {r['loss']:.4f} | {r['grad_norm']:.4g} |")
+        print(markdown_row([*head, f"{seconds:.3f} s", f"{per_layer * 1e3:.3f}", fwd, bound, f"{memory / MIB:.0f}",
+                            ratio, f"{nbytes / 1e6:.2f} MB", f"{3 * nbytes / per_layer / 1e9:.2f}", f"{r['loss']:.4f}",
+                            f"{r['grad_norm']:.4g}"]))
     print_marginal(results, args)
     print_gradient_check(results, reference)
     print_targets(results)
@@ -540,7 +420,7 @@ def print_marginal(results: list[dict[str, Any]], args: argparse.Namespace) -> N
     lines = []
     for workload in args.sizes:
         nbytes = layer_bytes(workload.num_nodes, args.actions)
-        for mode in MODES:
+        for mode in ALL_MODES:
             points = sorted((r["depth"], r["seconds"]) for r in results
                             if r["workload"] == workload.name and r["mode"] == mode and r.get("status") == "ok")
             if len(points) < 2 or points[-1][0] == points[-2][0]:
@@ -616,7 +496,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=parse_workload, nargs="+", default=None,
                         help="workloads SIDExCOUNT (default: 35x8 and 100x2 on CPU, 35x8 and 100x8 on CUDA)")
     parser.add_argument("--depths", type=int, nargs="+", default=None, help="K values (default 100 1000 5000)")
-    parser.add_argument("--modes", nargs="+", default=None, choices=MODES, help="memory modes (default: all)")
+    parser.add_argument("--modes", nargs="+", default=None, choices=ALL_MODES,
+                        help="memory modes (default: all three; auto: what gvin chooses for the size)")
     parser.add_argument("--repeats", type=int, default=None, help="timed steps per configuration (median; default 3)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 35x2, K 10 100, one timed step (explicit options still apply)")

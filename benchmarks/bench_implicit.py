@@ -31,24 +31,23 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_deep_vi import (  # noqa: E402
+from bench_deep_vi import NUM_SLOTS, ONE_STEP_FROM, build_batch, parse_workload
+from harness import (
     MIB,
-    NUM_SLOTS,
-    ONE_STEP_FROM,
-    build_batch,
     current_rss,
+    device_sync,
     load_warning,
-    parse_workload,
+    markdown_header,
+    markdown_row,
     peak_rss,
     release_memory,
     reset_peak_rss,
     resolve_wait_policy,
     run_json_child,
+    timed,
 )
 
 MODELS = ("unrolled", "implicit")
@@ -95,23 +94,18 @@ def run_single(args: argparse.Namespace) -> dict[str, Any]:
     model = build_model(kind, depth, args).to(device)
     batch = build_batch(workload, args.seed).to(device)
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+    sync = device_sync(device)
+
+    def forward() -> tuple[Any, Any]:
+        out = model(batch)
+        return out, imitation_loss(out.log_probs, batch.optimal, batch.edge_index, batch.num_nodes)
 
     def step() -> dict[str, Any]:
         model.zero_grad(set_to_none=True)
-        sync()
-        start = time.perf_counter()
-        out = model(batch)
-        loss = imitation_loss(out.log_probs, batch.optimal, batch.edge_index, batch.num_nodes)
-        sync()
-        middle = time.perf_counter()
-        loss.backward()
-        sync()
-        end = time.perf_counter()
+        (out, loss), forward_s = timed(forward, sync)
+        _, backward_s = timed(loss.backward, sync)
         info = out.info
-        return {"forward_s": middle - start, "backward_s": end - middle, "loss": float(loss),
+        return {"forward_s": forward_s, "backward_s": backward_s, "loss": float(loss),
                 "fwd_steps": info.forward.steps if info else depth,
                 "bwd_steps": info.backward.steps if info and info.backward else None,
                 "bwd_converged": info.backward.converged if info and info.backward else None}
@@ -138,22 +132,24 @@ def run_child(args: argparse.Namespace, workload, depth: int, kind: str) -> dict
                "--threads", str(args.threads), "--sizes", workload.name, "--depths", str(depth), "--models", kind,
                "--repeats", str(args.repeats), "--actions", str(args.actions), "--hidden", str(args.hidden),
                "--seed", str(args.seed), "--b-max-iter", str(args.b_max_iter), "--b-tol", str(args.b_tol)]
-    result = run_json_child(command, args, {"workload": workload.name, "depth": depth, "model": kind})
+    result = run_json_child(command, {"workload": workload.name, "depth": depth, "model": kind}, threads=args.threads,
+                            timeout=args.timeout, wait_policy=args.wait_policy)
     if result.get("status") == "error":
         result["status"] = "error: " + result.pop("error", "")
     return result
 
 
 def print_report(results: list[dict[str, Any]]) -> None:
-    print("| workload | K_fwd | model | fwd steps | bwd steps | forward s | backward s | step s | peak MiB |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    columns = ("workload", "K_fwd", "model", "fwd steps", "bwd steps", "forward s", "backward s", "step s", "peak MiB")
+    print(markdown_header(columns, "lrlrrrrrr", compact=True))
     for r in results:
+        head = [r["workload"], r["depth"], r["model"]]
         if r.get("status") != "ok":
-            print(f"| {r['workload']} | {r['depth']} | {r['model']} | {r['status']} | | | | | |")
+            print(markdown_row([*head, r["status"]], len(columns)))
             continue
         bwd = "" if r["bwd_steps"] is None else f"{r['bwd_steps']}{'' if r['bwd_converged'] else '*'}"
-        print(f"| {r['workload']} | {r['depth']} | {r['model']} | {r['fwd_steps']} | {bwd} | {r['forward_s']:.3f} | "
-              f"{r['backward_s']:.3f} | {r['forward_s'] + r['backward_s']:.3f} | {r['peak_mib']:.1f} |")
+        print(markdown_row([*head, r["fwd_steps"], bwd, f"{r['forward_s']:.3f}", f"{r['backward_s']:.3f}",
+                            f"{r['forward_s'] + r['backward_s']:.3f}", f"{r['peak_mib']:.1f}"]))
     print("(* the backward solve stopped at --b-max-iter above --b-tol)")
     ok = {(r["workload"], r["depth"], r["model"]): r for r in results if r.get("status") == "ok"}
     for workload in dict.fromkeys(r["workload"] for r in results):

@@ -29,11 +29,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))  # the repository root: gvin without installing it
-
-import bench_deep_vi as deep  # noqa: E402  (standard library only at import time)
+import bench_deep_vi as deep  # standard library only at import time
+from harness import (
+    MIB,
+    current_rss,
+    load_warning,
+    markdown_header,
+    markdown_row,
+    release_memory,
+    resolve_wait_policy,
+    run_json_child,
+)
 
 PORT_PACKAGE = "scaling_vin_pytorch"
 PORT_ACTIONS = 8
@@ -89,8 +95,8 @@ def run_single(args: argparse.Namespace) -> dict[str, Any]:
 
     import gvin.datasets.generators  # noqa: F401  (counted in the import baseline)
 
-    deep.release_memory()
-    rss_import = deep.current_rss()
+    release_memory()
+    rss_import = current_rss()
     workload, depth = args.sizes[0], args.depths[0]
     torch.manual_seed(args.seed)
     model = ScalableVIN(state_dim=1, reward_dim=1, num_actions=PORT_ACTIONS, dim_hidden=args.hidden, depth=depth)
@@ -116,7 +122,8 @@ def run_port_child(args: argparse.Namespace, workload: deep.Workload, depth: int
     command = [sys.executable, str(Path(__file__).resolve()), "--single", "--sizes", workload.name,
                "--depths", str(depth), "--threads", str(args.threads), "--repeats", str(args.repeats),
                "--hidden", str(args.hidden), "--seed", str(args.seed)]
-    return deep.run_json_child(command, args, {"workload": workload.name, "depth": depth, "mode": "port"})
+    return run_json_child(command, {"workload": workload.name, "depth": depth, "mode": "port"}, threads=args.threads,
+                          timeout=args.timeout, wait_policy=args.wait_policy)
 
 
 def gvin_default_mode() -> str:
@@ -144,20 +151,20 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace, versio
     if args.wait_policy:
         print(f"OpenMP: OMP_WAIT_POLICY={args.wait_policy} in every configuration.")
     print()
-    print("| workload | K | implementation | time / step | ms / layer | peak MiB | × gvin (time, mem) |")
-    print("|---|---:|---|---:|---:|---:|---:|")
+    columns = ("workload", "K", "implementation", "time / step", "ms / layer", "peak MiB", "× gvin (time, mem)")
+    print(markdown_header(columns, "lrlrrrr", compact=True))
     ours = {(r["workload"], r["depth"]): r for r in results if r["mode"] != "port" and r.get("status") == "ok"}
     for r in results:
         name = "scaling-vin-pytorch" if r["mode"] == "port" else f"gvin ({r['mode']})"
-        head = f"| {deep.parse_workload(r['workload']).label} | {r['depth']} | {name} |"
+        head = [deep.parse_workload(r["workload"]).label, r["depth"], name]
         if r.get("status") != "ok":
-            print(f"{head} {r.get('status')} {r.get('error', '')} | | | |")
+            print(markdown_row([*head, f"{r.get('status')} {r.get('error', '')}"], len(columns)))
             continue
         ref = ours.get((r["workload"], r["depth"]))
         ratio = "–" if ref is None else (f"{r['seconds'] / ref['seconds']:.2f}, "
                                           f"{r['cpu_peak_step'] / max(ref['cpu_peak_step'], 1):.2f}")
-        print(f"{head} {r['seconds']:.3f} s | {r['seconds'] / r['depth'] * 1e3:.3f} | "
-              f"{r['cpu_peak_step'] / deep.MIB:.0f} | {ratio} |")
+        print(markdown_row([*head, f"{r['seconds']:.3f} s", f"{r['seconds'] / r['depth'] * 1e3:.3f}",
+                            f"{r['cpu_peak_step'] / MIB:.0f}", ratio]))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -191,10 +198,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.single:
         print(json.dumps(run_single(args)), flush=True)
         return
-    warning = deep.load_warning(args.threads)
+    warning = load_warning(args.threads)
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    args.wait_policy = deep.resolve_wait_policy("auto", warning is not None and args.threads > 1)
+    args.wait_policy = resolve_wait_policy("auto", warning is not None and args.threads > 1)
     mode = gvin_default_mode()
     results = []
     for workload in args.sizes:

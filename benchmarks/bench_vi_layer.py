@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
-import time
 from typing import Callable
 
 import numpy as np
@@ -46,6 +44,7 @@ from gvin.datasets.generators import gppn_mazes, sample_goals
 from gvin.grid import GridDTVIN, grid_from_graph, node_values_to_grid
 from gvin.models import DTVIN, GPPN
 from gvin.nn import EdgeTransition, StencilTransition, backup_actions_first, build_stencil
+from harness import device_sync, time_each
 
 KERNEL_SIZE = 3
 CONNECTIVITY = 4
@@ -76,23 +75,7 @@ def timed(paths: dict[str, Callable[[], object]], device: torch.device, repeats:
     The paths are timed in turn within every repeat, so that a change in machine
     load affects all of them alike and the ratios stay meaningful.
     """
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    for fn in paths.values():  # warm-up (allocator, kernels, caches)
-        for _ in range(2):
-            fn()
-    samples: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(repeats):
-        for name, fn in paths.items():
-            sync()
-            start = time.perf_counter()
-            for _ in range(inner):
-                fn()
-            sync()
-            samples[name].append((time.perf_counter() - start) / inner)
-    return {name: statistics.median(times) for name, times in samples.items()}
+    return time_each(paths, repeats, inner=inner, warmup=2, sync=device_sync(device))
 
 
 def check_same(reference: Tensor, *others: Tensor, what: str) -> None:

@@ -10,7 +10,7 @@ datasets, labels included, and times the constructor:
   patches (16 and 32) of the Jacksboro DEM or of random maps: windows, goals
   that half the window reaches, Dijkstra distances, optimal moves.
 
-Every world runs in a fresh process (the script re-invoked with ``--single``):
+Every world runs in a fresh process (:func:`harness.run_function`):
 imports → RSS recorded (the baseline) → the dataset built and timed → peak RSS
 (``ru_maxrss``). Prints a markdown table with seconds, tasks/s, peak RSS and the
 RSS above the baseline, and the issue-9 target: 10,000 tasks in under 60 s on
@@ -26,39 +26,25 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
-import time
+
+from harness import MIB, current_rss, markdown_header, markdown_row, peak_rss, run_function, timed
 
 TARGET_SECONDS = 60.0
 TARGET_COUNT = 10000
+COLUMNS = ("world", "tasks", "nodes / edges per task", "seconds", "tasks/s", "peak RSS (MiB)", "above imports (MiB)",
+           "10k in < 60 s")
 
 WORLDS = {
-    "cspace36": ("cspace", dict(bins=36)),
-    "cspace18": ("cspace", dict(bins=18)),
-    "cspace36-point": ("cspace", dict(bins=36, goal="point")),
-    "terrain-jacksboro16": ("terrain", dict(source="jacksboro", patch=16)),
-    "terrain-jacksboro32": ("terrain", dict(source="jacksboro", patch=32)),
-    "terrain-random16": ("terrain", dict(source="random", patch=16)),
-    "terrain-random32": ("terrain", dict(source="random", patch=32)),
+    "cspace36": ("cspace", dict(size=36)),
+    "cspace18": ("cspace", dict(size=18)),
+    "cspace36-point": ("cspace", dict(size=36, goal="point")),
+    "terrain-jacksboro16": ("terrain", dict(source="jacksboro", size=16)),
+    "terrain-jacksboro32": ("terrain", dict(source="jacksboro", size=32)),
+    "terrain-random16": ("terrain", dict(source="random", size=16)),
+    "terrain-random32": ("terrain", dict(source="random", size=32)),
 }
-
-
-def _rss_mib() -> float:
-    """Current resident set size in MiB (Linux ``/proc``; peak RSS elsewhere)."""
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        return _peak_mib()
-
-
-def _peak_mib() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
 
 
 def run_single(world: str, count: int, seed: int) -> dict:
@@ -72,38 +58,35 @@ def run_single(world: str, count: int, seed: int) -> dict:
         from gvin.graphs.terrain import jacksboro_dem
 
         jacksboro_dem()  # the DEM file (and matplotlib) load before the clock starts
-    baseline = _rss_mib()
-    start = time.perf_counter()
-    dataset = cls("train", count=(count, 0, 0), seed=seed, **kwargs)
-    seconds = time.perf_counter() - start
+    baseline = current_rss() / MIB
+    dataset, seconds = timed(lambda: cls("train", counts=(count, 0, 0), seed=seed, **kwargs))
     item = dataset[0]
     return {
-        "world": world, "count": len(dataset), "seconds": seconds, "peak_mib": _peak_mib(),
+        "world": world, "count": len(dataset), "seconds": seconds, "peak_mib": peak_rss() / MIB,
         "baseline_mib": baseline, "nodes": int(item.num_nodes), "edges": int(item.edge_index.shape[1]),
     }
 
 
 def run_child(world: str, count: int, seed: int) -> dict:
-    command = [sys.executable, os.path.abspath(__file__), "--single", world, "--count", str(count),
-               "--seed", str(seed)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        return {"world": world, "error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """:func:`run_single` in a fresh process (so each world's peak RSS is its own)."""
+    done = run_function(run_single, world, count, seed)
+    if done.result is None:
+        return {"world": world, "error": done.last_line() or "failed"}
+    return done.result
 
 
 def _row(result: dict, count: int) -> str:
     world = result["world"]
     if "error" in result:
-        return f"| {world} | {count} | error: {result['error']} | | | | | | |"
+        return markdown_row([world, count, f"error: {result['error']}"], len(COLUMNS))
     seconds, built = result["seconds"], result["count"]
     per_target = seconds * TARGET_COUNT / max(built, 1)
     verdict = "MET" if per_target < TARGET_SECONDS else "NOT MET"
     if built != TARGET_COUNT:
         verdict += f" (est. {per_target:.1f} s per 10k)"
-    return (f"| {world} | {built} | {result['nodes']} / {result['edges']} | {seconds:.2f} | "
-            f"{built / seconds:.0f} | {result['peak_mib']:.0f} | {result['peak_mib'] - result['baseline_mib']:.0f} | "
-            f"{verdict} |")
+    return markdown_row([world, built, f"{result['nodes']} / {result['edges']}", f"{seconds:.2f}",
+                         f"{built / seconds:.0f}", f"{result['peak_mib']:.0f}",
+                         f"{result['peak_mib'] - result['baseline_mib']:.0f}", verdict])
 
 
 def main() -> None:
@@ -112,14 +95,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=None, help=f"tasks per world (default {TARGET_COUNT})")
     parser.add_argument("--quick", action="store_true", help="200 tasks per world: a smoke run")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--single", choices=list(WORLDS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     count = args.count if args.count is not None else (200 if args.quick else TARGET_COUNT)
     if count < 1:
         parser.error(f"--count must be >= 1, got {count}")
-    if args.single:
-        print(json.dumps(run_single(args.single, count, args.seed)))
-        return
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -129,9 +108,7 @@ def main() -> None:
         print(f"warning: load average {load:.2f} > 1.5: other processes compete for the CPUs; "
               "times are pessimistic", file=sys.stderr)
     print()
-    print("| world | tasks | nodes / edges per task | seconds | tasks/s | peak RSS (MiB) | above imports (MiB) "
-          "| 10k in < 60 s |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print(markdown_header(COLUMNS, "lrrrrrrl"))
     for world in args.worlds:
         print(_row(run_child(world, count, args.seed), count), flush=True)
 

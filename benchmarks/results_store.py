@@ -9,24 +9,21 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
+
+import harness
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def git_commit() -> str:
-    """The checkout's commit (``"unknown"`` outside git), with ``+dirty`` when files differ from it."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    """The checkout's commit (``"unknown"`` outside git), with ``+dirty`` when tracked files differ from it."""
+    state = harness.git_commit(short=False)
+    if state is None:
         return "unknown"
+    commit, dirty = state
     return commit + ("+dirty" if dirty else "")
 
 

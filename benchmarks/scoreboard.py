@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 import results_store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,9 +146,8 @@ def gvin_command() -> list[str]:
 
 def run_logged(argv: list[str], log: Path) -> str:
     """Run ``argv`` with one thread; append its output to ``log``; return its stdout (raises on failure)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     log.parent.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
+    done = harness.run_child(argv, threads=1, cwd=ROOT)
     with open(log, "a") as file:
         file.write(f"$ {' '.join(argv)}\n{done.stdout}{done.stderr}\n")
     if done.returncode != 0:

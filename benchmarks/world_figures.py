@@ -1,10 +1,13 @@
 """Issue 9's figures: one trained planner per world, %Optimal / %Success on its test split, plus transfer rows.
 
-Runs a fixed list of ``gvin train`` / ``gvin evaluate`` commands (the installed
-``gvin`` next to ``sys.executable``, one at a time, ``--threads 1`` and
-``OMP_NUM_THREADS=1``), parses the printed ``test (...): %Optimal X  %Success Y``
-line of each, and prints a markdown table: world, data (size, counts), model,
-K, epochs, wall time, test %Optimal, %Success and the exact command.
+Runs a fixed list of ``gvin train`` / ``gvin evaluate --json`` commands (the
+installed ``gvin`` next to ``sys.executable``, one at a time, each in a fresh
+process through :func:`harness.run_child`, ``--threads 1`` and
+``OMP_NUM_THREADS=1``), reads each one's figures as data (a training run's
+``<out>/test.json``, the JSON object ``gvin evaluate --json`` prints: the split,
+the depth, the graphs scored and the rates as fractions), and prints a markdown
+table: world, data (size, counts), model, K, epochs, wall time, test %Optimal,
+%Success and the exact command.
 
 Rows (DT-VIN, the CLI's default K = 3 × side unless said):
 
@@ -20,12 +23,13 @@ Rows (DT-VIN, the CLI's default K = 3 × side unless said):
   the 3×3 stencil, so the CLI allows it although the moves differ: 4- vs
   8-connected); and with matching moves, an 8-connected maze-15 run
   (``maze15-c8``) → C-space 18 and C-space 18 → 8-connected mazes 15. An
-  evaluation the CLI refuses (exit status 2, ``error: ...``) is reported as
-  "refused" with its message;
+  evaluation the CLI refuses (exit status 2, one ``error: ...`` line on
+  stderr) is reported as "refused" with that message;
 * ``grid-roadmap``: a geometric DT-VIN (``edge_dim=3``) trained in Python on
   8-connected *grid* graphs with roadmap-style edge features (this script's
   ``grid-roadmap`` mode, :func:`grid_item`), evaluated on the roadmap row's
-  test split (``RoadmapDataset("test", ...)``): read it next to ``roadmap100``.
+  test split (``RoadmapDataset("test", ...)``): read it next to ``roadmap100``;
+  it writes ``test.json`` and ``metrics.jsonl`` as ``gvin train`` does.
 
 Runs write into ``--out-root`` (default ``runs/world_figures``; ``--quick``:
 ``runs/world_figures_quick``), one folder per row: the run's checkpoint, its
@@ -37,7 +41,8 @@ a command runs). Time is the whole ``gvin train`` process (data generation,
 epochs with validation, test evaluation): wall time, and the CPU seconds of
 the process (user + system), which is what a shared machine cannot inflate.
 ``result.json`` also records the commit the command ran on (and whether
-``gvin/`` had uncommitted changes then).
+``gvin/`` had uncommitted changes then), the run's figures as it wrote them
+(``record``) and its peak RSS.
 
 Usage::
 
@@ -53,23 +58,20 @@ import argparse
 import json
 import math
 import os
-import re
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import MIB, Running, child_env, git_commit, markdown_table, run_child
+
 REPO = Path(__file__).resolve().parent.parent
 GVIN = str(Path(sys.executable).with_name("gvin"))
 SCRIPT = Path(__file__).resolve()
-
-METRICS = re.compile(r"^(?P<split>train|valid|test) \((?P<n>\d+) (?P<noun>[^,()]+), policy over \w+\): "
-                     r"%Optimal (?P<optimal>[\d.]+|nan)\s+%Success (?P<success>[\d.]+|nan)")
-DEPTH = re.compile(r"\bK=(\d+)\b")
-RESUMED = re.compile(r"^resuming .* after epoch (\d+)")
-ERROR = re.compile(r"^error: (.*)")
+TEST_FILE = "test.json"  # what gvin train (and this script's grid-roadmap mode) writes: the test split's figures
+METRICS_FILE = "metrics.jsonl"  # one JSON line per finished epoch
+CHECKPOINT = "checkpoint.pt"
 
 
 # ----------------------------------------------------------------------------- rows
@@ -150,7 +152,7 @@ def rows(quick: bool, out: Path, epochs_override: int | None = None) -> list[Row
     def evaluate(key: str, source: str, world: str, size_text: str, data_args: list[str], depth: int | None,
                  counted: bool = True, cached: bool = False, note: str = "") -> Row:
         transfer = QUICK_COUNTS if quick else FULL["transfer-counts"]
-        args = [str(out / source / "checkpoint.pt"), *data_args]
+        args = [str(out / source / CHECKPOINT), *data_args]
         if counted:
             args += ["--counts", *map(str, transfer)]
         if cached:
@@ -158,7 +160,7 @@ def rows(quick: bool, out: Path, epochs_override: int | None = None) -> list[Row
         if depth is not None:
             depth = 6 if quick else depth
             args += ["--depth", str(depth)]
-        args += ["--device", "cpu"]
+        args += ["--device", "cpu", "--json"]
         text = f"{size_text}, {'/'.join(map(str, transfer))}" if counted else size_text
         return Row(key, world, text, f"DT-VIN ({source})", "evaluate", args, source=source, depth=depth,
                    note=note)
@@ -234,7 +236,7 @@ def run_row(row: Row, out: Path, known: dict[str, dict]) -> dict:
             return stored
     if row.source is not None and known.get(row.source, {}).get("status") != "ok":
         return {"command": text, "status": "skipped", "error": f"{row.source} has no checkpoint"}
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = child_env(extra={"PYTHONUNBUFFERED": "1"})  # one thread: run_child sets the libraries' variables
     print(f"[{row.key}] {text}", file=sys.stderr, flush=True)
     attempts_file = folder / "attempts.json"
     attempts = json.loads(attempts_file.read_text()) if attempts_file.exists() else []
@@ -246,34 +248,47 @@ def run_row(row: Row, out: Path, known: dict[str, dict]) -> dict:
 
     attempt["library"] = _library_state()
     record()
-    start, children = time.perf_counter(), _children_cpu()
-    lines: list[str] = []
+    resumed_after = _epochs_done(folder) if row.kind != "evaluate" else None
+    started = time.time()
     with open(folder / "log.txt", "a") as log:
         log.write(f"\n$ {text}\n")
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   cwd=REPO, env=env)
-        assert process.stdout is not None
-        for line in process.stdout:
-            stamp = time.perf_counter() - start
-            log.write(f"[{stamp:7.1f}s] {line}")
+
+        def on_line(line: str, running: Running) -> None:
+            stamp = running.elapsed
+            log.write(f"[{stamp:7.1f}s] {line}\n")
             log.flush()
-            lines.append(line.rstrip("\n"))
             if not line.startswith("evaluate"):  # evaluate's progress bar, if any
                 print(f"[{row.key} {stamp:6.0f}s] {line.rstrip()}", file=sys.stderr, flush=True)
-            attempt.update(wall_s=stamp, cpu_s=_process_cpu(process.pid, attempt["cpu_s"]))
+            cpu = running.cpu_s()
+            attempt.update(wall_s=stamp, cpu_s=attempt["cpu_s"] if cpu is None else cpu)
             record()
-        code = process.wait()
-    wall, cpu = time.perf_counter() - start, _children_cpu() - children
-    result = parse(lines, row)
-    result.update(command=text, returncode=code, wall_s=wall, cpu_s=cpu, library=attempt["library"])
-    if code == 0 and result.get("optimal") is not None:
+
+        run = run_child(command, threads=1, env=env, cwd=REPO, on_line=on_line, merge_stderr=True)
+    code = run.returncode
+    result: dict = {}
+    figures = _figures(row, folder, run.json_line() if row.kind == "evaluate" else None, started) if code == 0 else None
+    if figures is not None:
+        result.update(optimal=100 * figures["optimal"], success=100 * figures["success"],
+                      num_graphs=figures["num_graphs"], depth=figures["depth"], record=figures)
+    if resumed_after:
+        result["resumed_after"] = resumed_after
+    error = run.last_line("error: ")
+    if error is not None:
+        result["error"] = error[len("error: "):]
+    result.update(command=text, returncode=code, wall_s=run.wall_s, cpu_s=run.cpu_s,
+                  peak_rss_mib=None if run.peak_rss is None else round(run.peak_rss / MIB, 1),
+                  library=attempt["library"])
+    if code == 0 and figures is not None:
         result["status"] = "ok"
     elif row.kind == "evaluate" and code == 2 and result.get("error"):  # the CLI refused: that is the result
         result["status"] = "refused"
     else:
         result["status"] = "failed"
-        result.setdefault("error", lines[-1] if lines else f"exit status {code}")
-    attempt.update(wall_s=wall, cpu_s=cpu, resumed_after=result.get("resumed_after"), status=result["status"])
+        lines = run.stdout.splitlines()
+        result.setdefault("error", (lines[-1] if lines else f"exit status {code}") if code != 0
+                          else f"exit status 0 but no figures ({TEST_FILE} or --json output)")
+    attempt.update(wall_s=run.wall_s, cpu_s=run.cpu_s, resumed_after=result.get("resumed_after"),
+                   status=result["status"])
     record()
     if row.kind != "evaluate":  # a resumed run's time: every attempt of the same run, interrupted ones too
         same = [a for a in attempts if _same_run(a["command"], text)]
@@ -286,61 +301,48 @@ def run_row(row: Row, out: Path, known: dict[str, dict]) -> dict:
     return result
 
 
+def _figures(row: Row, folder: Path, printed: dict | None, started: float) -> dict | None:
+    """The test figures of a finished command: ``gvin evaluate --json``'s object, or the ``test.json``
+    a training run (or the grid-roadmap mode) wrote in ``folder`` since ``started`` (a ``time.time()``)."""
+    if row.kind == "evaluate":
+        return printed if printed is not None and "optimal" in printed else None
+    path = folder / TEST_FILE
+    try:
+        if path.stat().st_mtime < started - 1:  # left by an earlier run
+            return None
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _epochs_done(folder: Path) -> int | None:
+    """The epochs a run folder's checkpoint holds before a (resumed) training run: the last epoch of
+    its ``metrics.jsonl``; ``None`` without a checkpoint."""
+    if not (folder / CHECKPOINT).exists():
+        return None
+    try:
+        lines = (folder / METRICS_FILE).read_text().splitlines()
+        return max((int(json.loads(line)["epoch"]) for line in lines if line.strip()), default=None)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _library_state() -> str | None:
     """The repository's commit, and whether ``gvin/`` had uncommitted changes, when a command started."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              timeout=30).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "gvin"], cwd=REPO, capture_output=True,
-                               text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    state = git_commit(paths=["gvin"], untracked=True)
+    if state is None:
         return None
-    return (head + (" + uncommitted changes in gvin/" if dirty else "")) or None
-
-
-def _children_cpu() -> float:
-    """User + system CPU seconds of this process's finished children."""
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _process_cpu(pid: int, last: float) -> float:
-    """User + system CPU seconds of a running process (Linux ``/proc``; ``last`` elsewhere)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return last
+    head, dirty = state
+    return head + (" + uncommitted changes in gvin/" if dirty else "")
 
 
 def _same_run(a: str, b: str) -> bool:
     """The same run but for ``--epochs`` (a resume that trains further)."""
-    strip = lambda s: re.sub(r"--epochs \d+", "", s)  # noqa: E731
+    def strip(command: str) -> list[str]:
+        words = shlex.split(command)
+        return [w for i, w in enumerate(words) if w != "--epochs" and (i == 0 or words[i - 1] != "--epochs")]
+
     return strip(a) == strip(b)
-
-
-def parse(lines: list[str], row: Row) -> dict:
-    """The test metrics, K, a resume and an error line of a command's output."""
-    result: dict = {}
-    for line in lines:
-        match = METRICS.match(line)
-        if match and match["split"] == "test":
-            result.update(optimal=float(match["optimal"]), success=float(match["success"]),
-                          num_graphs=int(match["n"]))
-        match = DEPTH.search(line)
-        if match and "depth" not in result and (line.startswith(("dtvin", "vin", "gppn", "implicit")) or
-                                                line.startswith("grid-roadmap")):
-            result["depth"] = int(match[1])
-        match = RESUMED.match(line)
-        if match:
-            result["resumed_after"] = int(match[1])
-        match = ERROR.match(line)
-        if match:
-            result["error"] = match[1]
-    return result
 
 
 # ----------------------------------------------------------------------------- table
@@ -350,9 +352,12 @@ def _minutes(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+COLUMNS = ("world", "data (size, train/valid/test)", "model", "K", "epochs", "wall time (CPU)", "test %Optimal",
+           "test %Success", "command")
+
+
 def table(all_rows: list[Row], results: dict[str, dict]) -> str:
-    lines = ["| world | data (size, train/valid/test) | model | K | epochs | wall time (CPU) | test %Optimal | "
-             "test %Success | command |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    cells_of = []
     for row in all_rows:
         result = results.get(row.key)
         if result is None:
@@ -382,8 +387,8 @@ def table(all_rows: list[Row], results: dict[str, dict]) -> str:
         cells = [row.world, data.replace("|", "\\|"), row.model, str(depth or ""),
                  str(row.epochs) if row.epochs is not None else "", wall, optimal, success,
                  f"`{result['command']}`"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        cells_of.append(cells)
+    return markdown_table(COLUMNS, cells_of)
 
 
 # ----------------------------------------------------------------------------- grid graphs for roadmap planners
@@ -466,7 +471,7 @@ def grid_workspaces(count: int, seed: int, split: int, cells: int = 10, min_reac
 
 
 def grid_roadmap_main(argv: list[str]) -> int:
-    """Train a geometric DT-VIN on grid graphs, evaluate it on the roadmap world's test split."""
+    """Train a geometric DT-VIN on grid graphs, evaluate it on the roadmap world's test split (``<out>/test.json``)."""
     parser = argparse.ArgumentParser(prog="world_figures.py grid-roadmap",
                                      description=grid_roadmap_main.__doc__)
     parser.add_argument("--counts", type=int, nargs=3, default=(1000, 200, 200), metavar=("TRAIN", "VALID", "TEST"),
@@ -487,6 +492,8 @@ def grid_roadmap_main(argv: list[str]) -> int:
 
     torch.set_num_threads(1)
     from gvin.datasets.roadmap import RoadmapDataset
+    from gvin.train.run import evaluation_record
+    from gvin.train.run_files import MetricsLog, write_json
     from gvin.train.trainer import Trainer, TrainConfig, evaluate
 
     depth = args.depth or 3 * math.ceil(math.sqrt(args.samples))
@@ -495,15 +502,18 @@ def grid_roadmap_main(argv: list[str]) -> int:
                          epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          data={"grid-roadmap": [args.cells, *args.counts], "seed": args.seed})
     args.out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(config, checkpoint=args.out / "checkpoint.pt", resume=True)
+    trainer = Trainer(config, checkpoint=args.out / CHECKPOINT, resume=True)
     if trainer.epoch:
-        print(f"resuming {args.out / 'checkpoint.pt'} after epoch {trainer.epoch}", flush=True)
+        print(f"resuming {args.out / CHECKPOINT} after epoch {trainer.epoch}", flush=True)
+    metrics_log = MetricsLog(args.out / METRICS_FILE)  # as gvin train keeps it
+    metrics_log.start(trainer.history)
     params = sum(p.numel() for p in trainer.model.parameters())
     print(f"grid-roadmap dtvin(edge_dim=3): {params} parameters, K={depth}, {len(train)} training grid graphs "
           f"({args.cells}x{args.cells}, mean {sum(d.num_nodes for d in train) / len(train):.0f} free cells)",
           flush=True)
 
     def report(record: dict) -> None:
+        metrics_log.append(record)
         print(f"epoch {int(record['epoch'])}/{args.epochs}  loss {record['loss']:.4f}  grid valid %Optimal "
               f"{100 * record['valid_optimal']:.1f}  %Success {100 * record['valid_success']:.1f}", flush=True)
 
@@ -512,11 +522,12 @@ def grid_roadmap_main(argv: list[str]) -> int:
         grids = evaluate(trainer.model, test, "cpu")
         print(f"grid test ({grids.num_graphs} grids): %Optimal {100 * grids.optimal:.1f}  "
               f"%Success {100 * grids.success:.1f}", flush=True)
-    roadmaps = RoadmapDataset("test", num_samples=args.samples, count=(0, 0, args.test_count), seed=0,
-                              k=args.neighbours)
+    roadmaps = RoadmapDataset("test", size=args.samples, counts=(0, 0, args.test_count), seed=0,
+                              neighbours=args.neighbours)
     metrics = evaluate(trainer.model, roadmaps, "cpu")
     parts = "  ".join(f"{name} {value:.1f}" for name, value in metrics.as_percent().items())
     print(f"test ({metrics.num_graphs} roadmaps, policy over moves): {parts}", flush=True)
+    write_json(args.out / TEST_FILE, evaluation_record(metrics, "test", trainer.model, trainer.epoch))
     return 0
 
 
