@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import weakref
 from typing import Any
 
@@ -159,6 +160,48 @@ def graph_edge_index(value, num_nodes: int) -> Tensor:
     return value
 
 
+def count(value, name: str, minimum: int = 0) -> int:
+    """``value`` as an ``int >= minimum`` (default ``0``); a one-element integer tensor counts as its int."""
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.is_floating_point():
+        value = value.item()
+    return positive_int(value, name, minimum)
+
+
+def binary_vector(value, name: str, size: int, what: str) -> Tensor:
+    """An ``[size]`` mask: bool, or numbers that are all 0/1 (returned as bool). ``what`` names the
+    size in the message (``"N"``: ``"goal must be [N]=9, got (8,)"``)."""
+    tensor(value, name)
+    if value.shape != (size,):
+        raise ValueError(f"{name} must be [{what}]={size}, got {tuple(value.shape)}")
+    return binary(value, name, "{name} must be a bool mask (or 0/1), got values other than 0 and 1 ({dtype})")
+
+
+def index_vector(value, name: str, size: int, what: str, bound: int, bound_what: str) -> Tensor:
+    """An ``[size]`` integer tensor with values in ``[0, bound)``; ``what`` names the size and
+    ``bound_what`` the bound in the messages."""
+    tensor(value, name)
+    if value.shape != (size,):
+        raise ValueError(f"{name} must be [{what}]={size}, got {tuple(value.shape)}")
+    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+        raise ValueError(f"{name} must be an integer tensor, got {value.dtype}")
+    if value.numel() and (int(value.min()) < 0 or int(value.max()) >= bound):
+        raise ValueError(
+            f"{name} has values in [{int(value.min())}, {int(value.max())}] but must be in [0, {bound}) "
+            f"({bound_what})"
+        )
+    return value
+
+
+def edge_scores(log_probs, num_edges: int) -> Tensor:
+    """A policy's ``log_probs``: a float ``[E]`` tensor, one score per edge."""
+    tensor(log_probs, "log_probs")
+    if log_probs.shape != (num_edges,):
+        raise ValueError(f"log_probs must be [E]={num_edges}, got {tuple(log_probs.shape)}")
+    if not log_probs.is_floating_point():
+        raise ValueError(f"log_probs must be a float tensor, got {log_probs.dtype}")
+    return log_probs
+
+
 def as_rng(seed: Any, name: str = "seed", allow_none: bool = False) -> np.random.Generator:
     """A :class:`numpy.random.Generator` from a Generator or a non-negative integer seed
     (or, with ``allow_none``, ``None``: fresh entropy)."""
@@ -191,7 +234,7 @@ def binary(value, name: str, message: str | None = None):
             return value
         numeric = not value.is_complex()
     else:
-        value = np.asarray(value)
+        value = as_array(value, name)
         if value.dtype == np.bool_:
             return value
         numeric = np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)
@@ -205,3 +248,166 @@ def binary(value, name: str, message: str | None = None):
             message = "{name} must be a bool (or 0/1) mask, got {dtype} values {values}"
         raise ValueError(message.format(name=name, dtype=value.dtype, values=values))
     return value != 0
+
+
+# ----------------------------------------------------------------------------- nested sequences
+
+
+def _is_sequence(value: Any) -> bool:
+    """A list / tuple, or an array / tensor with at least one axis (what ``np.asarray`` nests into)."""
+    if isinstance(value, (list, tuple)):
+        return True
+    if isinstance(value, (np.ndarray, Tensor)):
+        return value.ndim > 0
+    return False
+
+
+def _where(name: str, path: tuple[int, ...]) -> str:
+    return name + "".join(f"[{i}]" for i in path)
+
+
+def ragged(value: Any, name: str) -> str | None:
+    """Why the nested sequence ``value`` is not a rectangular array, in words naming ``name``
+    (``None`` if it is rectangular, or not a nested sequence at all).
+
+    Walks ``value`` one depth at a time: at each depth every item must be a sequence of one
+    common length, or every item a scalar.
+    """
+    level: list[tuple[tuple[int, ...], Any]] = [((), value)]
+    while level:
+        sequences = [(path, item) for path, item in level if _is_sequence(item)]
+        if not sequences:
+            return None
+        if len(sequences) != len(level):
+            scalar = next(path for path, item in level if not _is_sequence(item))
+            return (
+                f"{name} is ragged: {_where(name, scalar)} is a single value but {_where(name, sequences[0][0])} "
+                "is a row of values; every row must hold the same number of values"
+            )
+        lengths = [len(item) for _, item in sequences]
+        if len(set(lengths)) > 1:
+            first_path, first = sequences[0][0], lengths[0]
+            other = next(i for i, n in enumerate(lengths) if n != first)
+            shown = ", ".join(map(str, lengths[:12])) + (", ..." if len(lengths) > 12 else "")
+            return (
+                f"{name} rows have different lengths: {_where(name, first_path)} has {first} entries but "
+                f"{_where(name, sequences[other][0])} has {lengths[other]} (row lengths [{shown}]); "
+                "every row must have the same length"
+            )
+        level = [(path + (i,), sub) for path, item in sequences for i, sub in enumerate(item)]
+    return None
+
+
+def as_array(value: Any, name: str) -> np.ndarray:
+    """``np.asarray(value)``, with a ragged nested list refused by name.
+
+    Raises:
+        ValueError: ``value`` nests sequences of different lengths (``[[1, 1], [1]]``) or
+            mixes values and rows; the message names ``name``, the first two rows that differ and
+            the row lengths (numpy's own message speaks of an "inhomogeneous shape").
+    """
+    try:
+        return np.asarray(value)
+    except ValueError:
+        problem = ragged(value, name)
+        if problem is None:
+            raise
+        raise ValueError(problem) from None
+
+
+# ----------------------------------------------------------------------------- devices
+
+
+def _device_text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def as_device(value: Any, name: str = "device", available: bool = True) -> torch.device:
+    """``value`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, a :class:`torch.device`, ...) as a
+    :class:`torch.device`, checked up front.
+
+    Args:
+        value: the device.
+        name: the argument's name, for the messages.
+        available: also refuse a device this machine does not have: CUDA (or ``cuda:N`` past the
+            number of GPUs), MPS or XPU where torch finds none. ``False`` checks the spelling only
+            (e.g. a config written on one machine for another).
+
+    Raises:
+        ValueError: torch does not know the device (``"gpu"``), or (``available``) this machine
+            lacks it; the message names ``name`` and what to use instead.
+    """
+    try:
+        device = value if isinstance(value, torch.device) else torch.device(value)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a torch device such as 'cpu', 'cuda', 'cuda:N' or 'mps', got {value!r}"
+        ) from None
+    if not available:
+        return device
+    text = _device_text(value)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA support" if torch.version.cuda is None and \
+                getattr(torch.version, "hip", None) is None else "torch finds no CUDA GPU"
+            raise ValueError(f"{name}={text!r}: CUDA is not available on this machine ({why}); use {name}='cpu'")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            have = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+            raise ValueError(
+                f"{name}={text!r}: this machine has {count} CUDA device(s) ({have}); "
+                f"use {name}='cuda' (cuda:0), another index below {count}, or {name}='cpu'"
+            )
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"{name}={text!r}: MPS (Apple's GPU) is not available on this machine; use {name}='cpu'")
+    elif device.type == "xpu":
+        xpu = getattr(torch, "xpu", None)
+        if xpu is None or not xpu.is_available():
+            raise ValueError(f"{name}={text!r}: XPU (Intel's GPU) is not available on this machine; use {name}='cpu'")
+        count = xpu.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(
+                f"{name}={text!r}: this machine has {count} XPU device(s); use {name}='xpu' or {name}='cpu'"
+            )
+    return device
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (``None`` where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def size_text(num_bytes: float) -> str:
+    """A byte count in words: ``"512 MiB"``, ``"3.2 GiB"``, ``"1,234 TiB"``."""
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if num_bytes >= scale:
+            value = num_bytes / scale
+            return f"{value:,.1f} {unit}" if value < 10 else f"{value:,.0f} {unit}"
+    return f"{int(num_bytes)} bytes"
+
+
+def check_memory(need: int, what: str, remedy: str) -> None:
+    """Refuse work that cannot fit in this machine's memory, before allocating anything.
+
+    Args:
+        need: a lower bound on the bytes the work needs (a bound, so nothing that fits is refused).
+        what: the work, as the subject of the message (``"10 mazes of 7x7"``).
+        remedy: what to change (``"reduce counts or size"``).
+
+    Raises:
+        ValueError: ``need`` exceeds the machine's physical memory
+            (:func:`memory_bytes`; nothing is refused where the OS does not say).
+    """
+    have = memory_bytes()
+    if have and need > have:
+        raise ValueError(
+            f"{what} need at least {size_text(need)} of memory, more than this machine's {size_text(have)}; {remedy}"
+        )

@@ -15,9 +15,24 @@ from pathlib import Path
 
 import numpy as np
 
-from gvin.viz import _as_cell
+from gvin._checks import as_array
 
 Cell = tuple[int, int]
+
+
+def as_cell(cell, shape: tuple[int, ...], what: str) -> Cell:
+    """A ``(row, col)`` pair of integers inside ``shape`` (negative indices are refused: no wrap-around)."""
+    if hasattr(cell, "tolist"):
+        cell = cell.tolist()
+    if isinstance(cell, (str, bytes)) or not isinstance(cell, (tuple, list)) or len(cell) != 2:
+        raise ValueError(f"{what} must be a (row, col) pair, got {cell!r}")
+    if not all(isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_)) for c in cell):
+        raise TypeError(f"{what} must be a (row, col) pair of integers, got {cell!r}")
+    row, col = int(cell[0]), int(cell[1])
+    if not (0 <= row < shape[0] and 0 <= col < shape[1]):
+        raise ValueError(f"{what} {(row, col)} is outside the maze of shape {tuple(shape)}")
+    return row, col
+
 
 WALL, FREE, START, GOAL, PATH = "#", ".", "S", "G", "*"
 TEXT_CELLS = {WALL: False, FREE: True, START: True, GOAL: True, PATH: True}
@@ -86,7 +101,7 @@ def as_free_mask(free, what: str = "map") -> np.ndarray:
         free = free.detach().cpu().numpy()
     if isinstance(free, (str, bytes, os.PathLike)):
         raise TypeError(f"{what} must be an [H, W] array; read a map file with gvin.read_map({str(free)!r})")
-    array = np.asarray(free)
+    array = as_array(free, what)
     if array.dtype != bool and not np.issubdtype(array.dtype, np.number):
         raise TypeError(f"{what} must hold numbers or booleans (non-zero = free), got dtype {array.dtype}")
     if array.ndim != 2:
@@ -104,7 +119,7 @@ def as_free_mask(free, what: str = "map") -> np.ndarray:
 
 def free_cell(cell, free: np.ndarray, what: str) -> Cell:
     """``cell`` as a ``(row, col)`` pair of ints on a free cell of ``free``."""
-    row, col = _as_cell(cell, free.shape, what)
+    row, col = as_cell(cell, free.shape, what)
     if not free[row, col]:
         raise ValueError(f"{what} {(row, col)} is on a wall; choose a free cell")
     return row, col
@@ -225,4 +240,4 @@ def read_map(path: str | os.PathLike) -> GridMap:
     return reader(path)
 
 
-__all__ = ["GridMap", "read_map", "as_free_mask", "free_cell", "READERS", "TEXT_CELLS"]
+__all__ = ["GridMap", "read_map", "as_free_mask", "as_cell", "free_cell", "READERS", "TEXT_CELLS"]

@@ -17,7 +17,7 @@ from gvin.graphs.grid import describe_stencil, from_grid, grid_stencil, to_grid
 from gvin.maps import Cell, GridMap, as_free_mask, free_cell
 from gvin.models import GraphPlanner
 from gvin.planners import goal_mask, move_mask, shortest_path, shortest_path_distances
-from gvin.train.metrics import greedy_successor
+from gvin.planners.greedy import greedy_successor
 
 
 @dataclass
@@ -186,7 +186,7 @@ def load_planner(path: str | os.PathLike, device: str | torch.device = "cpu") ->
             checkpoint, a config that builds no model or weights that do not fit
             it, a CUDA device on a machine without CUDA.
     """
-    from gvin.train.checkpoint import load_planner as load_checkpointed, training_config
+    from gvin.train.checkpoint import load_model as load_checkpointed, training_config
 
     model, payload = load_checkpointed(path, device)
     config = training_config(payload, path)

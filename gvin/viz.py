@@ -12,7 +12,11 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from gvin._checks import as_array
+from gvin.graphs.cspace import as_arm, as_obstacles
 from gvin.io import atomic_write
+from gvin.maps import as_cell
+from gvin.planners.shortest_paths import goal_mask
 
 
 def _as_maze(maze, what: str = "maze", finite: bool = True) -> np.ndarray:
@@ -21,7 +25,7 @@ def _as_maze(maze, what: str = "maze", finite: bool = True) -> np.ndarray:
         raise TypeError(f"{what} must be a 2-D array, got {type(maze).__name__}")
     if hasattr(maze, "detach"):
         maze = maze.detach().cpu().numpy()
-    array = np.asarray(maze)
+    array = as_array(maze, what)
     if array.ndim != 2:
         raise ValueError(f"{what} must be a 2-D [H, W] array (gvin.viz draws 2-D maps), got shape {array.shape}")
     if array.size == 0:
@@ -33,24 +37,10 @@ def _as_maze(maze, what: str = "maze", finite: bool = True) -> np.ndarray:
     return array
 
 
-def _as_cell(cell, shape: tuple[int, ...], what: str) -> tuple[int, int]:
-    """A ``(row, col)`` pair of integers inside ``shape`` (negative indices are refused: no wrap-around)."""
-    if hasattr(cell, "tolist"):
-        cell = cell.tolist()
-    if isinstance(cell, (str, bytes)) or not isinstance(cell, (tuple, list)) or len(cell) != 2:
-        raise ValueError(f"{what} must be a (row, col) pair, got {cell!r}")
-    if not all(isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_)) for c in cell):
-        raise TypeError(f"{what} must be a (row, col) pair of integers, got {cell!r}")
-    row, col = int(cell[0]), int(cell[1])
-    if not (0 <= row < shape[0] and 0 <= col < shape[1]):
-        raise ValueError(f"{what} {(row, col)} is outside the maze of shape {tuple(shape)}")
-    return row, col
-
-
 def _as_cells(cells, shape: tuple[int, ...], what: str) -> list[tuple[int, int]]:
     if isinstance(cells, (str, bytes)):
         raise TypeError(f"{what} must be a sequence of (row, col) cells, got {type(cells).__name__}")
-    return [_as_cell(cell, shape, f"{what} cell {i}") for i, cell in enumerate(cells)]
+    return [as_cell(cell, shape, f"{what} cell {i}") for i, cell in enumerate(cells)]
 
 
 def render_ascii(
@@ -72,8 +62,8 @@ def render_ascii(
     """
     maze = _as_maze(maze)
     cells = _as_cells(path, maze.shape, "path")
-    start = None if start is None else _as_cell(start, maze.shape, "start")
-    goal = None if goal is None else _as_cell(goal, maze.shape, "goal")
+    start = None if start is None else as_cell(start, maze.shape, "start")
+    goal = None if goal is None else as_cell(goal, maze.shape, "goal")
     canvas = np.where(maze != 0, ".", "#").astype("<U1")
     for row, col in cells:
         canvas[row, col] = "*"
@@ -175,23 +165,34 @@ def plot_path(free, cells, ax=None, colour: str = "tab:red", label: str | None =
 
     Returns:
         The axes (a line through the cells and a square at the start; a star at the goal).
+        A step between cells more than one apart (across the seam of a torus, such as a
+        C-space's joint angle wrapping from 359° to 0°) breaks the line instead of crossing
+        the whole map.
 
     Raises:
         ValueError: a cell outside the map; TypeError: non-integer cells.
     """
     free = _as_maze(free, "free") != 0
     cells = _as_cells(cells, free.shape, "path")
-    goal = None if goal is None else _as_cell(goal, free.shape, "goal")
+    goal = None if goal is None else as_cell(goal, free.shape, "goal")
     if ax is None:
         ax = plot_map(free)
     ax = _axes(ax)
     if cells:
-        rows, cols = np.asarray(cells).T
+        rows, cols = _broken_at_seams(np.asarray(cells, dtype=float))
         ax.plot(cols, rows, "-o", color=colour, markersize=3, linewidth=2, label=label)
         ax.plot(cols[0], rows[0], "s", color="white", markeredgecolor="black", markersize=8)
     if goal is not None:
         ax.plot(goal[1], goal[0], "*", color="gold", markeredgecolor="black", markersize=14)
     return ax
+
+
+def _broken_at_seams(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, cols)`` of ``cells [L, 2]`` with a NaN between consecutive cells more than one cell
+    apart (a wrap across a torus seam), where Matplotlib then breaks the line."""
+    jumps = np.flatnonzero(np.abs(np.diff(cells, axis=0)).max(axis=1) > 1) + 1
+    broken = np.insert(cells, jumps, np.nan, axis=0)
+    return broken[:, 0], broken[:, 1]
 
 
 _RATES = (("valid_optimal", "valid %Optimal", "tab:green"), ("valid_success", "valid %Success", "tab:orange"))
@@ -255,9 +256,7 @@ def _obstacle_patch(obstacle, colour: str):
 
 
 def _draw_obstacles(ax, obstacles, colour: str = "0.35") -> None:
-    from gvin.graphs.cspace import _obstacles
-
-    for obstacle in _obstacles(obstacles):
+    for obstacle in as_obstacles(obstacles):
         ax.add_patch(_obstacle_patch(obstacle, colour))
 
 
@@ -279,8 +278,6 @@ def plot_roadmap(data, path: Sequence[int] | None = None, obstacles=None, ax=Non
         ValueError: no ``pos [N, 2]``, a path node out of range.
     """
     from matplotlib.collections import LineCollection
-
-    from gvin.planners import goal_mask
 
     pos = getattr(data, "pos", None)
     if pos is None or pos.dim() != 2 or pos.shape[1] != 2:
@@ -326,9 +323,7 @@ def plot_arm(arm, angles, obstacles=None, ax=None):
     Raises:
         TypeError: not an Arm; ValueError: angles not ``(2,)`` / ``[T, 2]`` finite numbers.
     """
-    from gvin.graphs.cspace import _arm
-
-    arm = _arm(arm)
+    arm = as_arm(arm)
     if hasattr(angles, "detach"):
         angles = angles.detach().cpu().numpy()
     try:
@@ -390,7 +385,7 @@ def plot_plan(
         raise ValueError(f"values must have the maze's shape {maze.shape}, got {values.shape}")
     planned = _as_cells(planned, maze.shape, "planned")
     optimal = _as_cells(optimal, maze.shape, "optimal")
-    goal = _as_cell(goal, maze.shape, "goal")
+    goal = as_cell(goal, maze.shape, "goal")
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"cannot write the plot to {path}: it is a directory; give a file path")

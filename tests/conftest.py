@@ -16,3 +16,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_slow)
         if "cuda" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip_cuda)
+
+
+CLI_TINY = ["--size", "7", "--counts", "24", "8", "8", "--depth", "8", "--hidden", "8", "--batch-size", "8"]
+"""A tiny DT-VIN run of the ``gvin`` command (tests/test_cli.py and others)."""
+
+
+@pytest.fixture(scope="session")
+def trained_cli_run(tmp_path_factory):
+    """One ``gvin train`` of :data:`CLI_TINY` for the whole session: ``(folder, printed output)``;
+    the run is ``folder/"run"``, its data ``folder/"data"``. Copy it before changing it."""
+    import contextlib
+    import io
+
+    from gvin.cli import main
+
+    base = tmp_path_factory.mktemp("trained_cli_run")
+    args = ["train", "--model", "dtvin", *CLI_TINY, "--epochs", "1", "--root", str(base / "data"),
+            "--out", str(base / "run")]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(args) == 0
+    return base, printed.getvalue()

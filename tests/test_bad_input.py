@@ -219,6 +219,9 @@ def atomic(path, mode="wb"):
 
 # ----------------------------------------------------------------------------- graphs
 
+RAGGED = r"rows have different lengths: \w+\[0\] has 2 entries but \w+\[1\] has 1 \(row lengths \[2, 1\]\)"
+"""The message of a ragged 2-D nested list ``[[1, 1], [1]]``, after its name."""
+
 GRAPH_CASES = [
     # from_grid
     case("from_grid-maze-None", lambda t: gvin.from_grid(None), TypeError, r"maze must be a numpy array"),
@@ -238,6 +241,21 @@ GRAPH_CASES = [
     case("from_grid-goal-3-coords", lambda t: grid(goal=(0, 0, 0)), ValueError, r"goal must be a flat index, a coordinate of length 2"),
     case("from_grid-goal-empty-mask", lambda t: grid(goal=np.zeros((3, 3), bool)), ValueError, r"goal mask marks no cell"),
     case("from_grid-goal-mask-value-2", lambda t: grid(goal=np.full((3, 3), 2)), ValueError, r"goal mask must be boolean or 0/1"),
+    # past int64: numpy cannot hold the index, which must not be called "not an integer"
+    case("from_grid-goal-index-1e20", lambda t: grid(goal=10**20), ValueError,
+         r"goal index 100000000000000000000 is out of range for a grid of 9 cells"),
+    case("from_grid-goal-index-minus-1e20", lambda t: grid(goal=-10**20), ValueError,
+         r"goal index -100000000000000000000 is out of range for a grid of 9 cells"),
+    case("from_grid-goal-coords-1e20", lambda t: grid(goal=(10**20, 0)), ValueError,
+         r"goal \(100000000000000000000, 0\) is outside the grid of shape \(3, 3\)"),
+    case("from_grid-goal-coords-minus-1e20-list", lambda t: grid(goal=[0, -10**20]), ValueError,
+         r"goal \(0, -100000000000000000000\) is outside the grid"),
+    case("from_grid-maze-ragged", lambda t: gvin.from_grid([[1, 1], [1]], goal=0), ValueError,
+         r"maze rows have different lengths: maze\[0\] has 2 entries but maze\[1\] has 1 \(row lengths \[2, 1\]\)"),
+    case("from_grid-maze-ragged-3d", lambda t: gvin.from_grid([[[1, 1], [1, 1]], [[1, 1], [1]]], goal=0), ValueError,
+         r"maze rows have different lengths: maze\[0\]\[0\] has 2 entries but maze\[1\]\[1\] has 1"),
+    case("from_grid-maze-row-and-number", lambda t: gvin.from_grid([[1, [1]], [1, 1]], goal=0), ValueError,
+         r"maze is ragged: maze\[0\]\[0\] is a single value but maze\[0\]\[1\] is a row"),
     case("from_grid-connectivity-6-in-2d", lambda t: grid(connectivity=6), ValueError, r"connectivity=6 is not valid in 2-D"),
     case("from_grid-kernel_size-4", lambda t: grid(kernel_size=4), ValueError, r"kernel_size must be an odd integer"),
     case("from_grid-kernel_size-3.0", lambda t: grid(kernel_size=3.0), ValueError, r"kernel_size must be an odd integer .* 3\.0"),
@@ -423,6 +441,12 @@ PLANNER_CASES = [
     case("grid_distances-goal-count-for-batch", lambda t: grid_distances(np.ones((2, 3, 3)), np.array([0])), ValueError,
          r"goal must be a mask of shape \(2, 3, 3\) or integer flat cell indices of shape \(2,\)"),
     case("grid_distances-free-value-2", lambda t: grid_distances(np.full((3, 3), 2), 0), ValueError, r"free must be binary"),
+    case("grid_distances-free-ragged", lambda t: grid_distances([[1, 1], [1]], 0), ValueError,
+         r"free " + RAGGED),
+    case("grid_distances-goal-index-1e20", lambda t: grid_distances(np.ones((3, 3)), 10**20), ValueError,
+         r"goal index 100000000000000000000 is out of range for 9 cells"),
+    case("grid_distances-goal-indices-minus-1e20", lambda t: grid_distances(np.ones((2, 3, 3)), [0, -10**20]), ValueError,
+         r"goal index -100000000000000000000 is out of range for 9 cells"),
     case("grid_distances-wrap-string", lambda t: grid_distances(np.ones((3, 3)), 0, wrap="no"), TypeError, r"wrap"),
     case("optimal_action_maps-no-goal-no-dist", lambda t: optimal_action_maps(np.ones((3, 3))), ValueError,
          r"needs a goal or precomputed dist"),
@@ -465,6 +489,8 @@ DATASET_CASES = [
          ValueError, r"rate must be a number or one per maze \[n=2\]"),
     case("decimate-single-2d-maze", lambda t: gds.decimate(np.ones((5, 5), bool), 0.5, 0), ValueError,
          r"free must be a batch of mazes"),
+    case("decimate-free-ragged", lambda t: gds.decimate([[[1, 1], [1]]], 0.5, 0), ValueError,
+         r"free rows have different lengths: free\[0\]\[0\] has 2 entries but free\[0\]\[1\] has 1"),
     case("decimate-free-string", lambda t: gds.decimate("abc", 0.5, 0), TypeError, r"free must be an array of mazes"),
     case("decimate-free-value-2", lambda t: gds.decimate(np.full((1, 5, 5), 2), 0.5, 0), ValueError, r"free must be binary"),
     case("gppn_mazes-decimation-low-above-high", lambda t: gds.gppn_mazes(1, 5, 0, decimation=(0.5, 0.1)), ValueError,
@@ -533,6 +559,13 @@ DATASET_CASES = [
     case("MazeDataset-connectivity-6", lambda t: maze_dataset(t, connectivity=6), ValueError, r"connectivity=6 is not valid"),
     case("MazeDataset-kernel_size-4", lambda t: maze_dataset(t, kernel_size=4), ValueError, r"kernel_size must be an odd"),
     case("MazeDataset-counts-pair", lambda t: maze_dataset(t, counts=(2, 1)), TypeError, r"counts must be a"),
+    case("MazeDataset-counts-1e12", lambda t: maze_dataset(t, counts=(10**12, 0, 0)), ValueError,
+         r"MazeDataset\(counts=\(1000000000000, 0, 0\)\): generating 1,000,000,000,000 mazes of 5x5 .*need at least "
+         r"[\d.,]+ TiB of memory, more than this machine's [\d.,]+ [KMGT]iB; reduce counts or size"),
+    case("generate_splits-counts-1e12", lambda t: gds.generate_splits("gppn", 5, (0, 10**12, 0)), ValueError,
+         r"1,000,000,000,000 mazes of 5x5 would need at least [\d.,]+ TiB of memory"),
+    case("write_gppn_dataset-counts-1e12", lambda t: gds.write_gppn_dataset(t / "g.npz", 5, (0, 0, 10**12)), ValueError,
+         r"1,000,000,000,000 mazes of 5x5 with their goal and 4 action maps would need at least [\d.,]+ TiB"),
     case("MazeDataset-corrupt-cache", corrupt_cache, ValueError, r"cannot read the maze cache .* force_reload=True"),
     case("GPPNDataset-split-val", lambda t: gds.GPPNDataset(gppn_file(t), split="val"), ValueError, r"split must be one of"),
     case("GPPNDataset-connectivity-6", lambda t: gds.GPPNDataset(gppn_file(t), connectivity=6), ValueError,
@@ -548,6 +581,10 @@ DATASET_CASES = [
          r"goal 0 \(cell \(0, 0\)\) is on a wall"),
     case("GridGraphBuilder-free-8-of-9-cells", lambda t: gds.GridGraphBuilder((3, 3)).build(np.ones(8, bool), 0), ValueError,
          r"free must have one entry per cell \(9"),
+    case("GridGraphBuilder-free-ragged", lambda t: gds.GridGraphBuilder((3, 3)).build([[1, 1, 1], [1]], 0), ValueError,
+         r"free rows have different lengths: free\[0\] has 3 entries but free\[1\] has 1"),
+    case("GridGraphBuilder-goal-index-1e20", lambda t: gds.GridGraphBuilder((3, 3)).build(np.ones(9, bool), 10**20),
+         ValueError, r"goal 100000000000000000000 is out of range for a grid of 9 cells"),
     case("GridGraphBuilder-free-value-2", lambda t: gds.GridGraphBuilder((3, 3)).build(np.full(9, 2), 0), ValueError,
          r"free must be binary"),
     case("GridGraphBuilder-dist-8-of-9-cells", lambda t: gds.GridGraphBuilder((3, 3)).build(np.ones(9, bool), 0, np.zeros(8)),
@@ -901,6 +938,8 @@ TRAIN_CASES = [
     case("TrainConfig-lr-inf", lambda t: TrainConfig(lr=float("inf")), ValueError, r"lr"),
     case("TrainConfig-model-unknown", lambda t: TrainConfig(model="resnet"), ValueError, r"model"),
     case("TrainConfig-device-unknown", lambda t: TrainConfig(device="tpu9"), ValueError, r"device"),
+    case("TrainConfig-device-gpu", lambda t: TrainConfig(device="gpu"), ValueError,
+         r"device must be a torch device such as 'cpu', 'cuda', 'cuda:N' or 'mps', got 'gpu'"),
     case("TrainConfig-seed-True", lambda t: TrainConfig(seed=True), ValueError, r"seed"),
     case("TrainConfig-highway_every-1.5", lambda t: TrainConfig(highway_every=1.5), ValueError, r"highway_every"),
     case("TrainConfig-model_kwargs-list", lambda t: TrainConfig(model_kwargs=[1]), TypeError, r"model_kwargs must be a dict"),
@@ -919,6 +958,8 @@ TRAIN_CASES = [
          r"stencil|edge types"),
     case("Trainer-fit-epochs-negative", lambda t: trainer().fit([labelled()], epochs=-1, progress=False), ValueError, r"epochs"),
     case("Trainer-fit-epochs-1.5", lambda t: trainer().fit([labelled()], epochs=1.5, progress=False), ValueError, r"epochs"),
+    case("evaluate-device-gpu", lambda t: evaluate(small(DTVIN), [labelled()], device="gpu"), ValueError,
+         r"device must be a torch device such as 'cpu', 'cuda', 'cuda:N' or 'mps', got 'gpu'"),
     case("evaluate-device-unknown", lambda t: evaluate(small(DTVIN), [labelled()], device="tpu"), ValueError, r"device"),
     case("evaluate-model-string", lambda t: evaluate("dtvin", [labelled()]), TypeError, r"model"),
     case("evaluate-unlabelled", lambda t: evaluate(small(DTVIN), [grid()]), ValueError, r"lack expert labels"),
@@ -953,6 +994,83 @@ def test_training(call, error, match, tmp_path):
     run_case(call, error, match, tmp_path)
 
 
+@pytest.fixture
+def one_process(monkeypatch):
+    """No torchrun environment: the devices are checked for this one process."""
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda", 1)])
+def test_cuda_on_a_machine_without_cuda(device, monkeypatch, one_process, tmp_path):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    text = str(device)
+    message = rf"device='{text}': CUDA is not available on this machine \(.*\); use device='cpu'"
+    config = TrainConfig(model="dtvin", model_kwargs={"num_iterations": 2}, device=device)  # a config may be for elsewhere
+    with pytest.raises(ValueError, match=message):
+        Trainer(config)
+    with pytest.raises(ValueError, match=message):
+        evaluate(small(DTVIN), [labelled()], device=device)
+    path = save_checkpoint(tmp_path / "c.pt", {"model": {}})
+    with pytest.raises(ValueError, match=rf"cannot load checkpoint .*c.pt onto '{text}': map_location='{text}': CUDA is not "
+                                         r"available on this machine .*; use map_location='cpu'"):
+        load_checkpoint(path, map_location=device)
+
+
+def test_a_gpu_index_past_the_machines_gpus(monkeypatch, one_process):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    message = r"device='cuda:3': this machine has 1 CUDA device\(s\) \(cuda:0\); use device='cuda' \(cuda:0\)"
+    with pytest.raises(ValueError, match=message):
+        Trainer(TrainConfig(model="dtvin", model_kwargs={"num_iterations": 2}, device="cuda:3"))
+    with pytest.raises(ValueError, match=message):
+        evaluate(small(DTVIN), [labelled()], device="cuda:3")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ValueError, match=r"has 2 CUDA device\(s\) \(cuda:0 to cuda:1\)"):
+        gvin._checks.as_device("cuda:2")
+
+
+def test_mps_on_a_machine_without_mps(monkeypatch, one_process):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device='mps': MPS \(Apple's GPU\) is not available on this machine; use device='cpu'"):
+        Trainer(TrainConfig(model="dtvin", model_kwargs={"num_iterations": 2}, device="mps"))
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "", None, 1.5])
+def test_a_device_torch_does_not_know(device, one_process):
+    with pytest.raises(ValueError, match=r"device must be a torch device such as 'cpu', 'cuda', 'cuda:N' or 'mps', got "):
+        TrainConfig(device=device)
+    with pytest.raises(ValueError, match=r"device must be a torch device"):
+        evaluate(small(DTVIN), [labelled()], device=device) if device is not None else gvin._checks.as_device(None)
+
+
+def test_cpu_devices_still_work(one_process):
+    assert gvin._checks.as_device("cpu") == torch.device("cpu")
+    assert gvin._checks.as_device(torch.device("cpu")) == torch.device("cpu")
+    assert Trainer(TrainConfig(model="dtvin", model_kwargs={"num_iterations": 2})).device == torch.device("cpu")
+
+
+def test_maze_counts_past_the_machines_memory(monkeypatch, tmp_path):
+    from gvin import _checks
+    from gvin.datasets.maze_dataset import maze_dataset_bytes
+
+    per_maze = 25 * 3 + 8  # 5x5: a bool maze, uint16 distances and an int64 goal
+    assert maze_dataset_bytes(5, (2, 1, 1)) == 4 * per_maze
+    assert maze_dataset_bytes(5, (2, 1, 1), split="valid") == per_maze
+    assert maze_dataset_bytes(5, (10**12, 0, 0)) == 10**12 * per_maze  # a Python int: no overflow
+    maze_dataset(tmp_path, counts=(2, 1, 1))  # generated and cached
+    monkeypatch.setattr(_checks, "memory_bytes", lambda: 3 * per_maze // 2)
+    assert len(maze_dataset(tmp_path, counts=(2, 1, 1), split="valid")) == 1  # loading one split fits
+    with pytest.raises(ValueError, match=r"MazeDataset\(counts=\(2, 1, 1\)\): generating 4 mazes of 5x5 with their "
+                                         r"labels would need at least 332 bytes of memory, more than this machine's "
+                                         r"124 bytes; reduce counts or size"):
+        maze_dataset(tmp_path, counts=(2, 1, 1), force_reload=True)
+    with pytest.raises(ValueError, match=r"loading the train split of 2 mazes"):
+        maze_dataset(tmp_path, counts=(2, 1, 1), split="train")
+    monkeypatch.setattr(_checks, "memory_bytes", lambda: None)  # an OS that does not say: nothing is refused
+    assert len(maze_dataset(tmp_path, counts=(2, 1, 1), force_reload=True)) == 2
+
+
 # ----------------------------------------------------------------------------- rollout, viz, io
 
 OTHER_CASES = [
@@ -985,6 +1103,10 @@ OTHER_CASES = [
          r"start must be a \(row, col\) pair of integers"),
     case("render_ascii-maze-nan", lambda t: render_ascii(np.array([[np.nan, 1.0]])), ValueError, r"maze contains NaN"),
     case("render_ascii-maze-empty", lambda t: render_ascii(np.zeros((0, 3))), ValueError, r"maze is empty"),
+    case("render_ascii-maze-ragged", lambda t: render_ascii([[1, 1], [1]]), ValueError,
+         r"maze " + RAGGED),
+    case("as_free_mask-ragged", lambda t: gvin.maps.as_free_mask([[1, 1], [1]]), ValueError,
+         r"map " + RAGGED),
     case("render_ascii-maze-string", lambda t: render_ascii("..#"), TypeError, r"maze must be a 2-D array"),
     case("plot_plan-values-other-shape", lambda t: plot(t, values=np.zeros((2, 2))), ValueError,
          r"values must have the maze's shape \(3, 3\)"),

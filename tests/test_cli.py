@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -11,14 +12,17 @@ from gvin.cli import main
 from gvin.datasets import load_gppn_npz
 from gvin.graphs.grid import grid_stencil
 
-TINY = ["--size", "7", "--counts", "24", "8", "8", "--depth", "8", "--hidden", "8", "--batch-size", "8"]
+from conftest import CLI_TINY as TINY
 
 
 @pytest.fixture()
-def run(tmp_path, capsys):
+def run(trained_cli_run, tmp_path, capsys):
+    """A copy of the session's trained run (``conftest.trained_cli_run``), its output printed again."""
+    base, printed = trained_cli_run
+    shutil.copytree(base, tmp_path, dirs_exist_ok=True)
     out = tmp_path / "run"
     args = ["train", "--model", "dtvin", *TINY, "--epochs", "1", "--root", str(tmp_path / "data"), "--out", str(out)]
-    assert main(args) == 0
+    print(printed, end="")
     return out, args
 
 

@@ -10,7 +10,7 @@ import gvin
 import gvin.train
 from gvin.datasets.cspace import CSpaceDataset
 
-SMALL = dict(bins=12, count=(6, 4, 4), seed=3)
+SMALL = dict(size=12, counts=(6, 4, 4), seed=3)
 
 
 def test_items_equal_from_cspace_and_labels_equal_recomputation():
@@ -28,7 +28,7 @@ def test_items_equal_from_cspace_and_labels_equal_recomputation():
 
 
 def test_goals_free_and_reachable():
-    dataset = CSpaceDataset("valid", bins=12, count=(0, 20, 0), seed=1)
+    dataset = CSpaceDataset("valid", size=12, counts=(0, 20, 0), seed=1)
     for data in dataset:
         goal = int(data.goal.nonzero())
         assert data.goal.sum() == 1 and data.x[goal, 0] == 1 and data.x[goal, 1] == 1
@@ -49,18 +49,18 @@ def test_workspace_image_and_obstacles():
         obstacles = dataset.obstacles(index)
         assert len(obstacles) <= 5 and all(isinstance(o, (gvin.Circle, gvin.Box)) for o in obstacles)
         assert data.obstacles.shape == (1, 5, 5) and int((data.obstacles[0, :, 0] >= 0).sum()) == len(obstacles)
-    counts = {len(CSpaceDataset("train", bins=6, count=(40, 0, 0)).obstacles(i)) for i in range(40)}
+    counts = {len(CSpaceDataset("train", size=6, counts=(40, 0, 0)).obstacles(i)) for i in range(40)}
     assert counts <= set(range(6)) and len(counts) > 2
 
 
 def test_deterministic_and_prefix_stable():
     first, second = CSpaceDataset("train", **SMALL), CSpaceDataset("train", **SMALL)
-    longer = CSpaceDataset("train", bins=12, count=(9, 0, 0), seed=3)
+    longer = CSpaceDataset("train", size=12, counts=(9, 0, 0), seed=3)
     for index in range(len(first)):
         a, b, c = first[index], second[index], longer[index]
         for key in ("x", "goal", "dist", "optimal", "workspace", "obstacles"):
             assert torch.equal(a[key], b[key]) and torch.equal(a[key], c[key])
-    other = CSpaceDataset("train", bins=12, count=(6, 0, 0), seed=4)
+    other = CSpaceDataset("train", size=12, counts=(6, 0, 0), seed=4)
     assert any(not torch.equal(first[i].x, other[i].x) for i in range(6))
 
 
@@ -72,7 +72,7 @@ def test_splits_differ():
 
 
 def test_bins_36_and_connectivity_4():
-    dataset = CSpaceDataset("train", bins=36, count=(2, 0, 0), connectivity=4)
+    dataset = CSpaceDataset("train", size=36, counts=(2, 0, 0), connectivity=4)
     data = dataset[-1]
     reference = gvin.from_cspace(dataset.arm, dataset.obstacles(1), 36, dataset.goal(1), connectivity=4)
     assert torch.equal(data.edge_index, reference.edge_index) and torch.equal(data.move, reference.move)
@@ -97,11 +97,11 @@ def test_trainer_one_epoch_and_evaluate():
 
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(split="dev"), ValueError, "split"),
-    (dict(bins=2), ValueError, "bins"),
-    (dict(bins=18.0), ValueError, "bins"),
-    (dict(bins=True), ValueError, "bins"),
-    (dict(count=(-1, 0, 0)), ValueError, "count"),
-    (dict(count=5), TypeError, "counts"),
+    (dict(size=2), ValueError, "size"),
+    (dict(size=18.0), ValueError, "size"),
+    (dict(size=True), ValueError, "size"),
+    (dict(counts=(-1, 0, 0)), ValueError, "count"),
+    (dict(counts=5), TypeError, "counts"),
     (dict(arm="arm"), TypeError, "arm"),
     (dict(seed=-1), ValueError, "seed"),
     (dict(connectivity=6), ValueError, "connectivity"),
@@ -113,13 +113,13 @@ def test_trainer_one_epoch_and_evaluate():
     (dict(max_tries=0), ValueError, "max_tries"),
 ])
 def test_bad_inputs(kwargs, error, match):
-    kwargs = {"split": "train", "bins": 6, "count": (1, 0, 0), **kwargs}
+    kwargs = {"split": "train", "size": 6, "counts": (1, 0, 0), **kwargs}
     with pytest.raises(error, match=match):
         CSpaceDataset(**kwargs)
 
 
 def test_bad_index_and_unplaceable_goal():
-    dataset = CSpaceDataset("train", bins=6, count=(2, 0, 0))
+    dataset = CSpaceDataset("train", size=6, counts=(2, 0, 0))
     with pytest.raises(IndexError):
         dataset[2]
     with pytest.raises(TypeError):
@@ -127,19 +127,19 @@ def test_bad_index_and_unplaceable_goal():
     # a disc covering the whole reach around the base is impossible with clearance; a huge clearance
     # that cannot be kept raises from random_obstacles instead of looping forever
     with pytest.raises(ValueError):
-        CSpaceDataset("train", bins=6, count=(1, 0, 0), num_obstacles=(1, 1), clearance=100.0)
+        CSpaceDataset("train", size=6, counts=(1, 0, 0), num_obstacles=(1, 1), clearance=100.0)
 
 
 def test_no_goal_raises_runtime_error(monkeypatch):
     import gvin.datasets.cspace as module
     monkeypatch.setattr(module, "cspace_occupancy", lambda arm, obstacles, bins: np.ones((bins, bins), dtype=bool))
     with pytest.raises(RuntimeError, match="no workspace"):
-        CSpaceDataset("train", bins=6, count=(1, 0, 0), max_tries=3)
+        CSpaceDataset("train", size=6, counts=(1, 0, 0), max_tries=3)
 
 
 # -- end-effector goals (goal="point")
 
-POINT = dict(bins=12, count=(6, 3, 3), seed=2, goal="point")
+POINT = dict(size=12, counts=(6, 3, 3), seed=2, goal="point")
 
 
 def test_point_goal_set_equals_from_cspace_and_labels_recomputed():
@@ -188,8 +188,8 @@ def test_point_labels_equal_networkx_dijkstra_to_the_goal_set():
 
 def test_default_goal_mode_keeps_todays_items():
     """The default draw, recomputed from from_cspace and the public draw functions."""
-    dataset = CSpaceDataset("valid", bins=12, count=(0, 5, 0), seed=7)
-    assert dataset.goal_mode == "angles" and dataset[0].keys() == CSpaceDataset("valid", bins=12, count=(0, 5, 0),
+    dataset = CSpaceDataset("valid", size=12, counts=(0, 5, 0), seed=7)
+    assert dataset.goal_mode == "angles" and dataset[0].keys() == CSpaceDataset("valid", size=12, counts=(0, 5, 0),
                                                                                  seed=7, goal="angles")[0].keys()
     moves = gvin.graphs.grid.move_offsets(2, 8).tolist()
     for index in range(5):
@@ -216,7 +216,7 @@ def test_default_goal_mode_keeps_todays_items():
 
 def test_point_mode_deterministic_and_prefix_stable():
     first, again = CSpaceDataset("test", **POINT), CSpaceDataset("test", **POINT)
-    longer = CSpaceDataset("test", **{**POINT, "count": (0, 0, 5)})
+    longer = CSpaceDataset("test", **{**POINT, "counts": (0, 0, 5)})
     for index in range(3):
         for other in (again, longer):
             assert torch.equal(first[index].goal_point, other[index].goal_point)
@@ -251,15 +251,15 @@ def test_trainer_one_epoch_point_mode():
 ])
 def test_bad_goal_mode_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        CSpaceDataset("train", bins=6, count=(1, 0, 0), **kwargs)
+        CSpaceDataset("train", size=6, counts=(1, 0, 0), **kwargs)
 
 
 def test_goal_accessors_per_mode():
-    angles = CSpaceDataset("train", bins=6, count=(1, 0, 0))
+    angles = CSpaceDataset("train", size=6, counts=(1, 0, 0))
     assert angles.goal_mask(0).sum() == 1 and angles.goal_mask(0).reshape(-1)[angles.goal(0)]
     with pytest.raises(ValueError, match="goal='point'"):
         angles.goal_point(0)
-    point = CSpaceDataset("train", bins=12, count=(1, 0, 0), goal="point")
+    point = CSpaceDataset("train", size=12, counts=(1, 0, 0), goal="point")
     with pytest.raises(ValueError, match="goal_mask"):
         point.goal(0)
     assert "goal='point'" in repr(point)
@@ -269,4 +269,4 @@ def test_point_mode_gives_up_with_runtime_error(monkeypatch):
     import gvin.datasets.cspace as module
     monkeypatch.setattr(module, "arm_collisions", lambda arm, obstacles, t1, t2: np.ones(np.shape(t1), dtype=bool))
     with pytest.raises(RuntimeError, match="end-effector point"):
-        CSpaceDataset("train", bins=6, count=(1, 0, 0), goal="point", max_tries=2)
+        CSpaceDataset("train", size=6, counts=(1, 0, 0), goal="point", max_tries=2)

@@ -166,14 +166,14 @@ def test_terrain_world_reads_edge_features_by_default():
 
 def test_cli_terrain_edge_features(tmp_path, capsys):
     from gvin.cli import main
-    from gvin.train.checkpoint import load_planner
+    from gvin.train.checkpoint import load_model
 
     common = ["--world", "terrain", "--terrain-source", "random", "--size", "8", "--counts", "6", "2", "2",
               "--epochs", "1", "--depth", "6"]
     assert main(["train", *common, "--out", str(tmp_path / "aware")]) == 0
-    assert load_planner(tmp_path / "aware" / "checkpoint.pt")[0].edge_features == 4
+    assert load_model(tmp_path / "aware" / "checkpoint.pt")[0].edge_features == 4
     assert main(["train", *common, "--no-edge-features", "--out", str(tmp_path / "plain")]) == 0
-    assert load_planner(tmp_path / "plain" / "checkpoint.pt")[0].edge_features is None
+    assert load_model(tmp_path / "plain" / "checkpoint.pt")[0].edge_features is None
     capsys.readouterr()
     assert main(["train", *common, "--no-edge-features", "--out", str(tmp_path / "aware")]) == 2
     assert "--no-edge-features" in capsys.readouterr().err  # a resume keeps the planner it started with

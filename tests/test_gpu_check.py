@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+
+import pytest
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.sh"
 
 
+@pytest.mark.slow  # runs every benchmark of the GPU check in dry-run mode
 def test_gpu_check_dry_run_prints_every_figure():
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(["bash", str(SCRIPT), "--dry-run"], capture_output=True, text=True, env=env, timeout=120)

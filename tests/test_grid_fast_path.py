@@ -24,7 +24,7 @@ from gvin.models.base import graph_inputs
 from gvin.nn import EdgeTypeConv, StencilTransition, build_stencil
 from gvin.nn.deep import CompactValueIteration
 
-value_iteration_module = sys.modules["gvin.nn.value_iteration"]
+bellman_module = sys.modules["gvin.nn.bellman"]  # where StencilTransition looks up grid_conv
 
 
 def maze_batch(shape=(6, 7), num_graphs=3, seed=0, wrap=False, **grid_args) -> Batch:
@@ -125,8 +125,8 @@ def test_vin_on_the_grid_path_equals_the_gather_path(shape, grid_args, num_actio
     with torch.no_grad():
         model.value_kernel.uniform_(-0.3, 0.3)
     calls = []
-    grid_conv = value_iteration_module.grid_conv
-    monkeypatch.setattr(value_iteration_module, "grid_conv", lambda *a: calls.append(1) or grid_conv(*a))
+    grid_conv = bellman_module.grid_conv
+    monkeypatch.setattr(bellman_module, "grid_conv", lambda *a: calls.append(1) or grid_conv(*a))
     outputs, grads = [], []
     for data in (batch, strip_layout(batch)):
         for memory in ("autograd", "compact"):
@@ -137,7 +137,7 @@ def test_vin_on_the_grid_path_equals_the_gather_path(shape, grid_args, num_actio
                                                                     dtype=torch.float64)).sum().backward()
             outputs.append(out)
             grads.append([p.grad.clone() for p in model.parameters()])
-    assert bool(calls) == (num_actions <= value_iteration_module.GRID_CONV_MAX_ACTIONS)
+    assert bool(calls) == (num_actions <= bellman_module.GRID_CONV_MAX_ACTIONS)
     for out, grad in zip(outputs[1:], grads[1:]):
         assert torch.equal(torch.isfinite(out.log_probs), torch.isfinite(outputs[0].log_probs))
         finite = torch.isfinite(out.log_probs)

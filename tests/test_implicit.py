@@ -42,7 +42,7 @@ def implicit_and_unrolled(cls_implicit, cls_unrolled, gamma=0.9, **settings):
     return implicit, unrolled
 
 
-@pytest.mark.parametrize("classes", [(ImplicitDTVIN, DTVIN), (ImplicitVIN, VIN)])
+@pytest.mark.parametrize("classes", [(ImplicitDTVIN, DTVIN), pytest.param((ImplicitVIN, VIN), marks=pytest.mark.slow)])
 def test_implicit_gradients_equal_the_unrolled_model_run_to_convergence(classes):
     implicit, unrolled = implicit_and_unrolled(*classes, **TIGHT)
     if classes[0] is ImplicitVIN:  # keep VIN's free kernel a contraction

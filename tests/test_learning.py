@@ -39,7 +39,8 @@ def mazes(tmp_path_factory):
     return [train[i] for i in range(len(train))], [test[i] for i in range(len(test))]
 
 
-@pytest.mark.parametrize("model, highway_every", [("dtvin", 3), ("vin", 0), ("gppn", 0)])
+@pytest.mark.parametrize("model, highway_every", [  # VIN is the fast check; the other two run with GVIN_SLOW=1
+    pytest.param("dtvin", 3, marks=pytest.mark.slow), ("vin", 0), pytest.param("gppn", 0, marks=pytest.mark.slow)])
 def test_planner_learns_to_reach_the_goal(mazes, single_thread, model, highway_every):
     train, test = mazes
     config = TrainConfig(

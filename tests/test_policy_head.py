@@ -19,7 +19,7 @@ import gvin
 from gvin.models import DTVIN, GPPN, VIN
 from gvin.nn import HEAD_INPUTS, EdgePolicyHead, GeometricPolicyHead
 from gvin.nn.policy import read_values
-from gvin.train.checkpoint import load_checkpoint, load_planner, save_checkpoint
+from gvin.train.checkpoint import load_checkpoint, load_model, save_checkpoint
 from gvin.train.trainer import TrainConfig, Trainer
 
 INVARIANT = {"centered": True, "advantage": True, "raw": False}
@@ -180,9 +180,9 @@ def test_old_checkpoint_keeps_its_head(tmp_path):
     save_checkpoint(tmp_path / "old.pt", payload)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        model, _ = load_planner(tmp_path / "old.pt")
+        model, _ = load_model(tmp_path / "old.pt")
     assert model.head.head == "raw"
-    assert load_planner(path)[0].head.head == "centered"
+    assert load_model(path)[0].head.head == "centered"
 
 
 def test_bad_choice():
@@ -225,7 +225,7 @@ def test_cli_head_option(tmp_path, capsys):
     out = tmp_path / "raw"
     common = ["--size", "7", "--counts", "8", "2", "4", "--root", str(tmp_path / "data"), "--depth", "6", "--epochs", "1"]
     assert main(["train", "--model", "dtvin", *common, "--head", "raw", "--out", str(out)]) == 0
-    model, payload = load_planner(out / "checkpoint.pt")
+    model, payload = load_model(out / "checkpoint.pt")
     assert model.head.head == "raw"
     capsys.readouterr()
     assert main(["evaluate", str(out / "checkpoint.pt"), "--depth", "30"]) == 0

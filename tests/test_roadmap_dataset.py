@@ -13,7 +13,7 @@ from gvin.datasets import RoadmapDataset
 from gvin.datasets.roadmap import EDGE_DIM
 from gvin.train import TrainConfig, Trainer
 
-SMALL = dict(num_samples=40, count=(4, 3, 3), seed=1)
+SMALL = dict(size=40, counts=(4, 3, 3), seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def _same(a, b) -> bool:
 def test_items_are_seeded_and_splits_differ(train):
     again = RoadmapDataset("train", **SMALL)
     assert len(train) == 4 and all(_same(a, b) for a, b in zip(train, again))
-    more = RoadmapDataset("train", **{**SMALL, "count": (6, 0, 0)})  # a larger count keeps the first items
+    more = RoadmapDataset("train", **{**SMALL, "counts": (6, 0, 0)})  # a larger count keeps the first items
     assert all(_same(train[i], more[i]) for i in range(4))
     valid, test = RoadmapDataset("valid", **SMALL), RoadmapDataset("test", **SMALL)
     assert len(valid) == 3 and len(test) == 3
@@ -113,17 +113,17 @@ def test_items_are_copies_and_indices_are_checked(train):
         train[4]
     with pytest.raises(TypeError, match="index must be an int"):
         train["0"]
-    assert "RoadmapDataset('train', num_samples=40, n=4" in repr(train)
+    assert "RoadmapDataset('train', size=40, n=4" in repr(train)
 
 
 @pytest.mark.parametrize("options, message", [
     (dict(split="dev"), "split must be one of"),
-    (dict(num_samples=2), "num_samples must be an int >= 3, got 2"),
-    (dict(num_samples=10.0), "num_samples must be an int >= 3, got 10.0"),
-    (dict(k=0), "k must be a positive int, got 0"),
+    (dict(size=2), "size must be an int >= 3, got 2"),
+    (dict(size=10.0), "size must be an int >= 3, got 10.0"),
+    (dict(neighbours=0), "neighbours must be a positive int, got 0"),
     (dict(seed=-1), "seed must be an int >= 0, got -1"),
-    (dict(count=(1, 2)), "counts must be a"),
-    (dict(count=(1, -1, 0)), "valid"),
+    (dict(counts=(1, 2)), "counts must be a"),
+    (dict(counts=(1, -1, 0)), "valid"),
     (dict(num_obstacles=(5, 2)), "num_obstacles must have low <= high"),
     (dict(num_obstacles=3), "num_obstacles must be a \\(low, high\\) pair"),
     (dict(workspace=(1, 0, 0, 1)), "extent|workspace"),
@@ -132,7 +132,7 @@ def test_items_are_copies_and_indices_are_checked(train):
     (dict(max_tries=0), "max_tries must be a positive int, got 0"),
 ])
 def test_bad_arguments_name_the_problem(options, message):
-    options = {"num_samples": 20, "count": (1, 0, 0), **options}
+    options = {"size": 20, "counts": (1, 0, 0), **options}
     split = options.pop("split", "train")
     with pytest.raises((ValueError, TypeError), match=message):
         RoadmapDataset(split, **options)
@@ -140,4 +140,4 @@ def test_bad_arguments_name_the_problem(options, message):
 
 def test_an_impossible_reach_is_a_runtime_error():
     with pytest.raises(RuntimeError, match="100% of its 30 nodes connected"):
-        RoadmapDataset("train", num_samples=30, k=1, count=(1, 0, 0), min_reach=1.0, max_tries=3)
+        RoadmapDataset("train", size=30, neighbours=1, counts=(1, 0, 0), min_reach=1.0, max_tries=3)

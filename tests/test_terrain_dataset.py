@@ -19,7 +19,7 @@ except FileNotFoundError:
 
 needs_dem = pytest.mark.skipif(not HAVE_DEM, reason="matplotlib's sample data (jacksboro_fault_dem.npz) is missing")
 SOURCES = [pytest.param("jacksboro", marks=needs_dem), "random"]
-SMALL = dict(patch=12, count=(8, 4, 4))
+SMALL = dict(size=12, counts=(8, 4, 4))
 
 
 def _same(a, b):
@@ -43,7 +43,7 @@ def test_deterministic_per_seed(source):
     assert any(not torch.equal(a.elevation, b.elevation) or not torch.equal(a.goal, b.goal)
                for a, b in zip(first, other))
     # A split's items do not depend on the other splits' counts; a longer split extends it.
-    longer = TerrainDataset("train", source=source, patch=12, count=(10, 0, 0))
+    longer = TerrainDataset("train", source=source, size=12, counts=(10, 0, 0))
     for a, b in zip(first, longer):
         _same(a, b)
 
@@ -52,7 +52,7 @@ def test_deterministic_per_seed(source):
 def test_labels_goal_and_reach(source):
     for split in ("train", "valid", "test"):
         data_set = TerrainDataset(split, source=source, **SMALL)
-        assert len(data_set) == dict(zip(("train", "valid", "test"), SMALL["count"]))[split]
+        assert len(data_set) == dict(zip(("train", "valid", "test"), SMALL["counts"]))[split]
         for data in data_set:
             assert int(data.goal.sum()) == 1 and bool(data.x[data.goal, 1].eq(1).all())
             dist = gvin.shortest_path_distances(data)
@@ -69,7 +69,7 @@ def test_labels_goal_and_reach(source):
 
 
 def test_min_reach_is_honoured():
-    strict = TerrainDataset("train", source="random", patch=12, count=(6, 0, 0), min_reach=0.9,
+    strict = TerrainDataset("train", source="random", size=12, counts=(6, 0, 0), min_reach=0.9,
                             terrain_kwargs=dict(relief=3.0))
     for data in strict:
         finite = int(torch.isfinite(data.elevation).sum())
@@ -82,7 +82,7 @@ def test_jacksboro_splits_are_disjoint_column_bands():
     width = elevation.shape[1]
     spans = {}
     for split in ("train", "valid", "test"):
-        data_set = TerrainDataset(split, patch=12, count=(6, 6, 6))
+        data_set = TerrainDataset(split, size=12, counts=(6, 6, 6))
         low, high = round(BANDS[split][0] * width), round(BANDS[split][1] * width)
         cols = set()
         for data in data_set:
@@ -145,10 +145,10 @@ def test_label_terrain_matches_planners():
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(source="moon"), ValueError, "source"),
     (dict(split="training"), ValueError, "split"),
-    (dict(patch=2), ValueError, "patch"),
-    (dict(patch=3.0), ValueError, "patch"),
-    (dict(count=(1, -1, 1)), ValueError, "count"),
-    (dict(count=(1, 1)), TypeError, "counts"),
+    (dict(size=2), ValueError, "size"),
+    (dict(size=3.0), ValueError, "size"),
+    (dict(counts=(1, -1, 1)), ValueError, "count"),
+    (dict(counts=(1, 1)), TypeError, "counts"),
     (dict(seed=-1), ValueError, "seed"),
     (dict(min_reach=0.0), ValueError, "min_reach"),
     (dict(max_slope_deg=95), ValueError, "max_slope_deg"),
@@ -157,7 +157,7 @@ def test_label_terrain_matches_planners():
     (dict(terrain_kwargs=dict(relief=-1.0)), ValueError, "relief"),
 ])
 def test_bad_inputs(kwargs, error, match):
-    kwargs = dict(dict(source="random", patch=12, count=(1, 1, 1)), **kwargs)
+    kwargs = dict(dict(source="random", size=12, counts=(1, 1, 1)), **kwargs)
     split = kwargs.pop("split", "train")
     with pytest.raises(error, match=match):
         TerrainDataset(split, **kwargs)
@@ -166,14 +166,14 @@ def test_bad_inputs(kwargs, error, match):
 @needs_dem
 def test_patch_larger_than_dem_band():
     with pytest.raises(ValueError, match="larger than the DEM"):
-        TerrainDataset("valid", patch=100, count=(0, 1, 0))
+        TerrainDataset("valid", size=100, counts=(0, 1, 0))
     with pytest.raises(ValueError, match="larger than the DEM"):
-        TerrainDataset("train", patch=400, count=(1, 0, 0))
+        TerrainDataset("train", size=400, counts=(1, 0, 0))
 
 
 def test_impossible_goal_share_raises():
     with pytest.raises(RuntimeError, match="no 12×12 window"):
-        TerrainDataset("train", source="random", patch=12, count=(1, 0, 0), max_slope_deg=1,
+        TerrainDataset("train", source="random", size=12, counts=(1, 0, 0), max_slope_deg=1,
                        cell_size=1.0, min_reach=1.0, goal_tries=2, max_windows=3)
 
 
@@ -224,7 +224,7 @@ def _reference_items(source, split, patch, count, seed=0, min_reach=0.5, **kwarg
                                            ("random", 16)])
 def test_fast_generation_gives_the_reference_items(source, patch):
     """Goals picked by connected components and labels in numpy: the same items, bit for bit."""
-    dataset = TerrainDataset("valid", source=source, patch=patch, count=(0, 12, 0), seed=3)
+    dataset = TerrainDataset("valid", source=source, size=patch, counts=(0, 12, 0), seed=3)
     reference = _reference_items(source, "valid", patch, 12, seed=3)
     for a, b in zip(dataset, reference):
         assert sorted(a.keys()) == sorted(b.keys())

@@ -9,7 +9,7 @@ from gvin import from_grid
 from gvin.datasets import MazeDataset
 from gvin.models import build_model
 from gvin.train import TrainConfig, Trainer, evaluate, load_checkpoint, save_checkpoint
-from gvin.train.checkpoint import load_planner
+from gvin.train.checkpoint import load_model
 
 KWARGS = dict(num_edge_types=9, hidden_channels=8, num_iterations=10)
 
@@ -367,7 +367,7 @@ def test_weights_that_do_not_fit_their_config_are_named(mazes, tmp_path):
     payload["config"]["model_kwargs"]["hidden_channels"] = 16
     save_checkpoint(path, payload)
     with pytest.raises(ValueError, match=r"ck.pt: its weights do not fit its dtvin config: size mismatch"):
-        load_planner(path)
+        load_model(path)
     with pytest.raises(ValueError, match="ck.pt does not fit the model"):
         Trainer.from_checkpoint(path)
 

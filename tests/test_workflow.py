@@ -196,6 +196,9 @@ def test_plot_values_and_path(tmp_path):
     assert len(ax.lines) == 3  # path, start square, goal star
     path_line = ax.lines[0]
     assert list(path_line.get_xdata()) == [0, 1, 2] and list(path_line.get_ydata()) == [4, 4, 4]  # (col, row)
+    torus = viz.plot_path(np.ones((5, 6)), [(2, 4), (2, 5), (2, 0), (2, 1)])  # wraps across the column seam
+    xs = torus.lines[0].get_xdata()
+    assert list(xs[:2]) == [4, 5] and np.isnan(xs[2]) and list(xs[3:]) == [0, 1]  # no line across the map
     fresh = viz.plot_path(MAZE, [(4, 0), (4, 1)], colour="tab:green")
     assert fresh is not ax and len(fresh.images) == 2 and len(fresh.lines) == 2
     ax.figure.savefig(tmp_path / "values.png")

@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "world_figures.py"
 
 
+@pytest.mark.slow  # a subprocess benchmark run
 def test_quick_cspace_row(tmp_path):
     command = [sys.executable, str(SCRIPT), "--quick", "--rows", "cspace18", "--out-root", str(tmp_path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)

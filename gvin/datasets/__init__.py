@@ -11,6 +11,7 @@ from gvin.datasets.generators import (
     random_gridworlds,
     sample_goals,
 )
+from gvin.datasets.base import PlanningDataset
 from gvin.datasets.cspace import CSpaceDataset
 from gvin.datasets.gppn import (
     GPPNSplit,
@@ -20,10 +21,19 @@ from gvin.datasets.gppn import (
     save_gppn_npz,
     write_gppn_dataset,
 )
-from gvin.datasets.maze_dataset import GPPNDataset, GridGraphBuilder, GridMazeDataset, MazeDataset
+from gvin.datasets.maze_dataset import GPPNDataset, GridGraphBuilder, GridMazeDataset, Maze3DDataset, MazeDataset
 from gvin.datasets.roadmap import RoadmapDataset, label_roadmap
 from gvin.datasets.terrain import TerrainDataset, label_terrain, start_goal_pairs
-from gvin.datasets.worlds import WORLDS, World, check_record, data_identity, get_world, world_of
+from gvin.datasets.worlds import (
+    WORLDS,
+    World,
+    check_record,
+    data_identity,
+    get_world,
+    register_world,
+    unregister_world,
+    world_of,
+)
 
 __all__ = [
     "KINDS",
@@ -44,7 +54,9 @@ __all__ = [
     "write_gppn_dataset",
     "GridGraphBuilder",
     "GridMazeDataset",
+    "PlanningDataset",
     "MazeDataset",
+    "Maze3DDataset",
     "GPPNDataset",
     "TerrainDataset",
     "CSpaceDataset",
@@ -52,6 +64,8 @@ __all__ = [
     "label_roadmap",
     "World",
     "WORLDS",
+    "register_world",
+    "unregister_world",
     "world_of",
     "get_world",
     "data_identity",

@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from gvin._checks import as_rng, binary, flag
+from gvin._checks import as_array, as_rng, binary, check_memory, flag
 
 __all__ = [
     "MazeBatch",
@@ -145,7 +145,7 @@ def _as_maze_batch(free: Any, name: str = "free") -> np.ndarray:
         free, "__array__"
     ):
         raise TypeError(f"{name} must be an array of mazes [n, H, W] or [n, D, H, W], got {type(free).__name__}")
-    array = np.asarray(free)
+    array = as_array(free, name)
     if array.ndim not in (3, 4):
         raise ValueError(
             f"{name} must be a batch of mazes [n, H, W] or [n, D, H, W], got shape {array.shape} "
@@ -492,13 +492,21 @@ def generate_splits(
 
     Returns:
         dict ``{"train", "valid", "test"} -> MazeBatch``.
+
+    Raises:
+        ValueError: counts whose mazes cannot fit in this machine's memory (one byte a
+            cell and eight a goal: a lower bound), refused before anything is drawn.
     """
     wanted = as_counts(counts)
+    shape = as_shape(size, ndim)
+    total = sum(wanted.values())
+    check_memory(total * (int(np.prod(shape)) + 8),
+                 f"counts={tuple(wanted.values())}: {total:,} mazes of {'x'.join(map(str, shape))} would",
+                 "reduce counts or size")
     unique = unique or ("maze" if kind == "gppn" else "pair")
     if unique not in ("maze", "pair"):
         raise ValueError(f"unique must be 'maze' or 'pair', got {unique!r}")
     rng = as_rng(seed)
-    total = sum(wanted.values())
     seen: set[bytes] = set()
     parts: list[MazeBatch] = []
     have, stalls = 0, 0

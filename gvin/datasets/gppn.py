@@ -31,8 +31,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from gvin.datasets._io import atomic_savez
-from gvin._checks import as_rng, binary
-from gvin.datasets.generators import SPLITS, generate_splits
+from gvin._checks import as_array, as_rng, binary, check_memory
+from gvin.datasets.generators import SPLITS, as_counts, as_shape, generate_splits
 from gvin.planners.grid import GPPN_ACTIONS_4, GPPN_ACTIONS_8, optimal_action_maps
 
 __all__ = [
@@ -91,7 +91,8 @@ def _binary(array: np.ndarray, what: str) -> np.ndarray:
 
 def _validate(mazes: Any, goals: Any, policy: Any, where: str) -> GPPNSplit:
     """Shapes, binary values, one free goal per maze → :class:`GPPNSplit` of bools."""
-    mazes, goals, policy = (np.asarray(a) for a in (mazes, goals, policy))
+    mazes, goals, policy = (as_array(a, f"{where}: {name}") for a, name in ((mazes, "mazes"), (goals, "goals"),
+                                                                            (policy, "policy")))
     if mazes.ndim != 3:
         raise ValueError(f"{where}: mazes must be [n, H, W], got shape {mazes.shape}")
     n, h, w = mazes.shape
@@ -271,7 +272,7 @@ def gppn_policy(
     Returns:
         ``[n, A, H, W]`` bool, one-hot on labelled cells, all-zero elsewhere.
     """
-    mazes = np.asarray(mazes)
+    mazes = as_array(mazes, "mazes")
     if mazes.ndim != 3:
         raise ValueError(f"mazes must be a batch [n, H, W] of 2-D mazes, got shape {mazes.shape}")
     if actions is None:
@@ -338,7 +339,18 @@ def write_gppn_dataset(
     ``size``, ``counts``, ``seed``, ``**options``); labels from
     :func:`gppn_policy` with ties broken by a generator derived from ``seed``.
     Cells without an optimal action (walls, goal, unreachable) are all-zero.
+
+    Raises:
+        ValueError: counts whose mazes, goal maps and action maps cannot fit in this
+            machine's memory (one byte a cell for each map and action channel: a lower
+            bound), refused before anything is drawn.
     """
+    shape, wanted = as_shape(size, 2), as_counts(counts)
+    total = sum(wanted.values())
+    channels = connectivity if actions is None else len(actions)
+    check_memory(total * int(np.prod(shape)) * (2 + channels),
+                 f"counts={tuple(wanted.values())}: {total:,} mazes of {'x'.join(map(str, shape))} with their goal "
+                 f"and {channels} action maps would", "reduce counts or size")
     splits = generate_splits(kind, size, counts, seed, ndim=2, **options)
     tie_rng = np.random.default_rng([int(seed), 1])
     out = {}

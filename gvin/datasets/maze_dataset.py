@@ -28,8 +28,9 @@ import numpy as np
 import torch
 from torch_geometric.data import Data, InMemoryDataset
 
-from gvin._checks import binary
+from gvin._checks import as_array, binary, check_memory
 from gvin.datasets._io import atomic_savez
+from gvin.datasets.base import renamed_keywords
 from gvin.datasets.generators import (
     KINDS,
     SPLITS,
@@ -39,10 +40,10 @@ from gvin.datasets.generators import (
     generate_splits,
 )
 from gvin.datasets.gppn import default_gppn_actions, gppn_label_errors, load_gppn_npz
-from gvin.graphs.grid import from_grid, grid_stencil, move_offsets
+from gvin.graphs.grid import TEMPLATE_FIELDS, grid_stencil, grid_template, move_offsets
 from gvin.planners.grid import grid_distances
 
-__all__ = ["GridMazeDataset", "MazeDataset", "GPPNDataset", "GridGraphBuilder"]
+__all__ = ["GridMazeDataset", "MazeDataset", "Maze3DDataset", "GPPNDataset", "GridGraphBuilder", "maze_dataset_bytes"]
 
 _FORMAT_VERSION = 1
 _LABEL_CHUNK_CELLS = 1 << 22
@@ -55,7 +56,8 @@ class GridGraphBuilder:
     """Builds ``from_grid`` graphs for one grid shape from a shared edge template.
 
     The edge structure of ``from_grid`` (without ``free_only``) does not depend
-    on the maze, so it is computed once; each graph then only needs its node
+    on the maze, so it is computed once (:func:`gvin.graphs.grid.grid_template`,
+    shared with :func:`gvin.from_terrain`); each graph then only needs its node
     flags, ``move`` / ``action`` masks and labels (a few numpy gathers, ~10× faster
     than ``from_grid``; numpy also keeps this fast inside DataLoader workers and
     on busy machines, where small multi-threaded torch kernels can stall).
@@ -75,28 +77,17 @@ class GridGraphBuilder:
     ) -> None:
         self.shape = tuple(int(s) for s in shape)
         self.connectivity, self.kernel_size, self.wrap = connectivity, kernel_size, wrap
-        template = from_grid(
-            np.ones(self.shape, dtype=np.float32),
-            connectivity=connectivity,
-            kernel_size=kernel_size,
-            wrap=wrap,
-        )
-        self._fields = {
-            key: template[key].numpy()
-            for key in ("edge_index", "edge_type", "edge_attr", "pos", "cell", "grid_shape")
-        }
-        self._stencil = template.stencil
-        stencil = grid_stencil(len(self.shape), connectivity, kernel_size).numpy()
-        moves = move_offsets(len(self.shape), connectivity).numpy()
-        is_move = (stencil[:, None, :] == moves[None, :, :]).all(-1).any(1)
-        self._edge_is_move = is_move[self._fields["edge_type"]]
+        template = grid_template(self.shape, connectivity, kernel_size, wrap)
+        self._fields = {key: template[key] for key in TEMPLATE_FIELDS}  # read-only, shared
+        self._stencil = template["stencil"]
+        self._edge_is_move = template["is_move"]
 
     @property
     def num_cells(self) -> int:
         return int(np.prod(self.shape))
 
     def _check_free(self, free: Any) -> np.ndarray:
-        array = np.asarray(free)
+        array = as_array(free, "free")
         if array.size != self.num_cells:
             raise ValueError(
                 f"free must have one entry per cell ({self.num_cells} for shape {self.shape}), "
@@ -176,6 +167,32 @@ def _decode_dist(codes: np.ndarray) -> np.ndarray:
     out = codes.astype(np.float32)
     out[codes == np.iinfo(codes.dtype).max] = np.inf
     return out
+
+
+def maze_dataset_bytes(size: Any, counts: Any, ndim: int | None = None, split: str | None = None) -> int:
+    """A lower bound on the memory, in bytes, that a :class:`MazeDataset` of these parameters needs.
+
+    Every maze takes one byte a cell as a bool array, its distance labels two (four past
+    65,535 cells) and its goal eight; the real peak is higher (generation keeps copies and
+    keys), so a bound above the machine's memory surely fails.
+
+    Args:
+        size: the maze side or shape (see :class:`MazeDataset`).
+        counts: ``(train, valid, test)`` or a mapping with those keys.
+        ndim: 2 or 3 (default: from ``size``).
+        split: ``None``: generating every split at once (a dataset's first use, or
+            ``force_reload``); ``"train"``, ``"valid"`` or ``"test"``: loading that split from
+            the cache file.
+
+    Returns:
+        The bound in bytes (a Python int: no overflow for absurd counts).
+    """
+    shape = as_shape(size, ndim)
+    wanted = as_counts(counts)
+    cells = int(np.prod(shape))
+    per_maze = cells * (1 + np.dtype(_code_dtype(cells)).itemsize) + 8
+    count = sum(wanted.values()) if split is None else wanted[_check_split(split)]
+    return count * per_maze
 
 
 def _label(mazes: np.ndarray, goals: np.ndarray, connectivity: int | None) -> np.ndarray:
@@ -312,8 +329,8 @@ class MazeDataset(GridMazeDataset):
             name holds the shape (``gppn_8x8x8_c6_...``), so 2-D and 3-D caches
             never collide. 3-D goals default to ``goal_mode="connected"`` (see
             :mod:`gvin.datasets.generators`).
-        counts: ``(train, valid, test)`` sizes.
-        seed: integer seed.
+        counts: ``(train, valid, test)`` sizes (``count=``: deprecated name).
+        seed: integer seed (``data_seed=``, the world spec's key, is the same).
         connectivity: moves (4 / 8 in 2-D, 6 / 18 / 26 in 3-D; default 4 / 6).
         ndim: 2 or 3 (default: from ``size``, 2 for an int).
         kernel_size: passed to :func:`gvin.from_grid` (edge stencil only).
@@ -322,8 +339,14 @@ class MazeDataset(GridMazeDataset):
         log: print progress to stderr.
         **options: generator options (``decimation=(lo, hi)`` for ``"gppn"``;
             ``density``, ``border`` for ``"gridworld"``; ``unique``, ``goal_mode``).
+
+    Raises:
+        ValueError: counts whose arrays cannot fit in this machine's memory
+            (:func:`maze_dataset_bytes` of every split when generating, of ``split``
+            when loading the cache), refused before anything is allocated.
     """
 
+    @renamed_keywords(deprecated={"count": "counts"}, synonyms={"data_seed": "seed"})
     def __init__(
         self,
         root: str | os.PathLike = "datasets",
@@ -376,8 +399,22 @@ class MazeDataset(GridMazeDataset):
         """The cache file of these parameters."""
         return Path(self.processed_dir) / self.processed_file_names[0]
 
+    def _check_memory(self, generate: bool) -> None:
+        """Refuse counts whose arrays cannot fit in this machine's memory (:func:`maze_dataset_bytes`)."""
+        split = None if generate else self.split
+        count = sum(self.counts) if generate else self.counts[SPLITS.index(self.split)]
+        doing = "generating" if generate else f"loading the {self.split} split of"
+        check_memory(
+            maze_dataset_bytes(self.shape, self.counts, split=split),
+            f"MazeDataset(counts={self.counts}): {doing} {count:,} mazes of {'x'.join(map(str, self.shape))} "
+            "with their labels would",
+            "reduce counts or size",
+        )
+
     def _load_or_generate(self, force_reload: bool) -> None:
-        if force_reload or not self.path.exists():
+        generate = force_reload or not self.path.exists()
+        self._check_memory(generate)
+        if generate:
             self._generate()
         try:
             with np.load(self.path, allow_pickle=False) as archive:
@@ -413,6 +450,16 @@ class MazeDataset(GridMazeDataset):
     def __repr__(self) -> str:
         shape = "x".join(map(str, self.shape))
         return f"{self.__class__.__name__}({self.kind}, {shape}, split={self.split}, n={len(self)})"
+
+
+class Maze3DDataset(MazeDataset):
+    """Generated 3-D mazes: a :class:`MazeDataset` with ``ndim=3`` (an int ``size`` is a cube).
+
+    The same cache files as ``MazeDataset(..., size=(S, S, S))``; the registry's ``maze3d`` world.
+    """
+
+    def __init__(self, root: str | os.PathLike = "datasets", split: str = "train", **kwargs: Any) -> None:
+        super().__init__(root, split, **{**kwargs, "ndim": 3})
 
 
 # ----------------------------------------------------------------------------- GPPN files

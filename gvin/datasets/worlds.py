@@ -1,9 +1,12 @@
 """The world registry: one description per kind of planning data, shared by the ``gvin`` command and Python.
 
 A *world* (``maze``, ``maze3d``, ``terrain``, ``cspace``, ``roadmap``) says which
-data settings it takes and their defaults, which connectivities it allows, how
-one split of its data is loaded, and what a planner on its graphs is built with
-(a stencil of edge types, or ``edge_dim`` edge geometry; the input width).
+data settings it takes and their defaults, which connectivities it allows, its
+dataset class (one split of its data is ``world.dataset(split, **settings)``),
+and what a planner on its graphs is built with (a stencil of edge types, or
+``edge_dim`` edge geometry; the input width). :func:`register_world` adds a
+world, which ``gvin train --world <name>`` and
+``gvin.train.run.train_run(world=<name>)`` then take.
 
 A *spec* is a plain dict of data settings, e.g. ``{"world": "cspace", "size":
 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8}``. A maze
@@ -14,8 +17,12 @@ instead of generator settings: ``{"npz": "/path/m15.npz", "connectivity": 4}``.
 >>> from gvin.datasets.worlds import WORLDS, world_of
 >>> world = WORLDS[world_of({"world": "roadmap"})]
 >>> spec = {"world": "roadmap", **world.default_settings(), "counts": [8, 2, 2]}
->>> train = world.load(spec, root=None, split="train")      # a RoadmapDataset
+>>> train = world.load(spec, root=None, split="train")      # RoadmapDataset("train", **settings)
 >>> world.planner_kwargs(spec)                               # {'edge_dim': 3}
+
+A dataset class takes the spec's keys as keywords (``size``, ``counts``,
+``data_seed``, ``connectivity``, and the world's own), as the generated worlds'
+:class:`~gvin.datasets.base.PlanningDataset` subclasses do.
 """
 from __future__ import annotations
 
@@ -29,11 +36,17 @@ from typing import Any, Callable, Mapping
 import torch
 from torch_geometric.data import Data
 
+from gvin.datasets.cspace import CSpaceDataset
+from gvin.datasets.maze_dataset import GPPNDataset, Maze3DDataset, MazeDataset
+from gvin.datasets.roadmap import RoadmapDataset
+from gvin.datasets.terrain import TerrainDataset
 from gvin.graphs.grid import grid_stencil
 
 __all__ = [
     "World",
     "WORLDS",
+    "register_world",
+    "unregister_world",
     "DEFAULT_WORLD",
     "GENERATED",
     "SETTING_CHECKS",
@@ -47,7 +60,8 @@ DEFAULT_WORLD = "maze"
 GENERATED = ("kind", "size", "counts", "data_seed")
 """The settings of generated mazes (a maze spec holds these or an ``npz`` file)."""
 
-Loader = Callable[[dict, "Path | None", str, int], torch.utils.data.Dataset]
+DatasetClass = Callable[..., torch.utils.data.Dataset]
+"""``dataset(split=..., **settings)`` → one split of a world's data."""
 
 
 def _is_int(value: Any, low: int) -> bool:
@@ -80,8 +94,11 @@ class World:
         title: what its data is called in a list, e.g. ``"3-D mazes"``.
         size_help: what ``size`` counts, e.g. ``"cells a side"``.
         settings: the data settings of a generated spec and their defaults
-            (read-only; :meth:`default_settings` gives a copy).
-        loader: ``loader(spec, root, split, kernel_size)`` → dataset.
+            (read-only; :meth:`default_settings` gives a copy). A custom world's
+            settings hold at least ``size`` and ``counts``.
+        dataset: its dataset class: :meth:`load` builds ``dataset(split=split,
+            **settings)`` with the spec's settings as keywords (and ``root`` where
+            :attr:`cached`, ``kernel_size`` where :attr:`kernel_sizes`).
         connectivity: the connectivities it allows (``()``: it has none).
         in_channels: node features ``x [N, F]`` of its graphs.
         edge_dim: ``D`` of ``edge_attr [E, D]`` for geometric planners; ``None``
@@ -96,12 +113,15 @@ class World:
             slope, lengths); ``None``: edge types say all there is.
         ndim: grid dimensions (grid worlds).
         cached: generated data is cached under a ``root`` folder (``--root``).
-        files: it can read its data from a GPPN ``.npz`` file (``npz``).
+        file_dataset: (worlds that can read their data from a GPPN ``.npz`` file,
+            ``npz``) ``file_dataset(path, split=..., connectivity=..., kernel_size=...)``.
         kernel_sizes: its graphs may use an ``F×F`` stencil (``--kernel-size``).
         noun: what one item is called, e.g. ``"maze"`` (plural: ``noun + "s"``).
         later: settings added after records of this world were first saved, with
             the value a record without them means. A spec records such a setting
             only when it differs from that value, so older records keep their identity.
+        checks: what a saved value of each of its settings may be, for settings
+            that :data:`SETTING_CHECKS` does not know (a custom world's own).
     """
 
     name: str
@@ -109,7 +129,7 @@ class World:
     title: str
     size_help: str
     settings: Mapping[str, Any]
-    loader: Loader = field(repr=False)
+    dataset: DatasetClass = field(repr=False)
     connectivity: tuple[int, ...] = ()
     in_channels: int = 2
     edge_dim: int | None = None
@@ -117,14 +137,24 @@ class World:
     depth_factor: float = 1.0
     ndim: int = 2
     cached: bool = False
-    files: bool = False
+    file_dataset: DatasetClass | None = field(default=None, repr=False)
     kernel_sizes: bool = False
     noun: str = "maze"
     later: Mapping[str, Any] = field(default_factory=dict)
+    checks: Mapping[str, Callable[[Any], bool]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
-        object.__setattr__(self, "later", MappingProxyType(dict(self.later)))
+        for name in ("settings", "later", "checks"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+    @property
+    def files(self) -> bool:
+        """It can read its data from a GPPN ``.npz`` file (``npz``)."""
+        return self.file_dataset is not None
+
+    def check(self, key: str) -> Callable[[Any], bool]:
+        """What a saved value of setting ``key`` may be (its own :attr:`checks`, else :data:`SETTING_CHECKS`)."""
+        return self.checks.get(key) or SETTING_CHECKS[key]
 
     # -- settings
     @property
@@ -146,9 +176,20 @@ class World:
     def load(self, spec: Mapping[str, Any], root: str | Path | None, split: str, kernel_size: int = 3):
         """One split (``"train"``, ``"valid"``, ``"test"``) of ``spec``'s data as a dataset of labelled graphs.
 
-        ``root`` is the cache folder of a :attr:`cached` world (ignored by the others).
+        ``root`` is the cache folder of a :attr:`cached` world (default ``datasets``; ignored by the
+        others). A spec naming an ``npz`` file is read with :attr:`file_dataset`; else the dataset is
+        ``dataset(split=split, **settings)``, a setting the spec lacks given its :attr:`later` value.
         """
-        return self.loader(dict(spec), Path(root) if root is not None else None, split, kernel_size)
+        if self.files and spec.get("npz"):
+            return self.file_dataset(spec["npz"], split=split, connectivity=spec["connectivity"],
+                                     kernel_size=kernel_size)
+        settings = {key: spec[key] if key in spec else self.later[key]
+                    for key in self.settings if key in spec or key in self.later}
+        if self.kernel_sizes:
+            settings["kernel_size"] = kernel_size
+        if self.cached:
+            settings["root"] = Path(root) if root is not None else Path("datasets")
+        return self.dataset(split=split, **settings)
 
     def stencil(self, spec: Mapping[str, Any], kernel_size: int = 3) -> list | None:
         """The ``[T, d]`` offsets table its graphs are built with (``None`` for geometric worlds)."""
@@ -201,67 +242,76 @@ class World:
         return f"{self.noun}s of {'x'.join([str(spec['size'])] * self.ndim)}"
 
 
-# ----------------------------------------------------------------------------- loaders
-def _load_maze(spec: dict, root: Path | None, split: str, kernel_size: int):
-    from gvin.datasets.maze_dataset import GPPNDataset, MazeDataset
-
-    if "npz" in spec:
-        return GPPNDataset(spec["npz"], split=split, connectivity=spec["connectivity"], kernel_size=kernel_size)
-    return MazeDataset(root=root if root is not None else "datasets", split=split, kind=spec["kind"],
-                       size=spec["size"], counts=tuple(spec["counts"]), seed=spec["data_seed"],
-                       connectivity=spec["connectivity"], kernel_size=kernel_size)
-
-
-def _load_maze3d(spec: dict, root: Path | None, split: str, kernel_size: int):
-    from gvin.datasets.maze_dataset import MazeDataset
-
-    return MazeDataset(root=root if root is not None else "datasets", split=split, kind=spec["kind"],
-                       size=(spec["size"],) * 3, counts=tuple(spec["counts"]), seed=spec["data_seed"],
-                       connectivity=spec["connectivity"], kernel_size=None)
-
-
-def _load_terrain(spec: dict, root: Path | None, split: str, kernel_size: int):
-    from gvin.datasets.terrain import TerrainDataset
-
-    return TerrainDataset(split, source=spec["terrain_source"], patch=spec["size"], count=tuple(spec["counts"]),
-                          max_slope_deg=spec["max_slope"], seed=spec["data_seed"],
-                          connectivity=spec["connectivity"])
-
-
-def _load_cspace(spec: dict, root: Path | None, split: str, kernel_size: int):
-    from gvin.datasets.cspace import CSpaceDataset
-
-    return CSpaceDataset(split, bins=spec["size"], count=tuple(spec["counts"]), seed=spec["data_seed"],
-                         connectivity=spec["connectivity"], goal=spec.get("goal_mode", "angles"))
-
-
-def _load_roadmap(spec: dict, root: Path | None, split: str, kernel_size: int):
-    from gvin.datasets.roadmap import RoadmapDataset
-
-    return RoadmapDataset(split, num_samples=spec["size"], count=tuple(spec["counts"]), seed=spec["data_seed"],
-                          k=spec["neighbours"])
-
-
 # ----------------------------------------------------------------------------- the registry
 _MAZE = {"kind": "gppn", "size": 11, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 4}
 
-WORLDS: Mapping[str, World] = MappingProxyType({world.name: world for world in (
-    World("maze", "2-D grid mazes, default", "mazes", "cells a side", _MAZE, _load_maze,
-          connectivity=(4, 8), cached=True, files=True, kernel_sizes=True, depth_factor=3.0),
+_BUILT_IN = (
+    World("maze", "2-D grid mazes, default", "mazes", "cells a side", _MAZE, MazeDataset,
+          connectivity=(4, 8), cached=True, file_dataset=GPPNDataset, kernel_sizes=True, depth_factor=3.0),
     World("maze3d", "3-D mazes, --size S: S×S×S", "3-D mazes", "cells a side", {**_MAZE, "connectivity": 6},
-          _load_maze3d, connectivity=(6, 18, 26), ndim=3, cached=True, depth_factor=3.0),
+          Maze3DDataset, connectivity=(6, 18, 26), ndim=3, cached=True, depth_factor=3.0),
     World("terrain", "rover terrain windows, --size cells a side", "terrain", "cells a side",
           {"terrain_source": "jacksboro", "size": 32, "counts": [200, 50, 50], "data_seed": 0, "max_slope": 20.0,
            "connectivity": 8},
-          _load_terrain, connectivity=(4, 8), in_channels=4, edge_features=4, noun="terrain window"),  # free, goal, elevation, steepest slope
+          TerrainDataset, connectivity=(4, 8), in_channels=4, edge_features=4, noun="terrain window"),  # free, goal, elevation, steepest slope
     World("cspace", "2-link arm, --size bins a joint", "C-spaces", "bins a joint",
           {"size": 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8, "goal_mode": "angles"},
-          _load_cspace, connectivity=(4, 8), later={"goal_mode": "angles"}, noun="C-space", depth_factor=3.0),
+          CSpaceDataset, connectivity=(4, 8), later={"goal_mode": "angles"}, noun="C-space", depth_factor=3.0),
     World("roadmap", "probabilistic roadmaps of 2-D workspaces, --size samples", "roadmaps", "samples",
-          {"size": 100, "counts": [2000, 200, 500], "data_seed": 0, "neighbours": 8}, _load_roadmap,
+          {"size": 100, "counts": [2000, 200, 500], "data_seed": 0, "neighbours": 8}, RoadmapDataset,
           edge_dim=3, noun="roadmap"),  # edge_attr: offset and length (gvin.datasets.roadmap.EDGE_DIM)
-)})
-"""Every world by name, in the order the command lists them."""
+)
+_REGISTRY: dict[str, World] = {world.name: world for world in _BUILT_IN}
+
+WORLDS: Mapping[str, World] = MappingProxyType(_REGISTRY)
+"""Every world by name, in the order the command lists them (read-only; :func:`register_world` adds to it)."""
+
+
+def register_world(world: World) -> World:
+    """Add a world to :data:`WORLDS`, for ``gvin train --world <name>`` and ``train_run(world=<name>)``.
+
+    Register it before the command's parser is built (before :func:`gvin.cli.main`). Its
+    ``settings`` need ``size`` and ``counts`` (the command's ``--size`` and ``--counts``),
+    ``data_seed`` by convention, and ``connectivity`` exactly when it allows some; a setting
+    that :data:`SETTING_CHECKS` does not know needs a check in ``world.checks`` (the command
+    sets only the settings it has options for; the others keep their defaults).
+
+    Returns:
+        ``world``.
+
+    Raises:
+        TypeError: not a :class:`World`. ValueError: a name already registered (built in or
+        not), or settings that break the rules above.
+    """
+    if not isinstance(world, World):
+        raise TypeError(f"register_world takes a gvin.datasets.worlds.World, got {type(world).__name__}")
+    if not isinstance(world.name, str) or not world.name.isidentifier():
+        raise ValueError(f"a world's name must be a word (letters, digits, _), got {world.name!r}")
+    if world.name in _REGISTRY:
+        raise ValueError(f"a world named {world.name!r} is already registered; pick another name "
+                         f"(registered: {', '.join(_REGISTRY)})")
+    missing = [key for key in ("size", "counts") if key not in world.settings]
+    if missing:
+        raise ValueError(f"world {world.name!r}: its settings need {' and '.join(missing)}")
+    if bool(world.connectivity) != ("connectivity" in world.settings):
+        raise ValueError(f"world {world.name!r}: a 'connectivity' setting goes with connectivity=(...) and only then")
+    unknown = [key for key in world.settings if key not in world.checks and key not in SETTING_CHECKS]
+    if unknown:
+        raise ValueError(f"world {world.name!r}: no check for setting(s) {', '.join(unknown)}; give them in checks=")
+    bad = [key for key, value in world.settings.items() if not world.check(key)(value)]
+    if bad or ("connectivity" in world.settings and world.settings["connectivity"] not in world.connectivity):
+        raise ValueError(f"world {world.name!r}: bad default of {', '.join(bad or ['connectivity'])}")
+    _REGISTRY[world.name] = world
+    return world
+
+
+def unregister_world(name: str) -> World:
+    """Remove a world that :func:`register_world` added (``ValueError`` for a built-in or unknown name)."""
+    if name in {world.name for world in _BUILT_IN}:
+        raise ValueError(f"{name!r} is a built-in world; only registered worlds can be removed")
+    if name not in _REGISTRY:
+        raise ValueError(f"no registered world named {name!r}")
+    return _REGISTRY.pop(name)
 
 
 def world_of(spec: Mapping[str, Any]) -> str:
@@ -303,7 +353,7 @@ def check_record(record: Any, source: Any) -> dict[str, Any]:
         raise ValueError(f"{source} holds a broken data record (missing or bad: world); fix or delete it")
     keys = world.identity_keys(record)
     filled = {**world.later, **record}
-    bad = [key for key in (*keys, "kernel_size") if key not in filled or not SETTING_CHECKS[key](filled[key])]
+    bad = [key for key in (*keys, "kernel_size") if key not in filled or not world.check(key)(filled[key])]
     if not bad and "connectivity" in keys and record["connectivity"] not in world.connectivity:
         bad = ["connectivity"]
     if bad:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from gvin._checks import as_array
+
 
 def as_numpy(array, name: str = "maze") -> np.ndarray:
     """Accept numpy arrays, torch tensors and nested sequences; reject everything else."""
@@ -12,7 +14,7 @@ def as_numpy(array, name: str = "maze") -> np.ndarray:
     if isinstance(array, np.ndarray):
         return array
     if isinstance(array, (list, tuple)):
-        return np.asarray(array)
+        return as_array(array, name)
     raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(array).__name__}")
 
 

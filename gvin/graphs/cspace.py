@@ -30,7 +30,7 @@ import torch
 from torch_geometric.data import Data
 
 from gvin import _checks
-from gvin.graphs.grid import _parse_goal, from_grid
+from gvin.graphs.grid import from_grid, parse_goal
 
 TWO_PI = 2.0 * math.pi
 
@@ -38,7 +38,8 @@ WORKSPACE = (-2.0, -2.0, 2.0, 2.0)
 """Default workspace ``(x_min, y_min, x_max, y_max)``: fits an arm of reach 2 at the origin."""
 
 
-def _point(value, name: str) -> tuple[float, float]:
+def as_point(value, name: str) -> tuple[float, float]:
+    """``value`` as a point ``(x, y)`` of two finite floats (a pair, array or tensor); errors name ``name``."""
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
@@ -48,7 +49,9 @@ def _point(value, name: str) -> tuple[float, float]:
     return _checks.real(value[0], name), _checks.real(value[1], name)
 
 
-def _extent(value, name: str) -> tuple[float, float, float, float]:
+def as_extent(value, name: str) -> tuple[float, float, float, float]:
+    """``value`` as a rectangle ``(x_min, y_min, x_max, y_max)`` of finite floats with ``x_min < x_max``,
+    ``y_min < y_max``; errors name ``name``."""
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if not isinstance(value, (tuple, list)) or len(value) != 4:
@@ -81,7 +84,7 @@ class Arm:
         if l1 <= 0 or l2 <= 0:
             raise ValueError(f"link_lengths must be positive, got {self.link_lengths!r}")
         object.__setattr__(self, "link_lengths", (l1, l2))
-        object.__setattr__(self, "base", _point(self.base, "base"))
+        object.__setattr__(self, "base", as_point(self.base, "base"))
 
     @property
     def reach(self) -> float:
@@ -115,7 +118,7 @@ class Circle:
     radius: float
 
     def __post_init__(self):
-        object.__setattr__(self, "center", _point(self.center, "center"))
+        object.__setattr__(self, "center", as_point(self.center, "center"))
         radius = _checks.real(self.radius, "radius")
         if radius <= 0:
             raise ValueError(f"radius must be > 0, got {self.radius!r}")
@@ -130,14 +133,15 @@ class Box:
     max_xy: tuple[float, float]
 
     def __post_init__(self):
-        low, high = _point(self.min_xy, "min_xy"), _point(self.max_xy, "max_xy")
+        low, high = as_point(self.min_xy, "min_xy"), as_point(self.max_xy, "max_xy")
         if not (low[0] < high[0] and low[1] < high[1]):
             raise ValueError(f"a Box needs min_xy < max_xy on both axes, got min_xy={low}, max_xy={high}")
         object.__setattr__(self, "min_xy", low)
         object.__setattr__(self, "max_xy", high)
 
 
-def _obstacles(obstacles) -> list:
+def as_obstacles(obstacles) -> list:
+    """``obstacles`` as a list of :class:`Circle` / :class:`Box` (``None``: none; one obstacle: a list of it)."""
     if obstacles is None:
         return []
     if isinstance(obstacles, (Circle, Box)):
@@ -152,7 +156,8 @@ def _obstacles(obstacles) -> list:
     return items
 
 
-def _arm(arm) -> Arm:
+def as_arm(arm) -> Arm:
+    """``arm``, checked to be an :class:`Arm`."""
     if not isinstance(arm, Arm):
         raise TypeError(f"arm must be a gvin.Arm, got {type(arm).__name__}")
     return arm
@@ -200,8 +205,8 @@ def segment_hits(obstacle, start, end) -> np.ndarray:
 
 def arm_collisions(arm: Arm, obstacles, theta1, theta2) -> np.ndarray:
     """``[...]`` bool: the configurations ``(θ1, θ2)`` (arrays that broadcast) in which a link touches an obstacle."""
-    arm = _arm(arm)
-    obstacles = _obstacles(obstacles)
+    arm = as_arm(arm)
+    obstacles = as_obstacles(obstacles)
     elbow, effector = arm.forward_kinematics(theta1, theta2)
     hit = np.zeros(elbow.shape[:-1], dtype=bool)
     base = np.asarray(arm.base)
@@ -238,8 +243,8 @@ def cspace_occupancy(arm: Arm, obstacles, bins: int) -> np.ndarray:
         ``[bins, bins]`` bool, ``True`` where the configuration
         ``(θ1 = i · 2π/bins, θ2 = j · 2π/bins)`` collides (row ``i``, column ``j``).
     """
-    arm = _arm(arm)
-    obstacles = _obstacles(obstacles)
+    arm = as_arm(arm)
+    obstacles = as_obstacles(obstacles)
     angles = bin_angles(bins)
     n = len(angles)
     base = np.asarray(arm.base)
@@ -264,9 +269,9 @@ def workspace_occupancy(obstacles, size: int = 96, extent=WORKSPACE) -> np.ndarr
         size: pixels per side (``>= 1``).
         extent: ``(x_min, y_min, x_max, y_max)``.
     """
-    obstacles = _obstacles(obstacles)
+    obstacles = as_obstacles(obstacles)
     size = _checks.positive_int(size, "size")
-    x0, y0, x1, y1 = _extent(extent, "extent")
+    x0, y0, x1, y1 = as_extent(extent, "extent")
     xs = x0 + (np.arange(size) + 0.5) * ((x1 - x0) / size)
     ys = y0 + (np.arange(size) + 0.5) * ((y1 - y0) / size)
     x, y = xs[None, :], ys[:, None]
@@ -305,9 +310,9 @@ def random_obstacles(
         clearance: ``>= 0``: the free radius around ``keep_clear``.
     """
     gen = _checks.as_rng(rng, "rng", allow_none=True)
-    x0, y0, x1, y1 = _extent(workspace, "workspace")
+    x0, y0, x1, y1 = as_extent(workspace, "workspace")
     count = int(gen.integers(0, 6)) if count is None else _checks.positive_int(count, "count", minimum=0)
-    clear = None if keep_clear is None else np.asarray(_point(keep_clear, "keep_clear"))
+    clear = None if keep_clear is None else np.asarray(as_point(keep_clear, "keep_clear"))
     clearance = _checks.real(clearance, "clearance")
     if clearance < 0:
         raise ValueError(f"clearance must be >= 0, got {clearance!r}")
@@ -339,7 +344,7 @@ def random_obstacles(
 def default_tolerance(arm: Arm, bins: int) -> float:
     """The default end-effector goal tolerance ``reach · π / bins``: half the effector's
     largest travel in one ``θ1`` bin."""
-    return _arm(arm).reach * math.pi / _bins(bins)
+    return as_arm(arm).reach * math.pi / _bins(bins)
 
 
 def goal_point_mask(arm: Arm, goal_point, bins: int, free=None, *, tolerance: float | None = None) -> np.ndarray:
@@ -364,9 +369,9 @@ def goal_point_mask(arm: Arm, goal_point, bins: int, free=None, *, tolerance: fl
             point out of the arm's reach (outside the annulus of radii
             ``|l1 - l2|`` and ``l1 + l2`` widened by ``tolerance``).
     """
-    arm = _arm(arm)
+    arm = as_arm(arm)
     bins = _bins(bins)
-    point = np.asarray(_point(goal_point, "goal_point"))
+    point = np.asarray(as_point(goal_point, "goal_point"))
     tolerance = default_tolerance(arm, bins) if tolerance is None else _checks.real(tolerance, "tolerance")
     if tolerance <= 0:
         raise ValueError(f"tolerance must be > 0, got {tolerance!r}")
@@ -429,8 +434,8 @@ def from_cspace(
             goal in collision, a ``goal_point`` out of the arm's reach or with
             no free configuration within ``tolerance``.
     """
-    arm = _arm(arm)
-    obstacles = _obstacles(obstacles)
+    arm = as_arm(arm)
+    obstacles = as_obstacles(obstacles)
     bins = _bins(bins)
     if isinstance(connectivity, bool) or connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8 in a C-space, got {connectivity!r}")
@@ -450,10 +455,10 @@ def from_cspace(
 
     mask = np.zeros(shape, dtype=bool)
     if goal is not None:
-        mask = _parse_goal(goal, shape, np.ones(bins * bins, dtype=bool)).reshape(shape)
+        mask = parse_goal(goal, shape, np.ones(bins * bins, dtype=bool)).reshape(shape)
         name = "goal"
     elif goal_angles is not None:
-        pair = _point(goal_angles, "goal_angles")
+        pair = as_point(goal_angles, "goal_angles")
         i, j = (int(b) for b in angle_to_bin(pair, bins))
         mask[i, j] = True
         name = "goal_angles"
@@ -461,7 +466,7 @@ def from_cspace(
         near = goal_point_mask(arm, goal_point, bins, tolerance=tolerance)
         mask = near & free
         if not mask.any():
-            point = _point(goal_point, "goal_point")
+            point = as_point(goal_point, "goal_point")
             tolerance = default_tolerance(arm, bins) if tolerance is None else float(tolerance)
             reason = "every configuration near it collides" if near.any() else "no bin's end effector is that close"
             raise ValueError(
@@ -487,5 +492,5 @@ def from_cspace(
 __all__: Sequence[str] = [
     "Arm", "Circle", "Box", "segment_hits", "arm_collisions", "bin_angles", "angle_to_bin",
     "cspace_occupancy", "workspace_occupancy", "random_obstacles", "default_tolerance", "goal_point_mask",
-    "from_cspace",
+    "from_cspace", "as_point", "as_extent", "as_obstacles", "as_arm",
 ]

@@ -9,7 +9,9 @@ sees. ``move`` marks the edges an agent can take.
 """
 from __future__ import annotations
 
+import functools
 import itertools
+import numbers
 from typing import Sequence
 
 import numpy as np
@@ -139,7 +141,26 @@ def grid_neighbours(shape: tuple[int, ...], offsets: np.ndarray, wrap: bool = Fa
     return target.astype(np.int64), in_bounds
 
 
-def _parse_goal(goal, shape: tuple[int, ...], free: np.ndarray) -> np.ndarray:
+def _is_index(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_goal_range(goal, shape: tuple[int, ...]) -> None:
+    """Refuse a flat index or coordinates outside the grid while they are still Python ints: numpy
+    cannot hold one past int64 (``10**20``) and would call it "not an integer"."""
+    num_cells = int(np.prod(shape))
+    if _is_index(goal):
+        if not 0 <= int(goal) < num_cells:
+            raise ValueError(f"goal index {int(goal)} is out of range for a grid of {num_cells} cells")
+    elif isinstance(goal, (tuple, list)) and len(goal) == len(shape) and all(
+        isinstance(value, numbers.Integral) for value in goal
+    ):
+        coords = tuple(int(value) for value in goal)
+        if any(not 0 <= value < side for value, side in zip(coords, shape)):
+            raise ValueError(f"goal {coords} is outside the grid of shape {shape}")
+
+
+def parse_goal(goal, shape: tuple[int, ...], free: np.ndarray) -> np.ndarray:
     """Goal given as a flat index, a coordinate tuple or a mask → flat bool mask."""
     num_cells = int(np.prod(shape))
     mask = np.zeros(num_cells, dtype=bool)
@@ -147,7 +168,8 @@ def _parse_goal(goal, shape: tuple[int, ...], free: np.ndarray) -> np.ndarray:
         return mask
     if isinstance(goal, Tensor):
         goal = goal.detach().cpu().numpy()
-    goal_arr = np.asarray(goal)
+    _check_goal_range(goal, shape)
+    goal_arr = check.as_array(goal, "goal")
     if goal_arr.shape == shape:
         if goal_arr.dtype != bool and not np.isin(goal_arr, (0, 1)).all():
             raise ValueError("a goal mask must be boolean or 0/1")
@@ -235,7 +257,7 @@ def from_grid(
             f"wrap=True needs every side >= {extent} (the stencil's extent), got shape {shape}"
         )
     free_flat = free.reshape(-1)
-    goal_flat = _parse_goal(goal, shape, free_flat)
+    goal_flat = parse_goal(goal, shape, free_flat)
 
     target, in_bounds = grid_neighbours(shape, stencil, wrap)  # [C, S]
     coords = np.indices(shape).reshape(ndim, -1).T  # [C, d]
@@ -275,6 +297,54 @@ def from_grid(
         grid_shape=torch.tensor([shape], dtype=torch.long),
         stencil=stencil_key(stencil),
     )
+
+
+TEMPLATE_FIELDS = ("edge_index", "edge_type", "edge_attr", "pos", "cell", "grid_shape")
+"""The fields of a :func:`grid_template` copied into every graph of its shape."""
+
+
+def grid_template(
+    shape: Sequence[int], connectivity: int | None = None, kernel_size: int | None = None, wrap: bool = False
+) -> dict:
+    """The map-independent part of ``from_grid(mask, connectivity=..., kernel_size=..., wrap=...)`` for one shape.
+
+    The edge structure of :func:`from_grid` (without ``free_only``) does not depend on the
+    map, so graph builders (datasets, :func:`gvin.from_terrain`) compute it once per shape and
+    settings: a graph of free cells ``f`` has ``move = is_move & f[src] & f[dst]`` and
+    ``action = is_move & f[src]``.
+
+    Returns:
+        read-only numpy arrays (``E`` edges, ``N`` cells): ``edge_index`` ``[2, E]``,
+        ``edge_type`` ``[E]``, ``edge_attr`` ``[E, d]``, ``pos`` ``[N, d]``, ``cell``
+        ``[N]``, ``grid_shape`` ``[1, d]``, ``is_move`` ``[E]`` bool (the all-free grid's
+        ``move``), and ``stencil`` (the ``[T, d]`` tensor, shared: do not change it). Cached
+        per shape and settings (their types too: ``wrap=1`` is refused by ``from_grid``
+        even after a ``wrap=True`` call); unhashable settings are not cached.
+    """
+    shape = tuple(shape)
+    key = (shape, connectivity, kernel_size, wrap, type(connectivity), type(kernel_size), type(wrap))
+    try:
+        hash(key)
+    except TypeError:
+        return _build_template(shape, connectivity, kernel_size, wrap)
+    return _cached_template(key)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_template(key: tuple) -> dict:
+    return _build_template(*key[:4])
+
+
+def _build_template(shape: tuple[int, ...], connectivity, kernel_size, wrap) -> dict:
+    template = from_grid(np.ones(shape, dtype=np.float32), connectivity=connectivity,
+                         kernel_size=kernel_size, wrap=wrap)
+    fields = {key: template[key].numpy() for key in TEMPLATE_FIELDS}
+    fields["is_move"] = template.move.numpy()
+    fields["stencil"] = template.stencil
+    for value in fields.values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return fields
 
 
 def to_grid(data: Data, values, fill: float = 0.0):
@@ -337,4 +407,4 @@ def grid_free_mask(data: Data) -> Tensor:
     return data.x[:, 0] > 0.5
 
 
-__all__: Sequence[str] = ["from_grid", "to_grid", "grid_stencil", "stencil_key", "describe_stencil", "move_offsets", "grid_neighbours", "grid_free_mask"]
+__all__: Sequence[str] = ["from_grid", "grid_template", "to_grid", "grid_stencil", "stencil_key", "describe_stencil", "move_offsets", "grid_neighbours", "grid_free_mask", "parse_goal"]

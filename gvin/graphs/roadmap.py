@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 from torch_geometric.data import Data
 
 from gvin import _checks
-from gvin.graphs.cspace import WORKSPACE, _extent, _obstacles, _point, segment_hits
+from gvin.graphs.cspace import WORKSPACE, as_extent, as_obstacles, as_point, segment_hits
 
 DEFAULT_K = 8
 """Neighbours per sample when neither ``k`` nor ``radius`` is given."""
@@ -69,7 +69,7 @@ def _extra_points(add, obstacles: list) -> np.ndarray:
         raise ValueError(f"add must be a list of (x, y) points, got {add!r}") from None
     if len(items) == 2 and all(isinstance(v, numbers.Real) for v in items):
         raise ValueError(f"add must be a list of (x, y) points; for one point write add=[{tuple(items)!r}]")
-    points = np.array([_point(item, "add") for item in items], dtype=np.float64).reshape(-1, 2)
+    points = np.array([as_point(item, "add") for item in items], dtype=np.float64).reshape(-1, 2)
     blocked = _inside(obstacles, points)
     if blocked.any():
         raise ValueError(f"add point {tuple(points[np.argmax(blocked)].tolist())} lies inside an obstacle")
@@ -106,7 +106,7 @@ def _goal_node(goal, points: np.ndarray) -> int | None:
         return int(goal)
     if isinstance(goal, (bool, np.bool_)):
         raise ValueError(f"goal={goal!r} is a bool; pass a node index or an (x, y) point")
-    point = np.asarray(_point(goal, "goal"))
+    point = np.asarray(as_point(goal, "goal"))
     return int(np.argmin(((points - point) ** 2).sum(-1)))
 
 
@@ -159,7 +159,7 @@ def probabilistic_roadmap(
             without free space (after a bounded number of draws), or a roadmap
             left with no edge.
     """
-    obstacles = _obstacles(obstacles)
+    obstacles = as_obstacles(obstacles)
     num_samples = _checks.positive_int(num_samples, "num_samples", minimum=2)
     if k is not None and radius is not None:
         raise ValueError(f"give k or radius, not both (got k={k!r}, radius={radius!r})")
@@ -169,7 +169,7 @@ def probabilistic_roadmap(
             raise ValueError(f"radius must be > 0, got {radius!r}")
     else:
         k = DEFAULT_K if k is None else _checks.positive_int(k, "k")
-    extent = _extent(workspace, "workspace")
+    extent = as_extent(workspace, "workspace")
     generator = _checks.as_rng(rng, "rng")
     if not isinstance(self_loops, (bool, np.bool_)):
         raise TypeError(f"self_loops must be a bool, got {self_loops!r}")

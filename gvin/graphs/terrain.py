@@ -9,7 +9,6 @@ then keeps as moves only the steps a rover can climb and prices each one by its
 """
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 from typing import Sequence
@@ -20,7 +19,7 @@ from torch_geometric.data import Data
 
 from gvin import _checks
 from gvin.graphs._validation import as_numpy
-from gvin.graphs.grid import _parse_goal, from_grid
+from gvin.graphs.grid import TEMPLATE_FIELDS, grid_template, parse_goal
 
 METRES_PER_DEGREE = 111_320.0
 """Metres per degree of latitude (and of longitude at the equator)."""
@@ -66,43 +65,6 @@ def _cell_size(cell_size) -> tuple[float, float]:
     return out[0], out[1]
 
 
-_TEMPLATE_FIELDS = ("edge_index", "edge_type", "edge_attr", "pos", "cell", "grid_shape")
-
-
-def _grid_template(shape: tuple[int, int], connectivity, kernel_size, wrap) -> dict:
-    """:func:`_build_template`, cached per shape and settings (their types too: ``wrap=1`` is
-    refused by ``from_grid`` even after a ``wrap=True`` call); unhashable settings are not cached."""
-    key = (shape, connectivity, kernel_size, wrap, type(connectivity), type(kernel_size), type(wrap))
-    try:
-        hash(key)
-    except TypeError:
-        return _build_template(shape, connectivity, kernel_size, wrap)
-    return _cached_template(key)
-
-
-@functools.lru_cache(maxsize=32)
-def _cached_template(key: tuple) -> dict:
-    return _build_template(*key[:4])
-
-
-def _build_template(shape: tuple[int, int], connectivity, kernel_size, wrap) -> dict:
-    """The map-independent part of ``from_grid(mask, connectivity=..., kernel_size=..., wrap=...)``
-    for one grid shape, as read-only numpy arrays (its edge structure does not depend on the map).
-
-    ``move`` / ``action`` of a map with free cells ``f`` are ``is_move & f[src] & f[dst]`` and
-    ``is_move & f[src]``, with ``is_move`` the all-free grid's ``move``.
-    """
-    template = from_grid(np.ones(shape, dtype=np.float32), connectivity=connectivity,
-                         kernel_size=kernel_size, wrap=wrap)
-    fields = {key: template[key].numpy() for key in _TEMPLATE_FIELDS}
-    fields["is_move"] = template.move.numpy()
-    fields["stencil"] = template.stencil
-    for value in fields.values():
-        if isinstance(value, np.ndarray):
-            value.flags.writeable = False
-    return fields
-
-
 def _check_settings(max_slope_deg, slope_cost, connectivity) -> tuple[float, float]:
     if isinstance(max_slope_deg, bool) or not isinstance(max_slope_deg, numbers.Real) \
             or not 0.0 < float(max_slope_deg) < 90.0:
@@ -141,7 +103,7 @@ def terrain_moves(
     heights = _elevation(elevation)
     dy, dx = _cell_size(cell_size)
     max_slope, slope_cost = _check_settings(max_slope_deg, slope_cost, connectivity)
-    template = _grid_template(heights.shape, connectivity, kernel_size, wrap)
+    template = grid_template(heights.shape, connectivity, kernel_size, wrap)
     src, dst = template["edge_index"]
     offset = template["edge_attr"].astype(np.float64)  # [E, 2] (row, col) grid steps
     finite = np.isfinite(heights).reshape(-1)
@@ -246,14 +208,14 @@ def from_terrain(
     _check_settings(max_slope_deg, slope_cost, connectivity)
     shape = heights.shape
     finite = np.isfinite(heights).reshape(-1)
-    goal_flat = _parse_goal(goal, shape, np.ones(finite.size, dtype=bool))
+    goal_flat = parse_goal(goal, shape, np.ones(finite.size, dtype=bool))
     off_data = goal_flat & ~finite
     if off_data.any():
         where = np.unravel_index(np.flatnonzero(off_data)[0], shape)
         raise ValueError(f"goal at {tuple(int(i) for i in where)} is on a no-data (NaN elevation) cell")
     arrays = terrain_moves(heights, cell_size, max_slope_deg=max_slope_deg, connectivity=connectivity,
                            kernel_size=kernel_size, wrap=wrap, slope_cost=slope_cost)
-    template = _grid_template(shape, connectivity, kernel_size, wrap)  # cached by terrain_moves
+    template = grid_template(shape, connectivity, kernel_size, wrap)  # cached by terrain_moves
     move = arrays["move"]
     if goal_flat.any():
         entered = np.zeros(finite.size, dtype=bool)
@@ -277,7 +239,7 @@ def _terrain_data(template: dict, arrays: dict, goal_flat: np.ndarray) -> Data:
     data = Data(
         x=torch.from_numpy(np.stack([finite, goal_flat, arrays["z"], arrays["steepest"] / max_slope],
                                     axis=1).astype(np.float32)),
-        **{key: torch.from_numpy(template[key].copy()) for key in _TEMPLATE_FIELDS},
+        **{key: torch.from_numpy(template[key].copy()) for key in TEMPLATE_FIELDS},
     )
     data.goal = torch.from_numpy(goal_flat.copy())
     data.move = torch.from_numpy(move)

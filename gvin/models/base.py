@@ -15,7 +15,8 @@ from gvin.graphs.grid import describe_stencil, stencil_key, stencil_window
 from gvin.nn.edge_features import EdgeFeatureTerm, edge_feature_matrix
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
 from gvin.nn.stencil import Stencil, build_stencil
-from gvin.nn.value_iteration import MEMORY_MODES, LayerHook, Transition, value_iteration
+from gvin.nn.bellman import LayerHook, Transition
+from gvin.nn.value_iteration import MEMORY_MODES, value_iteration
 from gvin.planners.shortest_paths import goal_mask
 
 

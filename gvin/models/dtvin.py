@@ -11,7 +11,7 @@ from gvin.nn.policy import DEFAULT_HEAD, SUCCESSOR_INIT, check_head_input
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES
 from gvin.nn.saved_settings import SavedSetting, WithSavedSettings
 from gvin.nn.transitions import move_support
-from gvin.nn.value_iteration import Transition
+from gvin.nn.bellman import Transition
 
 
 class DTVIN(WithSavedSettings, ValueIterationPlanner):

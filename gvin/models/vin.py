@@ -8,7 +8,7 @@ from gvin._checks import discount, positive_int
 from gvin.models.base import GraphInputs, ValueIterationPlanner
 from gvin.nn.policy import DEFAULT_HEAD, SUCCESSOR_INIT, check_head_input
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, edge_values, reset_kernel
-from gvin.nn.value_iteration import EdgeTransition, StencilTransition, Transition
+from gvin.nn.bellman import EdgeTransition, StencilTransition, Transition
 
 
 class VIN(ValueIterationPlanner):

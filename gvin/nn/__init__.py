@@ -14,14 +14,8 @@ from gvin.nn.implicit import (
     implicit_value_iteration,
 )
 from gvin.nn.solvers import SOLVERS, SolverInfo, register_solver, solve
-from gvin.nn.value_iteration import (
-    EdgeTransition,
-    StencilTransition,
-    Transition,
-    backup_actions_first,
-    bellman_backup,
-    value_iteration,
-)
+from gvin.nn.bellman import EdgeTransition, StencilTransition, Transition, backup_actions_first, bellman_backup
+from gvin.nn.value_iteration import value_iteration
 
 __all__ = [
     "EdgeTypeConv",

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from gvin.nn.value_iteration import LayerHook, Transition, backup_actions_first
+from gvin.nn.bellman import LayerHook, Transition, backup_actions_first
 
 
 def _action_dtype(num_actions: int) -> torch.dtype:

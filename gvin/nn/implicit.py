@@ -42,7 +42,7 @@ from torch import Tensor
 
 from gvin import _checks as check
 from gvin.nn.solvers import SOLVERS, SolverInfo, solve
-from gvin.nn.value_iteration import Transition, _check_transition
+from gvin.nn.bellman import Transition, check_transition
 
 BACKWARD_SOLVERS = ("phantom",)
 """Backward choices besides the forward solvers of :data:`gvin.nn.solvers.SOLVERS`."""
@@ -234,7 +234,7 @@ def implicit_value_iteration(
         raise TypeError(f"implicit value iteration runs in float32 or float64, got {reward.dtype} (low precision)")
     max_iter = check.positive_int(max_iter if max_iter is not None else settings.f_max_iter or 100, "max_iter")
     info = info if info is not None else FixedPointInfo()
-    _check_transition(reward, transition)
+    check_transition(reward, transition)
     values = _ImplicitFixedPoint.apply(reward, transition.weight, transition, gamma, settings, max_iter, info)
     q = reward + gamma * transition(values)
     info.graph_residual = graph_residual(q.max(dim=-1).values - values, batch)

@@ -9,7 +9,7 @@ from gvin.nn.edge_geometry_conv import EdgeGeometryConv
 from gvin.nn.edge_type_conv import EdgeTypeConv
 from gvin.nn.softmax import masked_log_softmax, segment_log_softmax
 from gvin.nn.stencil import Stencil
-from gvin.nn.value_iteration import EdgeTransition, StencilTransition, Transition
+from gvin.nn.bellman import EdgeTransition, StencilTransition, Transition
 
 
 class DynamicTransition(nn.Module):

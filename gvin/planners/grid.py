@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gvin._checks import binary, flag
+from gvin._checks import as_array, binary, flag
 from gvin.graphs.grid import grid_neighbours, move_offsets
 
 __all__ = [
@@ -80,7 +80,7 @@ def _to_numpy(array: Any, name: str) -> np.ndarray:
     if isinstance(array, np.ndarray):
         return array
     if isinstance(array, (list, tuple, int, np.integer)):
-        return np.asarray(array)
+        return as_array(array, name)
     raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(array).__name__}")
 
 
@@ -112,8 +112,12 @@ def _as_free(free: Any, ndim: int | None) -> tuple[np.ndarray, tuple[int, ...], 
 
 def _goal_mask(goal: Any, free: np.ndarray, shape: tuple[int, ...], batched: bool) -> np.ndarray:
     """Goal as a mask of the grid shape or flat cell indices → ``[B, C]`` bool mask."""
-    array = _to_numpy(goal, "goal")
     num, cells = free.shape
+    indices = [goal] if isinstance(goal, (int, np.integer)) else goal if isinstance(goal, (list, tuple)) else []
+    for index in indices:  # while still Python ints: numpy holds none past int64 (10**20)
+        if isinstance(index, (int, np.integer)) and not isinstance(index, bool) and not 0 <= int(index) < cells:
+            raise ValueError(f"goal index {int(index)} is out of range for {cells} cells")
+    array = _to_numpy(goal, "goal")
     if array.dtype == bool or array.shape == ((num,) if batched else ()) + shape:
         if array.shape != ((num,) if batched else ()) + shape:
             raise ValueError(f"a goal mask must have the shape of free, got {array.shape}")

@@ -31,7 +31,8 @@ WeightSpec = Union[None, str, Tensor, np.ndarray]
 
 
 # --------------------------------------------------------------------------- inputs
-def _num_nodes(data: Data) -> int:
+def graph_num_nodes(data: Data) -> int:
+    """The number of nodes of a planning graph ``data`` (a :class:`~torch_geometric.data.Data`), at least one."""
     if not isinstance(data, Data):
         raise TypeError(
             f"data must be a torch_geometric Data planning graph, got {type(data).__name__} "
@@ -44,7 +45,7 @@ def _num_nodes(data: Data) -> int:
 
 
 def _edge_index(data: Data) -> Tensor:
-    return graph_edge_index(getattr(data, "edge_index", None), _num_nodes(data))
+    return graph_edge_index(getattr(data, "edge_index", None), graph_num_nodes(data))
 
 
 def move_mask(data: Data) -> Tensor:
@@ -144,7 +145,7 @@ def goal_mask(data: Data, goal=None) -> Tensor:
         ValueError: no goal, a wrong shape, an index out of range, or a graph
             of the batch without any goal.
     """
-    num_nodes = _num_nodes(data)
+    num_nodes = graph_num_nodes(data)
     device = _edge_index(data).device
     if goal is None:
         goal = getattr(data, "goal", None)
@@ -197,7 +198,7 @@ def _check_goal_per_graph(data: Data, mask: Tensor) -> None:
 
 
 # --------------------------------------------------------------------------- distances
-def _reverse_move_matrix(
+def reverse_move_matrix(
     edge_index: np.ndarray, costs: np.ndarray, move: np.ndarray, num_nodes: int
 ) -> csr_matrix:
     """CSR matrix of the reversed moves ``s' → s``; parallel edges keep their lowest cost."""
@@ -228,12 +229,12 @@ def shortest_path_distances(data: Data, weight: WeightSpec = None, goal=None) ->
         ``[N]`` float64 tensor on the device of ``edge_index``; ``0`` at the
         goals, ``inf`` where no goal can be reached.
     """
-    num_nodes = _num_nodes(data)
+    num_nodes = graph_num_nodes(data)
     move = move_mask(data)
     costs = edge_costs(data, weight)
     goals = goal_mask(data, goal)
     device = costs.device
-    matrix = _reverse_move_matrix(
+    matrix = reverse_move_matrix(
         data.edge_index.cpu().numpy(), costs.cpu().numpy(), move.cpu().numpy(), num_nodes
     )
     dist = dijkstra(
@@ -245,7 +246,7 @@ def shortest_path_distances(data: Data, weight: WeightSpec = None, goal=None) ->
 def _as_dist(data: Data, dist, weight: WeightSpec) -> Tensor:
     if dist is None:
         return shortest_path_distances(data, weight)
-    num_nodes = _num_nodes(data)
+    num_nodes = graph_num_nodes(data)
     try:
         dist = torch.as_tensor(dist, device=data.edge_index.device)
     except (TypeError, ValueError, RuntimeError):
@@ -341,7 +342,7 @@ def shortest_path(
     Raises:
         ValueError: ``source`` out of range, or it cannot reach the goal.
     """
-    num_nodes = _num_nodes(data)
+    num_nodes = graph_num_nodes(data)
     move_mask(data)  # graph errors first
     if isinstance(source, Tensor):
         if source.numel() != 1:
@@ -375,7 +376,7 @@ def _min_hop_successor(
     """Per node, the target of the lowest-position optimal move that brings it one
     hop closer to the goal within the optimal subgraph (``-1`` if none)."""
     ones = np.ones(len(optimal), dtype=np.float64)
-    matrix = _reverse_move_matrix(edge_index, ones, optimal, num_nodes)
+    matrix = reverse_move_matrix(edge_index, ones, optimal, num_nodes)
     hops = dijkstra(matrix, directed=True, indices=np.flatnonzero(goals), min_only=True)
     src, dst = edge_index
     step = optimal & np.isfinite(hops[src]) & (hops[dst] == hops[src] - 1)
@@ -393,4 +394,6 @@ __all__ = [
     "edge_costs",
     "goal_mask",
     "move_mask",
+    "graph_num_nodes",
+    "reverse_move_matrix",
 ]

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from gvin.planners.shortest_paths import WeightSpec, _num_nodes, edge_costs, goal_mask, move_mask
+from gvin.planners.shortest_paths import WeightSpec, edge_costs, goal_mask, graph_num_nodes, move_mask
 
 
 @dataclass
@@ -118,7 +118,7 @@ def value_iteration(
         raise ValueError(f"tol must be a number >= 0, got {tol!r}")
     if max_iters is not None and (isinstance(max_iters, bool) or not isinstance(max_iters, numbers.Integral) or max_iters < 0):
         raise ValueError(f"max_iters must be an int >= 0 (or None), got {max_iters!r}")
-    num_nodes = _num_nodes(data)
+    num_nodes = graph_num_nodes(data)
     move = move_mask(data)
     costs = edge_costs(data, weight)
     goals = goal_mask(data)

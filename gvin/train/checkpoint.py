@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from gvin._checks import as_device
 from gvin.io import atomic_write
 
 
@@ -65,11 +66,9 @@ def _check_device(path: Path, map_location: Any) -> None:
     if not isinstance(map_location, (str, torch.device)):
         return
     try:
-        device = torch.device(map_location)
-    except RuntimeError as error:
-        raise ValueError(f"cannot load checkpoint {path} onto {map_location!r}: {_one_line(error)}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"cannot load checkpoint {path} onto {device}: CUDA is not available on this machine")
+        as_device(map_location, "map_location")
+    except ValueError as error:
+        raise ValueError(f"cannot load checkpoint {path} onto {str(map_location)!r}: {error}") from None
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -78,8 +77,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     Raises:
         FileNotFoundError: no file at ``path``.
         ValueError: ``path`` is a folder, the file is damaged or not a
-            checkpoint, has no ``"model"`` state, or ``map_location`` is a CUDA
-            device on a machine without CUDA.
+            checkpoint, has no ``"model"`` state, or ``map_location`` is a device
+            torch does not know or this machine lacks (CUDA without CUDA, ``cuda:N``
+            past its GPUs, MPS without MPS).
     """
     path = _as_path(path)
     if path.is_dir():
@@ -122,8 +122,9 @@ def training_config(payload: dict[str, Any], path: str | os.PathLike) -> dict[st
     return config
 
 
-def load_planner(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Any, dict[str, Any]]:
-    """The planner saved in a checkpoint, on ``device``, and the checkpoint's payload.
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Any, dict[str, Any]]:
+    """The planner saved in a checkpoint, on ``device``, and the checkpoint's payload
+    (:func:`gvin.load_planner` wraps the same with its settings, for planning on maps).
 
     Raises:
         FileNotFoundError, ValueError: as :func:`load_checkpoint`; also when the

@@ -26,6 +26,8 @@ from typing import Any, Iterator, TypeVar
 import torch
 import torch.distributed as dist
 
+from gvin._checks import as_device
+
 T = TypeVar("T")
 
 TIMEOUT = datetime.timedelta(hours=2)
@@ -90,14 +92,16 @@ def rank_device(device: str | torch.device, launch: Launch | None = None) -> tor
     """The device of this rank for a run on ``device``: ``cuda`` becomes ``cuda:LOCAL_RANK``.
 
     Raises:
-        ValueError: several ranks with a device other than CPU or CUDA, an explicit
+        ValueError: a device torch does not know; for one process, a device this machine
+            lacks (:func:`gvin._checks.as_device`: CUDA without CUDA, ``cuda:N`` past its GPUs,
+            MPS without MPS); for several ranks, a device other than CPU or CUDA, an explicit
             ``cuda:N`` that is not this rank's, or fewer CUDA devices than ranks on this machine.
     """
-    device = torch.device(device)
     if launch is None:
         launch = launch_from_env()
     if launch is None:
-        return device
+        return as_device(device)
+    device = as_device(device, available=False)
     if device.type == "cpu":
         return device
     if device.type != "cuda":

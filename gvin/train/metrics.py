@@ -26,138 +26,18 @@ All rates are averaged per graph, then over graphs.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from gvin import _checks as check
-
-
-# ----------------------------------------------------------------------------- greedy rollout
-
-
-def greedy_edges(log_probs: Tensor, edge_index: Tensor, num_nodes: int) -> Tensor:
-    """The arg-max out-edge of every node.
-
-    Ties go to the lowest edge id (deterministic). Non-finite log-probs
-    (``-inf`` on edges the policy does not choose among, NaN) are never chosen.
-
-    Args:
-        log_probs: ``[E]``; edge_index: ``[2, E]``; num_nodes: ``N``.
-
-    Returns:
-        ``[N]`` long edge ids, ``-1`` for a node without a finite choice.
-    """
-    num_nodes = _count(num_nodes, "num_nodes")
-    num_edges = check.edge_index(edge_index, num_nodes)
-    _check_edge_scores(log_probs, num_edges)
-    src = edge_index[0]
-    finite = torch.isfinite(log_probs)
-    scores = log_probs.masked_fill(~finite, float("-inf"))
-    best = scores.new_full((num_nodes,), float("-inf")).scatter_reduce(0, src, scores, "amax", include_self=True)
-    is_best = finite & (scores == best[src])
-    edge_ids = torch.arange(num_edges, device=src.device)
-    first = torch.full((num_nodes,), num_edges, dtype=torch.long, device=src.device)
-    first = first.scatter_reduce(0, src[is_best], edge_ids[is_best], "amin", include_self=True)
-    return torch.where(first < num_edges, first, torch.full_like(first, -1))
-
-
-def greedy_successor(log_probs: Tensor, edge_index: Tensor, num_nodes: int, move: Tensor) -> tuple[Tensor, Tensor]:
-    """Where the arg-max policy moves every node.
-
-    Args:
-        log_probs: ``[E]``; edge_index: ``[2, E]``; num_nodes: ``N``;
-        move: ``[E]`` bool, the real moves.
-
-    Returns:
-        ``(successor [N], valid [N] bool)``: the node the policy moves to, and
-        whether its choice is a real move (a choice of a non-move, e.g. into a
-        wall, or a node without choices leaves it in place and fails).
-    """
-    chosen = greedy_edges(log_probs, edge_index, num_nodes)
-    return _follow(chosen, edge_index, move)
-
-
-def _follow(chosen: Tensor, edge_index: Tensor, move: Tensor) -> tuple[Tensor, Tensor]:
-    """``chosen [N]`` edge ids (``-1``: none) → ``(successor [N], valid [N])``."""
-    nodes = torch.arange(chosen.numel(), device=chosen.device)
-    if edge_index.shape[1] == 0:
-        return nodes, torch.zeros_like(nodes, dtype=torch.bool)
-    safe = chosen.clamp_min(0)
-    valid = (chosen >= 0) & move.bool()[safe]
-    return torch.where(valid, edge_index[1][safe], nodes), valid
-
-
-def rollout_lengths(
-    successor: Tensor,
-    valid: Tensor,
-    goal: Tensor,
-    max_steps: int | None = None,
-    step_cost: Tensor | None = None,
-) -> Tensor:
-    """Cost of following ``successor`` from every node to a goal (``inf`` if never).
-
-    Pointer doubling: after ``r`` rounds every node knows where it is after
-    ``2^r`` steps and what those steps cost, so ``⌈log₂ N⌉`` vectorised rounds
-    cover every path that does not repeat a node (cycles never reach a goal).
-
-    Args:
-        successor: ``[N]`` long; valid: ``[N]`` bool (a failed choice stays put);
-        goal: ``[N]`` bool (absorbing).
-        max_steps: only paths of at most this many steps succeed.
-        step_cost: ``[N]`` cost of each node's move (default 1).
-
-    Returns:
-        ``[N]`` float path costs (``0`` at goals, ``inf`` on failure).
-    """
-    num_nodes = check.tensor(successor, "successor").numel()
-    _index(successor, "successor", num_nodes, "N", num_nodes, "a node index")
-    _mask(valid, "valid", num_nodes, "N")
-    _mask(goal, "goal", num_nodes, "N")
-    if max_steps is not None:
-        max_steps = _count(max_steps, "max_steps")
-    if step_cost is not None:
-        check.tensor(step_cost, "step_cost")
-        if step_cost.shape != (num_nodes,):
-            raise ValueError(f"step_cost must be [N]={num_nodes}, got {tuple(step_cost.shape)}")
-    device = successor.device
-    moving = valid.bool() & ~goal.bool()
-    nodes = torch.arange(num_nodes, device=device)
-    position = torch.where(moving, successor, nodes)
-    steps = moving.long()
-    cost_dtype = step_cost.dtype if step_cost is not None and step_cost.is_floating_point() else torch.float32
-    cost = (step_cost.to(cost_dtype) if step_cost is not None else moving.to(cost_dtype)) * moving
-    for _ in range(max(1, math.ceil(math.log2(max(num_nodes, 2))))):
-        cost = cost + cost[position]
-        steps = steps + steps[position]
-        position = position[position]
-    reached = goal.bool()[position]
-    if max_steps is not None:
-        reached &= steps <= max_steps
-    return torch.where(reached, cost, torch.full_like(cost, float("inf")))
-
-
-def greedy_rollout(
-    log_probs: Tensor,
-    edge_index: Tensor,
-    move: Tensor,
-    goal: Tensor,
-    edge_weight: Tensor | None = None,
-    max_steps: int | None = None,
-) -> Tensor:
-    """:func:`rollout_lengths` of the arg-max policy: ``[N]`` path costs (``inf`` = failure)."""
-    num_nodes = check.tensor(goal, "goal").numel()
-    chosen = greedy_edges(check.tensor(log_probs, "log_probs").detach(), edge_index, num_nodes)
-    _mask(move, "move", edge_index.shape[1], "E")
-    successor, valid = _follow(chosen, edge_index, move)
-    step_cost = None
-    if edge_weight is not None and edge_weight.numel():
-        if check.tensor(edge_weight, "edge_weight").shape != (edge_index.shape[1],):
-            raise ValueError(f"edge_weight must be [E]={edge_index.shape[1]}, got {tuple(edge_weight.shape)}")
-        step_cost = edge_weight.detach()[chosen.clamp_min(0)]
-    return rollout_lengths(successor, valid, goal, max_steps, step_cost)
+from gvin.planners.greedy import (  # re-exported: gvin.train.metrics.greedy_edges etc. keep working
+    greedy_edges,
+    greedy_rollout,
+    greedy_successor,
+    rollout_lengths,
+)
 
 
 # ----------------------------------------------------------------------------- per-graph scores
@@ -261,10 +141,10 @@ def sample_starts(
         without an eligible node hold ``0`` and must be ignored.
     """
     num_nodes = check.tensor(eligible, "eligible").numel()
-    _mask(eligible, "eligible", num_nodes, "N")
-    num_graphs = _count(num_graphs, "num_graphs")
-    num_starts = _count(num_starts, "num_starts")
-    _index(batch, "batch", num_nodes, "N", num_graphs, f"num_graphs={num_graphs}")
+    check.binary_vector(eligible, "eligible", num_nodes, "N")
+    num_graphs = check.count(num_graphs, "num_graphs")
+    num_starts = check.count(num_starts, "num_starts")
+    check.index_vector(batch, "batch", num_nodes, "N", num_graphs, f"num_graphs={num_graphs}")
     eligible, batch = eligible.bool(), batch.long()
     device = eligible.device
     nodes = eligible.nonzero().flatten()
@@ -306,7 +186,7 @@ def graph_scores(
         generator: for the random starts.
     """
     num_nodes = _check_node_fields(log_probs, edge_index, move, goal, dist, free, batch)
-    num_starts = _count(num_starts, "num_starts")
+    num_starts = check.count(num_starts, "num_starts")
     if edge_weight is not None:
         check.tensor(edge_weight, "edge_weight")
         if edge_weight.numel() and edge_weight.shape != (edge_index.shape[1],):
@@ -315,8 +195,8 @@ def graph_scores(
         batch = torch.zeros(num_nodes, dtype=torch.long, device=goal.device)
     if num_graphs is None:
         num_graphs = int(batch.max()) + 1 if num_nodes else 0
-    num_graphs = _count(num_graphs, "num_graphs")
-    _index(batch, "batch", num_nodes, "N", num_graphs, f"num_graphs={num_graphs}")
+    num_graphs = check.count(num_graphs, "num_graphs")
+    check.index_vector(batch, "batch", num_nodes, "N", num_graphs, f"num_graphs={num_graphs}")
     batch = batch.long()
     has_goal = _per_graph_sum(goal.bool(), batch, num_graphs) > 0
     if not bool(has_goal.all()):
@@ -396,7 +276,7 @@ def random_start_success(
     reachable, non-goal nodes; the rate is averaged per graph, then over the
     graphs that have such a node (``None`` if none has).
     """
-    _count(num_starts, "num_starts", minimum=1)
+    check.count(num_starts, "num_starts", minimum=1)
     return planning_metrics(
         log_probs, edge_index, move, goal, dist, free, batch, edge_weight, num_starts, generator
     ).random_success
@@ -408,43 +288,6 @@ def random_start_success(
 def _per_graph_sum(flag: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
     out = torch.zeros(num_graphs, device=flag.device, dtype=torch.float64)
     return out.index_add_(0, batch, flag.to(torch.float64))
-
-
-def _count(value, name: str, minimum: int = 0) -> int:
-    if isinstance(value, Tensor) and value.numel() == 1 and not value.is_floating_point():
-        value = value.item()
-    return check.positive_int(value, name, minimum)
-
-
-def _mask(value, name: str, size: int, what: str) -> Tensor:
-    """An ``[size]`` mask: bool, or numbers that are all 0/1."""
-    check.tensor(value, name)
-    if value.shape != (size,):
-        raise ValueError(f"{name} must be [{what}]={size}, got {tuple(value.shape)}")
-    return check.binary(value, name, "{name} must be a bool mask (or 0/1), got values other than 0 and 1 ({dtype})")
-
-
-def _index(value, name: str, size: int, what: str, bound: int, bound_what: str) -> Tensor:
-    """An ``[size]`` integer tensor with values in ``[0, bound)``."""
-    check.tensor(value, name)
-    if value.shape != (size,):
-        raise ValueError(f"{name} must be [{what}]={size}, got {tuple(value.shape)}")
-    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
-        raise ValueError(f"{name} must be an integer tensor, got {value.dtype}")
-    if value.numel() and (int(value.min()) < 0 or int(value.max()) >= bound):
-        raise ValueError(
-            f"{name} has values in [{int(value.min())}, {int(value.max())}] but must be in [0, {bound}) "
-            f"({bound_what})"
-        )
-    return value
-
-
-def _check_edge_scores(log_probs, num_edges: int) -> None:
-    check.tensor(log_probs, "log_probs")
-    if log_probs.shape != (num_edges,):
-        raise ValueError(f"log_probs must be [E]={num_edges}, got {tuple(log_probs.shape)}")
-    if not log_probs.is_floating_point():
-        raise ValueError(f"log_probs must be a float tensor, got {log_probs.dtype}")
 
 
 def _check_node_fields(
@@ -463,12 +306,27 @@ def _check_node_fields(
             others = " and ".join(n for n, v in node_fields if v.numel() == num_nodes)
             raise ValueError(f"{name} must be [N]={num_nodes} (one entry per node, as {others}), got {tuple(value.shape)}")
     num_edges = check.edge_index(edge_index, num_nodes)
-    _check_edge_scores(log_probs, num_edges)
-    _mask(move, "move", num_edges, "E")
-    _mask(goal, "goal", num_nodes, "N")
-    _mask(free, "free", num_nodes, "N")
+    check.edge_scores(log_probs, num_edges)
+    check.binary_vector(move, "move", num_edges, "E")
+    check.binary_vector(goal, "goal", num_nodes, "N")
+    check.binary_vector(free, "free", num_nodes, "N")
     if not dist.is_floating_point():
         raise ValueError(f"dist must be a float tensor (inf where unreachable), got {dist.dtype}")
     if bool(torch.isnan(dist).any()) or bool((dist < 0).any()):
         raise ValueError("dist must be non-negative (inf where unreachable), found NaN or < 0")
     return num_nodes
+
+
+__all__ = [
+    "greedy_edges",
+    "greedy_successor",
+    "rollout_lengths",
+    "greedy_rollout",
+    "NEAR_OPTIMAL",
+    "GraphScores",
+    "PlanningMetrics",
+    "sample_starts",
+    "graph_scores",
+    "planning_metrics",
+    "random_start_success",
+]

@@ -35,13 +35,13 @@ from gvin.models import DTVIN, MODELS, VIN
 from gvin.models.implicit import IMPLICIT_GAMMA, ImplicitPlanner
 from gvin.nn.implicit import FixedPoint
 from gvin.train import distributed
-from gvin.train.checkpoint import load_checkpoint, load_planner, training_config
+from gvin.train.checkpoint import load_checkpoint, load_model, training_config
 from gvin.train.run_data import check_memory, check_planner_fits, checked_record, data_root, data_spec, load_split
 from gvin.train.run_files import (
     CHECKPOINT, CURVE_FILE, METRICS_FILE, PLAN_FILE, RUN_FILE, TEST_FILE, Log, MetricsLog, RunError, check_folder,
     emit, epoch_line, option, read_run_file, write_json,
 )
-from gvin.train.run_lock import RunLock
+from gvin.train.run_lock import LOCK_FILE, RunLock
 from gvin.train.run_pictures import plan_example, plot_learning_curve_file
 from gvin.train.solves import SolveLog
 from gvin.train.trainer import TrainConfig, Trainer, config_differences, evaluate
@@ -308,6 +308,8 @@ def training_data(settings: TrainSettings) -> tuple[dict[str, Any], Path]:
     if (settings.out / CHECKPOINT).is_dir():
         raise RunError(f"{settings.out / CHECKPOINT} is a folder; expected the run's checkpoint file")
     spec, root = data_spec(settings), data_root(settings)
+    if get_world(spec).cached and "npz" not in spec:
+        check_folder(root, "--root")  # before the run folder is locked (and so made)
     settings.kernel_size = settings.kernel_size or 3
     if "npz" not in spec:
         if spec["counts"][0] < 1 or spec["counts"][2] < 1:
@@ -350,8 +352,22 @@ def train_run(settings: TrainSettings | Path | str, log: Log = print, **options:
 
 def _train(settings: TrainSettings, spec: dict[str, Any], root: Path, log: Log) -> TrainedRun:
     main = distributed.is_main()
-    with RunLock(settings.out) if main else contextlib.nullcontext():  # one writer per run folder
-        return _train_locked(settings, spec, root, log, main)
+    created = not settings.out.exists()
+    try:
+        with RunLock(settings.out) if main else contextlib.nullcontext():  # one writer per run folder
+            return _train_locked(settings, spec, root, log, main)
+    except BaseException:
+        if created and main:
+            _remove_if_unused(settings.out)
+        raise
+
+
+def _remove_if_unused(folder: Path) -> None:
+    """Remove a run folder this run made if it failed before writing anything but its lock file."""
+    lock = folder / LOCK_FILE
+    if folder.is_dir() and {path.name for path in folder.iterdir()} <= {LOCK_FILE}:
+        lock.unlink(missing_ok=True)
+        folder.rmdir()
 
 
 def _train_locked(settings: TrainSettings, spec: dict[str, Any], root: Path, log: Log, main: bool) -> TrainedRun:
@@ -501,7 +517,7 @@ def load_evaluation_split(settings: CheckpointSettings, log: Log = print) -> tup
     device and the data's :class:`~gvin.datasets.worlds.World`."""
     device = settings.device or default_device()
     split = settings.split or "test"
-    model, payload = load_planner(settings.checkpoint, device)
+    model, payload = load_model(settings.checkpoint, device)
     plan_depth(model, settings.depth)
     run_file = settings.checkpoint.parent / RUN_FILE
     run = read_run_file(run_file)

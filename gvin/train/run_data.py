@@ -7,19 +7,12 @@ not given), such as :class:`gvin.train.run.TrainSettings`.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+from gvin._checks import memory_bytes
 from gvin.datasets.worlds import DEFAULT_WORLD, GENERATED, WORLDS, check_record, data_identity, get_world, world_of
 from gvin.train.run_files import RunError, check_folder, listed, option
-
-
-def memory_bytes() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def check_memory(spec: dict[str, Any], items: int, batch: int = 0, kernel_size: int = 3) -> None:
@@ -45,8 +38,10 @@ def check_memory(spec: dict[str, Any], items: int, batch: int = 0, kernel_size: 
         )
 
 
-DATA_OPTIONS = tuple(dict.fromkeys(["npz", *(key for world in WORLDS.values() for key in world.settings)]))
-"""The data settings set on the command line (``--npz``, ``--kind`` ...); each world takes some (its ``settings``)."""
+def data_options() -> tuple[str, ...]:
+    """The data settings of every registered world (``npz``, ``kind``, ``size`` ...); each world takes
+    some (its ``settings``). Computed when asked, so worlds registered later count."""
+    return tuple(dict.fromkeys(["npz", *(key for world in WORLDS.values() for key in world.settings)]))
 
 
 def checked_record(record: Any, source: Path) -> dict[str, Any]:
@@ -61,7 +56,7 @@ def check_world_options(world: str, given: dict[str, Any], settings: Any) -> Non
     """Refuse data options that ``world`` has no use for."""
     about = WORLDS[world]
     applies = set(about.settings) | ({"npz"} if about.files else set())
-    wrong = [option(key) for key in DATA_OPTIONS if key in given and key not in applies]
+    wrong = [option(key) for key in data_options() if key in given and key not in applies]
     if not about.cached and getattr(settings, "root", None) is not None:
         wrong.append("--root")
     if wrong:
@@ -87,7 +82,7 @@ def data_spec(settings: Any, saved: dict[str, Any] | None = None) -> dict[str, A
     only its own settings (``RunError``).
     """
     world = getattr(settings, "world", None) or world_of(saved or {})
-    given = {key: getattr(settings, key) for key in DATA_OPTIONS if getattr(settings, key, None) is not None}
+    given = {key: getattr(settings, key) for key in data_options() if getattr(settings, key, None) is not None}
     check_world_options(world, given, settings)
     if "npz" in given:
         given["npz"] = str(Path(given["npz"]).resolve())

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gvin.train.run import CheckpointSettings, load_evaluation_split, plan_depth
-from gvin.train.run_data import DATA_OPTIONS
+from gvin.train.run_data import data_options
 from gvin.train.run_files import Log, RunError, check_picture, emit, listed, option
 from gvin.train.run_pictures import PlannedExample, plan_example
 from gvin.train.solves import SolveLog, solve_line
@@ -37,11 +37,11 @@ def plan_run(settings: PlanSettings | Path | str, log: Log = print, **options: A
     if not isinstance(settings, PlanSettings):
         settings = PlanSettings(checkpoint=settings, **options)
     if settings.map is not None:
-        data_options = [option(key) for key in DATA_OPTIONS if getattr(settings, key, None) is not None]
-        data_options += [name for name, value in (("--root", settings.root), ("--split", settings.split),
-                                                  ("--index", settings.index)) if value is not None]
-        if data_options:
-            raise RunError(f"{', '.join(data_options)}: choose a maze of the data; --map {settings.map} plans on "
+        given = [option(key) for key in data_options() if getattr(settings, key, None) is not None]
+        given += [name for name, value in (("--root", settings.root), ("--split", settings.split),
+                                           ("--index", settings.index)) if value is not None]
+        if given:
+            raise RunError(f"{', '.join(given)}: choose a maze of the data; --map {settings.map} plans on "
                            "your own map instead (give one or the other)")
         return plan_map_file(settings, log)
     given = [name for name, value in (("--start", settings.start), ("--goal", settings.goal)) if value is not None]

@@ -34,6 +34,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
+from gvin._checks import as_device
 from gvin.models import MODELS, GraphPlanner, build_model
 from gvin.train import distributed
 from gvin.train.checkpoint import load_checkpoint, save_checkpoint, training_config
@@ -74,7 +75,9 @@ class TrainConfig:
             larger maps, than it was trained. Evaluation plans with ``K``.
         seed: seeds the model's initialisation and the data order.
         device: ``"cpu"``, ``"cuda"``, ... (under ``torchrun``, ``"cuda"`` runs
-            rank ``r`` on ``cuda:LOCAL_RANK``).
+            rank ``r`` on ``cuda:LOCAL_RANK``). A config only checks the spelling
+            (it may be written for another machine); :class:`Trainer` refuses a
+            device this machine lacks (:func:`gvin._checks.as_device`).
         data: a record of what the model is trained on (plain values, e.g. the
             CLI's data settings and kernel size); saved in the checkpoint, and a
             resume refuses a checkpoint whose record differs. ``{}``: no record
@@ -118,7 +121,7 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
         if self.loss not in LOSS_LABELS:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSS_LABELS)}")
-        as_device(self.device)
+        as_device(self.device, available=False)  # the spelling; Trainer checks this machine has it
         for name in ("model_kwargs", "data"):
             if not isinstance(getattr(self, name), dict):
                 raise TypeError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
@@ -130,14 +133,6 @@ def _is_int(value: Any, low: int) -> bool:
 
 def _is_real(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, numbers.Real)
-
-
-def as_device(device: Any) -> torch.device:
-    """``device`` as a :class:`torch.device` (``ValueError`` naming it if torch does not know it)."""
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from None
 
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
@@ -318,6 +313,10 @@ class Trainer:
             match ``config`` except for ``epochs`` and ``device``; its ``data``
             record is compared when both have one).
         resume: load ``checkpoint`` if it exists (else it is overwritten).
+
+    Raises:
+        ValueError: ``config.device`` is not on this machine (``"cuda"`` without CUDA,
+            ``"cuda:3"`` with fewer GPUs, ``"mps"`` without MPS), before anything is built.
 
     Under ``torchrun`` (``WORLD_SIZE > 1``) the trainer joins the process group
     (:func:`gvin.train.distributed.init_from_env`), every rank loads the
