@@ -38,3 +38,17 @@ def trained_cli_run(tmp_path_factory):
     with contextlib.redirect_stdout(printed):
         assert main(args) == 0
     return base, printed.getvalue()
+
+
+@pytest.fixture(scope="session")
+def maze_data(tmp_path_factory):
+    """``maze_data(split="train", **options)``: a :class:`~gvin.datasets.MazeDataset` generated once per
+    session and settings (one cache folder for every test module)."""
+    from gvin.datasets import MazeDataset
+
+    root = tmp_path_factory.mktemp("maze_data")
+
+    def make(split: str = "train", **options):
+        return MazeDataset(root, split=split, log=False, **options)
+
+    return make

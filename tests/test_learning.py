@@ -11,7 +11,6 @@ The thresholds sit well between.
 import pytest
 import torch
 
-from gvin.datasets import MazeDataset
 from gvin.graphs.grid import grid_stencil
 from gvin.train import TrainConfig, Trainer, evaluate
 
@@ -30,11 +29,9 @@ def single_thread():
 
 
 @pytest.fixture(scope="module")
-def mazes(tmp_path_factory):
-    root = tmp_path_factory.mktemp("learning_mazes")
-    options = dict(kind="gppn", size=SIZE, counts=COUNTS, seed=0, connectivity=4, kernel_size=3, log=False)
-    train = MazeDataset(root, split="train", **options)
-    test = MazeDataset(root, split="test", **options)
+def mazes(maze_data):
+    options = dict(kind="gppn", size=SIZE, counts=COUNTS, seed=0, connectivity=4, kernel_size=3)
+    train, test = maze_data("train", **options), maze_data("test", **options)
     # Build the graphs once: 20 epochs then reuse them.
     return [train[i] for i in range(len(train))], [test[i] for i in range(len(test))]
 

@@ -7,7 +7,6 @@ import torch
 from torch_geometric.data import Batch
 
 from gvin import from_grid
-from gvin.datasets import MazeDataset
 from gvin.nn.softmax import segment_log_softmax
 from gvin.planners import optimal_edges, shortest_path_distances
 from gvin.train import (
@@ -22,12 +21,11 @@ from gvin.train import (
 
 
 @pytest.fixture(scope="module")
-def mazes(tmp_path_factory):
+def mazes(maze_data):
     """Small labelled mazes of several sizes and kinds (with unreachable free cells)."""
-    root = tmp_path_factory.mktemp("metric_mazes")
     graphs = []
     for kind, size, kernel in (("gridworld", 5, 3), ("gppn", 7, 3), ("gridworld", 9, None), ("gppn", 6, 5)):
-        data = MazeDataset(root, kind=kind, size=size, counts=(5, 0, 0), connectivity=4, kernel_size=kernel, log=False)
+        data = maze_data(kind=kind, size=size, counts=(5, 0, 0), connectivity=4, kernel_size=kernel)
         graphs += [data[i] for i in range(len(data))]
     return graphs
 

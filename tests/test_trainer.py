@@ -6,7 +6,6 @@ from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
 from gvin import from_grid
-from gvin.datasets import MazeDataset
 from gvin.models import build_model
 from gvin.train import TrainConfig, Trainer, evaluate, load_checkpoint, save_checkpoint
 from gvin.train.checkpoint import load_model
@@ -15,10 +14,9 @@ KWARGS = dict(num_edge_types=9, hidden_channels=8, num_iterations=10)
 
 
 @pytest.fixture(scope="module")
-def mazes(tmp_path_factory):
-    root = tmp_path_factory.mktemp("trainer_mazes")
-    options = dict(kind="gppn", size=7, counts=(24, 0, 8), kernel_size=3, connectivity=4, log=False)
-    return MazeDataset(root, split="train", **options), MazeDataset(root, split="test", **options)
+def mazes(maze_data):
+    options = dict(kind="gppn", size=7, counts=(24, 0, 8), kernel_size=3, connectivity=4)
+    return maze_data("train", **options), maze_data("test", **options)
 
 
 def config(**changes) -> TrainConfig:
