@@ -14,7 +14,7 @@ from gvin._checks import graph_edge_index, positive_int
 from gvin.graphs.grid import describe_stencil, stencil_key, stencil_window
 from gvin.nn.edge_features import EdgeFeatureTerm, edge_feature_matrix
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
-from gvin.nn.stencil import Stencil, build_stencil
+from gvin.nn.stencil import Stencil, build_stencil, neighbour_table
 from gvin.nn.bellman import LayerHook, Transition
 from gvin.nn.value_iteration import MEMORY_MODES, value_iteration
 from gvin.planners.shortest_paths import goal_mask
@@ -65,6 +65,7 @@ class GraphInputs:
     edge_features: Tensor | None = None
     goal: Tensor | None = None
     moves: Tensor | None = None
+    neighbour_table: Stencil | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -134,7 +135,8 @@ def graph_inputs(
         edge_attr = _edge_attr(data, edge_index, edge_dim, x.dtype)
         moves = _choice(data, edge_index, "moves")
         choice = moves if actions == "moves" else _choice(data, edge_index, actions)
-        return GraphInputs(x, edge_index, None, choice, None, edge_attr, moves=moves)
+        table = neighbour_table(edge_index, x.shape[0]) if use_stencil else None
+        return GraphInputs(x, edge_index, None, choice, None, edge_attr, moves=moves, neighbour_table=table)
     edge_type = _edge_type(data, edge_index, num_edge_types)
     moves = _choice(data, edge_index, "moves")
     choice = moves if actions == "moves" else _choice(data, edge_index, actions)
@@ -145,7 +147,9 @@ def graph_inputs(
     if edge_features is not None:
         edge_attr = _edge_attr(data, edge_index, edge_features, x.dtype, option="edge_features")
         features = edge_feature_matrix(edge_attr, moves)
-    return GraphInputs(x, edge_index, edge_type, choice, stencil, edge_features=features, moves=moves)
+    table = neighbour_table(edge_index, x.shape[0]) if use_stencil and stencil is None else None
+    return GraphInputs(x, edge_index, edge_type, choice, stencil, edge_features=features, moves=moves,
+                       neighbour_table=table)
 
 
 def _with_grid_layout(stencil: Stencil, data: Data) -> Stencil:
@@ -292,7 +296,9 @@ class GraphPlanner(nn.Module):
         edge_features: ``D`` of ``data.edge_attr [E, D]`` that a typed planner
             also reads, with the moves, as per-edge features (``None``: it reads
             edge types alone); see :mod:`gvin.nn.edge_features`.
-        use_stencil: gather over the dense slot table of grid graphs (default)
+        use_stencil: gather over the dense slot table of grid graphs, and over the
+            padded neighbour table of other graphs whose degrees are even enough
+            (:func:`gvin.nn.stencil.neighbour_table`), in value iteration (default),
             instead of scattering over the edge list; results are equal.
         memory: how value iteration pays for the backward pass: ``"auto"``
             (default: ``"compact"`` while its ``5·N·K`` bytes fit 128 MiB, else

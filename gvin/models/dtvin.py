@@ -137,6 +137,8 @@ class DTVIN(WithSavedSettings, ValueIterationPlanner):
         if self.move_transitions and graph.moves is not None:
             options["support"] = move_support(graph.edge_index, graph.moves, graph.num_nodes)
         transition = self.transition(graph.x, *graph.conv_args, **options)
+        if graph.stencil is None:  # an edge list: gather over its padded neighbour table when it has one
+            transition = transition.on_table(graph.neighbour_table)
         if self.absorbing_goal and graph.goal is not None:
             transition = transition.absorbing(graph.goal)
         reward = transition(self.node_reward(graph))

@@ -116,7 +116,7 @@ class VIN(ValueIterationPlanner):
         weight = edge_values(self.value_kernel, graph.edge_feature)
         if features is not None:
             weight = weight + self.edge_value(features)
-        return EdgeTransition(weight, graph.edge_index, graph.num_nodes)
+        return EdgeTransition(weight, graph.edge_index, graph.num_nodes).on_table(graph.neighbour_table)
 
     def reward_map(self, graph: GraphInputs) -> Tensor:
         """``R [N, A]``."""

@@ -73,6 +73,14 @@ class EdgeTransition:
     def with_weight(self, weight: Tensor) -> "EdgeTransition":
         return replace(self, weight=weight)
 
+    def on_table(self, table: "Stencil | None") -> "Transition":
+        """The same transition on a padded neighbour table (:func:`gvin.nn.stencil.neighbour_table`
+        of this ``edge_index``): a :class:`StencilTransition` that gathers instead of scattering.
+        ``None``: this transition unchanged."""
+        if table is None:
+            return self
+        return StencilTransition(table.to_dense(self.weight), table)
+
     def absorbing(self, nodes: Tensor) -> "EdgeTransition":
         """The transition with ``nodes [N]`` (bool) made absorbing: each such node that has a self-loop
         moves to itself with probability 1 under every action (nodes without one keep their weights)."""

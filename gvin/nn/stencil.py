@@ -253,3 +253,37 @@ def build_stencil(
     neighbour[flat] = dst
     shape = (num_nodes, num_slots)
     return Stencil(neighbour.view(shape), edge.view(shape), (edge != num_edges).view(shape))
+
+
+MAX_PADDING = 2.0
+"""A neighbour table is used while its ``N × max degree`` slots are at most this many times the edges."""
+
+
+def neighbour_table(edge_index: Tensor, num_nodes: int, max_padding: float = MAX_PADDING) -> Stencil | None:
+    """The padded neighbour table of any graph: slot ``j`` of node ``s`` is its ``j``-th out-edge
+    (in edge order), so ``[N, max degree]`` gathers replace scatters over the edge list.
+
+    ``None`` when the degrees are too uneven to pad: when ``N × max degree`` exceeds
+    ``max_padding`` times the number of edges (a hub would make every row as long as its own).
+
+    Args:
+        edge_index: ``[2, E]``.
+        num_nodes: ``N``.
+
+    Shapes:
+        the :class:`Stencil`'s tables are ``[N, D]`` with ``D`` the largest out-degree.
+    """
+    num_nodes = check.positive_int(num_nodes, "num_nodes", minimum=0)
+    num_edges = check.edge_index(edge_index, num_nodes)
+    if num_edges == 0 or num_nodes == 0:
+        return None
+    src = edge_index[0]
+    degree = torch.bincount(src, minlength=num_nodes)
+    width = int(degree.max())
+    if num_nodes * width > max_padding * num_edges:
+        return None
+    order = torch.argsort(src, stable=True)
+    first = torch.cumsum(degree, 0) - degree  # [N] position of each node's first edge in sorted order
+    rank = torch.empty_like(src)
+    rank[order] = torch.arange(num_edges, device=src.device) - first[src[order]]
+    return build_stencil(edge_index, rank, num_nodes, width)
