@@ -52,3 +52,30 @@ def maze_data(tmp_path_factory):
         return MazeDataset(root, split=split, log=False, **options)
 
     return make
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: tiny kernels (small graphs, thousands of little solver calls)
+    run fastest on one, and two busy cores make them stall for seconds with two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def assert_gather_paths_agree(model, data) -> None:
+    """``model`` plans ``data`` with the same values and parameter gradients (of the moves'
+    log-probabilities) on its gather paths (``use_stencil=True``) as on the scatter path."""
+    results = []
+    for use_stencil in (True, False):
+        model.use_stencil = use_stencil
+        model.zero_grad()
+        out = model(data)
+        out.log_probs[data.move].sum().backward()
+        results.append((out.v.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (v_gather, g_gather), (v_scatter, g_scatter) = results
+    torch.testing.assert_close(v_gather, v_scatter)
+    assert len(g_gather) == len(g_scatter) > 0
+    for a, b in zip(g_gather, g_scatter):
+        torch.testing.assert_close(a, b)

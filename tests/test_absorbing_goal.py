@@ -9,6 +9,7 @@ import torch
 import gvin
 from gvin.models import DTVIN
 from gvin.models.implicit import ImplicitDTVIN
+from conftest import assert_gather_paths_agree
 
 
 def maze(kernel_size=3):
@@ -45,16 +46,7 @@ def test_goal_value_grows_by_its_reward(use_stencil):
 def test_paths_agree_and_gradients_flow():
     data = maze(kernel_size=5)
     torch.manual_seed(1)
-    model = DTVIN(stencil=data.stencil, num_iterations=12, absorbing_goal=True).double()
-    outs = []
-    for use_stencil in (True, False):
-        model.use_stencil = use_stencil
-        model.zero_grad()
-        out = model(data)
-        out.log_probs[data.move].sum().backward()
-        outs.append((out.v.detach(), model.transition.logits.weight.grad.clone()))
-    torch.testing.assert_close(outs[0][0], outs[1][0])
-    torch.testing.assert_close(outs[0][1], outs[1][1])
+    assert_gather_paths_agree(DTVIN(stencil=data.stencil, num_iterations=12, absorbing_goal=True).double(), data)
 
 
 def test_on_by_default_and_saved_with_the_weights():

@@ -28,13 +28,8 @@ from gvin.datasets import (
 from gvin.graphs.grid import grid_template
 from gvin.transforms import AddExpertLabels, label_graph
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny graphs: one thread is fastest
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _digest(data: Data, keys=("edge_index", "goal", "move", "optimal", "dist")) -> str:

@@ -23,17 +23,11 @@ from gvin.nn import EdgeGeometryConv, EdgeKernels, EdgeTypeConv, GeometricPolicy
 from gvin.train.losses import imitation_loss
 from gvin.train.metrics import planning_metrics
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny graphs: one thread is fastest
+
 KINDS = ["vin", "dtvin", "gppn-lstm", "gppn-gru"]
 RADIUS = 0.35
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny graphs: one thread is fastest and immune to a busy machine's other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -9,7 +9,6 @@ trained DT-VIN 87-99 %, VIN 79-84 %; GPPN (seed 0) 10.8 % -> 80.7 %.
 The thresholds sit well between.
 """
 import pytest
-import torch
 
 from gvin.graphs.grid import grid_stencil
 from gvin.train import TrainConfig, Trainer, evaluate
@@ -18,14 +17,6 @@ SIZE = 11
 COUNTS = (400, 0, 100)
 THRESHOLDS = {"dtvin": 0.75, "vin": 0.65, "gppn": 0.65}  # %Success / 100 on the held-out mazes
 
-
-@pytest.fixture(scope="module")
-def single_thread():
-    """One intra-op thread: on small shared machines multi-threaded tiny kernels stall for seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +29,7 @@ def mazes(maze_data):
 
 @pytest.mark.parametrize("model, highway_every", [  # VIN is the fast check; the other two run with GVIN_SLOW=1
     pytest.param("dtvin", 3, marks=pytest.mark.slow), ("vin", 0), pytest.param("gppn", 0, marks=pytest.mark.slow)])
-def test_planner_learns_to_reach_the_goal(mazes, single_thread, model, highway_every):
+def test_planner_learns_to_reach_the_goal(mazes, one_thread, model, highway_every):
     train, test = mazes
     config = TrainConfig(
         model=model,

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 import gvin
-from gvin.grid import GridDTVIN, grid_from_graph
+from gvin.grid import grid_from_graph
 from gvin.models import DTVIN
 from gvin.nn.transitions import move_support
+from conftest import assert_gather_paths_agree
 
 
 def maze(kernel_size=3, connectivity=4):
@@ -63,16 +64,7 @@ def test_no_mass_leaves_the_support(use_stencil):
 def test_paths_agree_in_values_and_gradients():
     data = maze(kernel_size=5)
     torch.manual_seed(1)
-    model = DTVIN(stencil=data.stencil, num_iterations=12, move_transitions=True).double()
-    outs = []
-    for use_stencil in (True, False):
-        model.use_stencil = use_stencil
-        model.zero_grad()
-        out = model(data)
-        out.log_probs[data.move].sum().backward()
-        outs.append((out.v.detach(), model.transition.logits.weight.grad.clone()))
-    torch.testing.assert_close(outs[0][0], outs[1][0])
-    torch.testing.assert_close(outs[0][1], outs[1][1])
+    assert_gather_paths_agree(DTVIN(stencil=data.stencil, num_iterations=12, move_transitions=True).double(), data)
 
 
 @pytest.mark.parametrize("connectivity", [4, 8])

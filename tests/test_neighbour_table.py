@@ -2,7 +2,6 @@
 gradients of the scatter path (float64), in batches of different graphs too."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from torch_geometric.data import Batch
@@ -10,6 +9,8 @@ from torch_geometric.data import Batch
 import gvin
 from gvin.models import DTVIN, VIN
 from gvin.nn.stencil import neighbour_table
+
+from conftest import assert_gather_paths_agree
 
 
 def roadmap(samples: int, seed: int):
@@ -36,16 +37,7 @@ def test_gathers_equal_scatters_in_values_and_gradients(cls):
     model = cls(in_channels=1, num_edge_types=None, edge_dim=batch.edge_attr.shape[1], num_iterations=15, num_actions=3,
                 hidden_channels=6).double()
     assert model.read_graph(batch).neighbour_table is not None
-    results = []
-    for use_table in (True, False):
-        model.use_stencil = use_table
-        model.zero_grad()
-        out = model(batch)
-        out.log_probs[batch.move].sum().backward()
-        results.append((out.v.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
-    torch.testing.assert_close(results[0][0], results[1][0])
-    for a, b in zip(results[0][1], results[1][1]):
-        torch.testing.assert_close(a, b)
+    assert_gather_paths_agree(model, batch)
 
 
 def test_a_batch_plans_as_each_graph_alone():

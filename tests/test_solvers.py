@@ -320,14 +320,6 @@ def test_direct_calls_check_too(fn):
 # ---------------------------------------------------------------- torchdeq cross-check
 
 
-@pytest.fixture
-def one_thread():
-    """torchdeq's solvers run thousands of tiny LAPACK calls, which 2 busy cores make 30× slower with 2 threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.mark.parametrize("problem", [linear_problem, bellman_problem])
 def test_matches_torchdeq(problem, one_thread):

@@ -12,16 +12,11 @@ from gvin.datasets.worlds import DEFAULT_WORLD, GENERATED, SETTING_CHECKS
 from gvin.graphs.grid import grid_stencil
 from gvin.models import DTVIN
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny graphs: one thread is fastest
+
 TINY = {"maze": 5, "maze3d": 5, "terrain": 6, "cspace": 5, "roadmap": 12}
 """A small ``size`` of every world."""
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_spec(name: str) -> dict:
