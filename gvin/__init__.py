@@ -38,7 +38,7 @@ from gvin.maps import GridMap, read_map  # noqa: E402
 # The workflow names sit on top of the models and the trainer: they load on first use, so that
 # `import gvin` (and every `gvin.graphs` / `gvin.datasets` import) stays free of them.
 _LAZY = {"viz": "gvin.viz", "MapPlan": "gvin.rollout", "TrainedPlanner": "gvin.rollout",
-         "load_planner": "gvin.rollout", "plan_on_map": "gvin.rollout"}
+         "load_planner": "gvin.rollout", "plan_on_map": "gvin.rollout", "from_osm": "gvin.graphs.streets"}
 
 
 def __getattr__(name: str):
@@ -77,6 +77,7 @@ __all__ = [
     "read_map",
     "GridMap",
     "load_planner",
+    "from_osm",
     "TrainedPlanner",
     "plan_on_map",
     "MapPlan",
