@@ -25,6 +25,7 @@ from gvin.datasets import (
     register_world,
     unregister_world,
 )
+from gvin.datasets.streets import StreetDataset
 from gvin.graphs.grid import grid_template
 from gvin.transforms import AddExpertLabels, label_graph
 
@@ -155,7 +156,7 @@ def test_root_caches_each_split_once(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- registry and transforms
 def test_the_registry_points_at_the_dataset_classes():
     assert [WORLDS[name].dataset for name in WORLDS] == [MazeDataset, Maze3DDataset, TerrainDataset, CSpaceDataset,
-                                                         RoadmapDataset]
+                                                         RoadmapDataset, StreetDataset]
     spec = {"world": "cspace", "size": 6, "counts": [2, 0, 1], "data_seed": 4, "connectivity": 4}  # no goal_mode:
     test = WORLDS["cspace"].load(spec, None, "test")  # an older record, angles
     assert isinstance(test, CSpaceDataset) and len(test) == 1

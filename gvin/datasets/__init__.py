@@ -23,6 +23,7 @@ from gvin.datasets.gppn import (
 )
 from gvin.datasets.maze_dataset import GPPNDataset, GridGraphBuilder, GridMazeDataset, Maze3DDataset, MazeDataset
 from gvin.datasets.roadmap import RoadmapDataset, label_roadmap
+from gvin.datasets.streets import StreetDataset
 from gvin.datasets.terrain import TerrainDataset, label_terrain, start_goal_pairs
 from gvin.datasets.worlds import (
     WORLDS,
@@ -61,6 +62,7 @@ __all__ = [
     "TerrainDataset",
     "CSpaceDataset",
     "RoadmapDataset",
+    "StreetDataset",
     "label_roadmap",
     "World",
     "WORLDS",

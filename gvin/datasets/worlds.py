@@ -38,6 +38,8 @@ from torch_geometric.data import Data
 
 from gvin.datasets.cspace import CSpaceDataset
 from gvin.datasets.maze_dataset import GPPNDataset, Maze3DDataset, MazeDataset
+from gvin.datasets.streets import StreetDataset
+from gvin.graphs.streets import NETWORKS
 from gvin.datasets.roadmap import RoadmapDataset
 from gvin.datasets.terrain import TerrainDataset
 from gvin.graphs.grid import grid_stencil
@@ -260,6 +262,11 @@ _BUILT_IN = (
     World("roadmap", "probabilistic roadmaps of 2-D workspaces, --size samples", "roadmaps", "samples",
           {"size": 100, "counts": [2000, 200, 500], "data_seed": 0, "neighbours": 8}, RoadmapDataset,
           edge_dim=3, noun="roadmap"),  # edge_attr: offset and length (gvin.datasets.roadmap.EDGE_DIM)
+    World("streets", "windows of a real street network (OpenStreetMap; needs gvin[osm]), --size intersections",
+          "street windows", "intersections", {"size": 200, "counts": [1000, 200, 200], "data_seed": 0,
+                                              "city": "helsinki", "network": "walking"}, StreetDataset,
+          edge_dim=3, noun="street window",
+          checks={"city": lambda v: isinstance(v, str) and bool(v), "network": lambda v: v in NETWORKS}),
 )
 _REGISTRY: dict[str, World] = {world.name: world for world in _BUILT_IN}
 

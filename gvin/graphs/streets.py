@@ -23,7 +23,8 @@ _ONE_WAY = {"yes", "true", "1"}
 _AGAINST = {"-1", "reverse"}
 
 
-def _pyrosm():
+def require_pyrosm():
+    """The pyrosm module, or an ImportError that says to install ``gvin[osm]``."""
     try:
         import pyrosm
     except ImportError:
@@ -133,7 +134,7 @@ def from_osm(path: str | os.PathLike, network: str = "walking", goal=None, *, si
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no OpenStreetMap file at {path}")
-    pyrosm = _pyrosm()
+    pyrosm = require_pyrosm()
     nodes, edges = pyrosm.OSM(str(path)).get_network(network_type=network, nodes=True)
     if edges is None or nodes is None or len(edges) == 0:
         raise ValueError(f"{path} has no {network} network")
@@ -152,4 +153,4 @@ def from_osm(path: str | os.PathLike, network: str = "walking", goal=None, *, si
     return from_networkx(graph, goal, pos="pos", weight="length", dtype=dtype)
 
 
-__all__ = ["from_osm", "simplify", "project", "NETWORKS"]
+__all__ = ["from_osm", "simplify", "project", "require_pyrosm", "NETWORKS"]

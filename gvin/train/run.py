@@ -72,6 +72,8 @@ class DataSettings:
     max_slope: float | None = None
     neighbours: int | None = None
     goal_mode: str | None = None
+    city: str | None = None
+    network: str | None = None
 
 
 @dataclass
