@@ -21,7 +21,6 @@ Conventions:
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
