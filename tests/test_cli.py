@@ -295,7 +295,7 @@ def test_the_roadmap_world_trains_a_geometric_planner_evaluates_and_plans(tmp_pa
     assert "test (4 roadmaps, policy over moves): %Optimal" in text and "%Success" in text
     config = _payload(out)["config"]
     assert config["data"] == {"world": "roadmap", "size": 20, "counts": [8, 4, 4], "data_seed": 0, "neighbours": 5,
-                              "kernel_size": 3}
+                              "self_loops": True, "kernel_size": 3}
     kwargs = config["model_kwargs"]
     assert kwargs["edge_dim"] == 3 and "stencil" not in kwargs and kwargs["num_iterations"] == 3 * 5  # 3 ⌈√20⌉
     assert "root" not in json.loads((out / "run.json").read_text())["data"]  # made in memory, not cached

@@ -190,7 +190,7 @@ CASES = [
     (["evaluate", "{run}/checkpoint.pt", "--world", "terrain", "--kind", "gridworld"], "--kind"),
     # roadmaps (issue 9)
     (["train", *TINY, "--world", "roadmap", "--connectivity", "8", *OUT],
-     "--connectivity: not a setting of --world roadmap (its data settings: --size, --counts, --data-seed, --neighbours)"),
+     "--connectivity: not a setting of --world roadmap (its data settings: --size, --counts, --data-seed, --neighbours, --self-loops)"),
     (["train", *TINY, "--world", "roadmap", "--kind", "gppn", *OUT], "--kind: not a setting of --world roadmap"),
     (["train", *TINY, "--world", "roadmap", "--root", "{folder}", *OUT], "--root: not a setting of --world roadmap"),
     (["train", "--world", "roadmap", "--npz", "{npz}", *OUT], "--npz: not a setting of --world roadmap"),

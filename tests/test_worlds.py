@@ -51,7 +51,8 @@ def test_defaults_are_the_ones_the_command_had():
                                           "data_seed": 0, "max_slope": 20.0, "connectivity": 8}
     assert WORLDS["cspace"].settings == {"size": 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8,
                                          "goal_mode": "angles"}
-    assert WORLDS["roadmap"].settings == {"size": 100, "counts": [2000, 200, 500], "data_seed": 0, "neighbours": 8}
+    assert WORLDS["roadmap"].settings == {"size": 100, "counts": [2000, 200, 500], "data_seed": 0, "neighbours": 8,
+                                          "self_loops": True}
     assert [name for name, world in WORLDS.items() if world.cached] == ["maze", "maze3d"]
     assert [name for name, world in WORLDS.items() if world.files] == ["maze"]
 

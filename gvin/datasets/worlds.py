@@ -81,6 +81,7 @@ SETTING_CHECKS: Mapping[str, Callable[[Any], bool]] = MappingProxyType({
     "max_slope": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
     "neighbours": lambda v: _is_int(v, 1),
     "goal_mode": lambda v: v in ("angles", "point"),
+    "self_loops": lambda v: isinstance(v, bool),
     "kernel_size": lambda v: _is_int(v, 3) and v % 2 == 1,
 })
 """What a saved value of each data setting (and the record's ``kernel_size``) may be."""
@@ -260,8 +261,8 @@ _BUILT_IN = (
           {"size": 18, "counts": [2000, 200, 500], "data_seed": 0, "connectivity": 8, "goal_mode": "angles"},
           CSpaceDataset, connectivity=(4, 8), later={"goal_mode": "angles"}, noun="C-space", depth_factor=3.0),
     World("roadmap", "probabilistic roadmaps of 2-D workspaces, --size samples", "roadmaps", "samples",
-          {"size": 100, "counts": [2000, 200, 500], "data_seed": 0, "neighbours": 8}, RoadmapDataset,
-          edge_dim=3, noun="roadmap"),  # edge_attr: offset and length (gvin.datasets.roadmap.EDGE_DIM)
+          {"size": 100, "counts": [2000, 200, 500], "data_seed": 0, "neighbours": 8, "self_loops": True},
+          RoadmapDataset, edge_dim=3, noun="roadmap", later={"self_loops": False}),  # edge_attr: offset and length (gvin.datasets.roadmap.EDGE_DIM)
     World("streets", "windows of a real street network (OpenStreetMap; needs gvin[osm]), --size intersections",
           "street windows", "intersections", {"size": 200, "counts": [1000, 200, 200], "data_seed": 0,
                                               "city": "helsinki", "network": "walking"}, StreetDataset,

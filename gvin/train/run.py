@@ -72,6 +72,7 @@ class DataSettings:
     max_slope: float | None = None
     neighbours: int | None = None
     goal_mode: str | None = None
+    self_loops: bool | None = None
     city: str | None = None
     network: str | None = None
 
