@@ -74,6 +74,18 @@ def test_simplifying_keeps_every_least_distance(helsinki):
         from_osm(helsinki, "walking", goal=-1)
 
 
+def test_a_file_that_is_not_osm_is_named(helsinki, tmp_path, capsys):
+    from gvin.cli import main
+
+    bad = tmp_path / "city.osm.pbf"
+    bad.write_bytes(b"not a pbf")
+    with pytest.raises(ValueError, match="is not a readable OpenStreetMap .osm.pbf file"):
+        from_osm(bad)
+    assert main(["train", "--world", "streets", "--city", str(bad), "--size", "20", "--counts", "4", "2", "2",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "is not a readable OpenStreetMap" in capsys.readouterr().err
+
+
 def test_driving_keeps_one_way_streets_one_way(helsinki):
     data = from_osm(helsinki, "driving")
     source, target = data.edge_index[:, data.move]

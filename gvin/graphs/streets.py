@@ -126,8 +126,8 @@ def from_osm(path: str | os.PathLike, network: str = "walking", goal=None, *, si
 
     Raises:
         ImportError: pyrosm is not installed (``pip install 'gvin[osm]'``).
-        FileNotFoundError: no file at ``path``; ValueError: an unknown network, a file without
-        that network, or a goal that is not one of its nodes.
+        FileNotFoundError: no file at ``path``; ValueError: an unknown network, a file pyrosm
+        cannot read, a file without that network, or a goal that is not one of its nodes.
     """
     if network not in NETWORKS:
         raise ValueError(f"network must be one of {NETWORKS}, got {network!r}")
@@ -135,7 +135,13 @@ def from_osm(path: str | os.PathLike, network: str = "walking", goal=None, *, si
     if not path.is_file():
         raise FileNotFoundError(f"no OpenStreetMap file at {path}")
     pyrosm = require_pyrosm()
-    nodes, edges = pyrosm.OSM(str(path)).get_network(network_type=network, nodes=True)
+    try:
+        nodes, edges = pyrosm.OSM(str(path)).get_network(network_type=network, nodes=True)
+    except Exception as error:  # pyrosm's own errors for a file it cannot parse
+        if isinstance(error, (MemoryError, KeyboardInterrupt)):
+            raise
+        reason = " ".join(str(error).split())[:300]
+        raise ValueError(f"{path} is not a readable OpenStreetMap .osm.pbf file ({reason})") from None
     if edges is None or nodes is None or len(edges) == 0:
         raise ValueError(f"{path} has no {network} network")
     graph = _street_graph(*_arcs(edges, network))

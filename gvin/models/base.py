@@ -1,6 +1,7 @@
 """The planner interface: what every planner reads from a graph and what it returns."""
 from __future__ import annotations
 
+import functools
 import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Iterable
@@ -65,7 +66,16 @@ class GraphInputs:
     edge_features: Tensor | None = None
     goal: Tensor | None = None
     moves: Tensor | None = None
-    neighbour_table: Stencil | None = None
+    gathers: bool = False
+
+    @functools.cached_property
+    def neighbour_table(self) -> Stencil | None:
+        """The padded neighbour table of an edge list (:func:`~gvin.nn.stencil.neighbour_table`), built on
+        first use (value iteration reads it; GPPN never does); ``None`` with a stencil, when the
+        planner scatters (``use_stencil=False``) or when the degrees are too uneven."""
+        if not self.gathers or self.stencil is not None:
+            return None
+        return neighbour_table(self.edge_index, self.num_nodes)
 
     @property
     def num_nodes(self) -> int:
@@ -135,8 +145,7 @@ def graph_inputs(
         edge_attr = _edge_attr(data, edge_index, edge_dim, x.dtype)
         moves = _choice(data, edge_index, "moves")
         choice = moves if actions == "moves" else _choice(data, edge_index, actions)
-        table = neighbour_table(edge_index, x.shape[0]) if use_stencil else None
-        return GraphInputs(x, edge_index, None, choice, None, edge_attr, moves=moves, neighbour_table=table)
+        return GraphInputs(x, edge_index, None, choice, None, edge_attr, moves=moves, gathers=use_stencil)
     edge_type = _edge_type(data, edge_index, num_edge_types)
     moves = _choice(data, edge_index, "moves")
     choice = moves if actions == "moves" else _choice(data, edge_index, actions)
@@ -147,9 +156,8 @@ def graph_inputs(
     if edge_features is not None:
         edge_attr = _edge_attr(data, edge_index, edge_features, x.dtype, option="edge_features")
         features = edge_feature_matrix(edge_attr, moves)
-    table = neighbour_table(edge_index, x.shape[0]) if use_stencil and stencil is None else None
     return GraphInputs(x, edge_index, edge_type, choice, stencil, edge_features=features, moves=moves,
-                       neighbour_table=table)
+                       gathers=use_stencil)
 
 
 def _with_grid_layout(stencil: Stencil, data: Data) -> Stencil:

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import torch
 
-from gvin.datasets.worlds import DEFAULT_WORLD, data_identity, get_world, world_of
+from gvin.datasets.worlds import data_identity, get_world, world_of
 from gvin.models import DTVIN, MODELS, VIN
 from gvin.models.implicit import IMPLICIT_GAMMA, ImplicitPlanner
 from gvin.nn.implicit import FixedPoint
@@ -569,5 +569,5 @@ def evaluate_run(settings: CheckpointSettings | Path | str, log: Log = print, pr
 __all__ = [
     "DataSettings", "TrainSettings", "CheckpointSettings", "TrainedRun", "EvaluatedRun", "RunError",
     "train_run", "evaluate_run", "load_evaluation_split", "evaluation_record", "format_metrics", "model_kwargs",
-    "default_depth", "check_resume", "run_changes", "DEFAULT_WORLD",
+    "default_depth", "check_resume", "run_changes",
 ]
