@@ -8,7 +8,9 @@ from torch_geometric.data import Batch
 
 import gvin
 from gvin.models import DTVIN, VIN
-from gvin.nn.stencil import neighbour_table
+from gvin.nn import value_iteration
+from gvin.nn.bellman import EdgeTransition
+from gvin.nn.neighbour_table import neighbour_table, table_depth
 
 from conftest import assert_gather_paths_agree
 
@@ -23,11 +25,49 @@ def roadmap(samples: int, seed: int):
 
 def test_the_table_lists_each_nodes_out_edges():
     edge_index = torch.tensor([[0, 2, 0, 1, 2, 2], [1, 0, 2, 2, 1, 2]])
-    table = neighbour_table(edge_index, 3)
-    assert table.neighbour.tolist() == [[1, 2, 3], [2, 3, 3], [0, 1, 2]]  # 3 = no edge (the pad)
-    assert table.edge.tolist() == [[0, 2, 6], [3, 6, 6], [1, 4, 5]]
+    table = neighbour_table(edge_index, 3, overflow_cost=1e9)  # no overflow: as deep as the largest degree
+    assert table.neighbour.tolist() == [[1, 2, 0], [2, 3, 1], [3, 3, 2]]  # row j: each node's j-th edge; 3 = the pad
+    assert table.edge.tolist() == [[0, 3, 1], [2, 6, 4], [6, 6, 5]]
+    assert table.overflow.numel() == 0
+
+
+def test_rare_high_degrees_overflow_instead_of_deepening_the_table():
+    edge_index = torch.tensor([[0, 2, 0, 1, 2, 2], [1, 0, 2, 2, 1, 2]])
+    table = neighbour_table(edge_index, 3, overflow_cost=2.0)  # node 2 alone has a third edge
+    assert table.depth == 2 and table.overflow.tolist() == [5]
+    assert table.overflow_edge_index.tolist() == [[2], [2]]
+    degrees = torch.tensor([9] * 90 + [30] * 10)
+    assert table_depth(degrees, overflow_cost=4.0) == 9  # 10 % of the nodes overflow: cheaper than 21 more rows
+    assert table_depth(degrees, overflow_cost=20.0) == 30
+
+
+def test_graphs_whose_table_would_hold_under_half_the_edges_keep_the_scatter():
     hub = torch.tensor([[0] * 9 + [1, 2], [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0]])
-    assert neighbour_table(hub, 10) is None  # a hub: 10 rows of 9 slots for 11 edges
+    assert neighbour_table(hub, 10) is None  # depth 1 would hold 3 of the 11 edges
+
+
+@pytest.mark.parametrize("memory", ["autograd", "compact"])
+def test_a_transition_on_its_table_gives_the_edge_lists_values_and_gradients(memory):
+    data = roadmap(80, 5)
+    table = neighbour_table(data.edge_index, data.num_nodes, overflow_cost=2.0)
+    assert table.overflow.numel() > 0  # both halves run: the table and the overflow scatter
+    weight = torch.rand(data.edge_index.shape[1], 3, dtype=torch.float64, requires_grad=True)
+    reward = torch.randn(data.num_nodes, 3, dtype=torch.float64, requires_grad=True)
+    results = []
+    for with_table in (True, False):
+        transition = EdgeTransition(weight, data.edge_index, data.num_nodes).on_table(table if with_table else None)
+        _, values = value_iteration(reward, transition, 12, 0.9, memory=memory)
+        grads = torch.autograd.grad(values.square().sum(), (weight, reward))
+        results.append((values, *grads))
+    for on_table, on_edges in zip(*results):
+        torch.testing.assert_close(on_table, on_edges)
+
+
+def test_a_table_of_another_graph_is_refused():
+    data = roadmap(30, 6)
+    transition = EdgeTransition(torch.rand(data.edge_index.shape[1], 2), data.edge_index, data.num_nodes)
+    with pytest.raises(ValueError, match="table is for"):
+        transition.on_table(neighbour_table(roadmap(31, 6).edge_index, 31))
 
 
 @pytest.mark.parametrize("cls", [DTVIN, VIN])
@@ -36,7 +76,8 @@ def test_gathers_equal_scatters_in_values_and_gradients(cls):
     torch.manual_seed(0)
     model = cls(in_channels=1, num_edge_types=None, edge_dim=batch.edge_attr.shape[1], num_iterations=15, num_actions=3,
                 hidden_channels=6).double()
-    assert model.read_graph(batch).neighbour_table is not None
+    table = model.read_graph(batch).neighbour_table
+    assert table is not None and table.overflow.numel() > 0
     assert_gather_paths_agree(model, batch)
 
 

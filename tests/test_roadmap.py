@@ -206,3 +206,28 @@ def test_all_edges_pruned_is_an_error():
 def test_exported():
     assert gvin.probabilistic_roadmap is probabilistic_roadmap
     assert "probabilistic_roadmap" in gvin.__all__ and "probabilistic_roadmap" in gvin.graphs.__all__
+
+
+def test_z_order_numbers_near_samples_nearby_and_keeps_the_graph():
+    obstacles = [gvin.Circle((0.0, 0.0), 0.5)]
+    z = gvin.probabilistic_roadmap(obstacles, 400, k=6, goal=(1.5, 1.5), add=[(-1.8, -1.8)], rng=3)
+    drawn = gvin.probabilistic_roadmap(obstacles, 400, k=6, goal=(1.5, 1.5), add=[(-1.8, -1.8)], rng=3,
+                                       node_order="sampled")
+    assert torch.equal(z.pos[0], drawn.pos[0])  # the add points stay first
+    key = lambda data: sorted(map(tuple, data.pos.tolist()))
+    assert key(z) == key(drawn)  # the same samples, renumbered
+    assert sorted(gvin.shortest_path_distances(z).tolist()) == sorted(gvin.shortest_path_distances(drawn).tolist())
+    gap = lambda data: (data.edge_index[0] - data.edge_index[1]).abs().float().mean()
+    assert gap(z) < 0.5 * gap(drawn)  # neighbours are near in number
+    with pytest.raises(ValueError, match="node_order"):
+        gvin.probabilistic_roadmap(obstacles, 50, rng=0, node_order="hilbert")
+
+
+def test_z_order_sorts_along_the_curve():
+    from gvin.graphs.ordering import z_order
+
+    points = np.array([[1.0, 1.0], [0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    assert z_order(points).tolist() == [1, 2, 3, 0]  # (0,0), (1,0), (0,1), (1,1): x is the low bit
+    assert z_order(np.zeros((0, 2))).tolist() == []
+    with pytest.raises(ValueError, match=r"\[M, 2\]"):
+        z_order(np.zeros((3, 3)))

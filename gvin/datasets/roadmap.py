@@ -170,7 +170,8 @@ class RoadmapDataset(PlanningDataset):
                                          keep_clear=None)
             try:
                 data = probabilistic_roadmap(obstacles, self.size, k=self.neighbours, workspace=self.workspace,
-                                             rng=rng, self_loops=self.self_loops)
+                                             rng=rng, self_loops=self.self_loops,
+                                             node_order="sampled")  # small graphs: the items as before Z-order
             except ValueError:  # no free space, or no collision-free link: draw another workspace
                 continue
             component = largest_component(data.edge_index.numpy(), self.size)

@@ -18,9 +18,13 @@ from torch_geometric.data import Data
 
 from gvin import _checks
 from gvin.graphs.cspace import WORKSPACE, as_extent, as_obstacles, as_point, segment_hits
+from gvin.graphs.ordering import z_order
 
 DEFAULT_K = 8
 """Neighbours per sample when neither ``k`` nor ``radius`` is given."""
+
+NODE_ORDERS = ("z", "sampled")
+"""How :func:`probabilistic_roadmap` numbers its samples: along a Z-order curve, or as drawn."""
 
 MAX_DRAWS_PER_SAMPLE = 100
 """Sampling gives up after ``MAX_DRAWS_PER_SAMPLE · num_samples + 1000`` uniform draws."""
@@ -121,13 +125,16 @@ def probabilistic_roadmap(
     rng=0,
     add=(),
     self_loops: bool = False,
+    node_order: str = "z",
     dtype: torch.dtype = torch.float32,
 ) -> Data:
     """A probabilistic roadmap (PRM) of a 2-D workspace as a planning graph.
 
     Nodes are the ``add`` points (nodes ``0 .. len(add) - 1``, e.g. a start)
     followed by ``num_samples`` uniform samples of the workspace outside every
-    obstacle (closed obstacles: a sample on a boundary is rejected and redrawn).
+    obstacle (closed obstacles: a sample on a boundary is rejected and redrawn),
+    numbered along a Z-order curve (``node_order="z"``, :func:`gvin.graphs.ordering.z_order`:
+    value iteration's gathers then read memory nearby) or as drawn (``"sampled"``).
     Each node is joined to its ``k`` nearest nodes (symmetrised: an edge in both
     directions if either end picks the other) or, with ``radius``, to every node
     within ``radius``; an edge whose segment touches an obstacle is removed.
@@ -144,6 +151,7 @@ def probabilistic_roadmap(
         add: extra collision-free ``(x, y)`` points, placed first.
         self_loops: add a zero-cost non-move self-loop per node (as
             :func:`gvin.from_networkx` does by default).
+        node_order: ``"z"`` (default) or ``"sampled"``: how the samples are numbered.
         dtype: floating dtype of ``x``, ``pos``, ``edge_attr``, ``edge_weight``.
 
     Returns:
@@ -173,11 +181,15 @@ def probabilistic_roadmap(
     generator = _checks.as_rng(rng, "rng")
     if not isinstance(self_loops, (bool, np.bool_)):
         raise TypeError(f"self_loops must be a bool, got {self_loops!r}")
+    if node_order not in NODE_ORDERS:
+        raise ValueError(f"node_order must be one of {NODE_ORDERS}, got {node_order!r}")
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating torch dtype, got {dtype!r}")
 
     extra = _extra_points(add, obstacles)
     samples = _sample_free(obstacles, extent, num_samples, generator)
+    if node_order == "z":
+        samples = samples[z_order(samples)]
     points = np.concatenate([extra, samples])
     n = len(points)
     goal_index = _goal_node(goal, points)

@@ -15,7 +15,8 @@ from gvin._checks import graph_edge_index, positive_int
 from gvin.graphs.grid import describe_stencil, stencil_key, stencil_window
 from gvin.nn.edge_features import EdgeFeatureTerm, edge_feature_matrix
 from gvin.nn.edge_kernels import DEFAULT_NUM_EDGE_TYPES, EdgeKernels
-from gvin.nn.stencil import Stencil, build_stencil, neighbour_table
+from gvin.nn.neighbour_table import NeighbourTable, neighbour_table
+from gvin.nn.stencil import Stencil, build_stencil
 from gvin.nn.bellman import LayerHook, Transition
 from gvin.nn.value_iteration import MEMORY_MODES, value_iteration
 from gvin.planners.shortest_paths import goal_mask
@@ -69,8 +70,8 @@ class GraphInputs:
     gathers: bool = False
 
     @functools.cached_property
-    def neighbour_table(self) -> Stencil | None:
-        """The padded neighbour table of an edge list (:func:`~gvin.nn.stencil.neighbour_table`), built on
+    def neighbour_table(self) -> NeighbourTable | None:
+        """The padded neighbour table of an edge list (:func:`~gvin.nn.neighbour_table.neighbour_table`), built on
         first use (value iteration reads it; GPPN never does); ``None`` with a stencil, when the
         planner scatters (``use_stencil=False``) or when the degrees are too uneven."""
         if not self.gathers or self.stencil is not None:
@@ -306,7 +307,7 @@ class GraphPlanner(nn.Module):
             edge types alone); see :mod:`gvin.nn.edge_features`.
         use_stencil: gather over the dense slot table of grid graphs, and over the
             padded neighbour table of other graphs whose degrees are even enough
-            (:func:`gvin.nn.stencil.neighbour_table`), in value iteration (default),
+            (:func:`gvin.nn.neighbour_table.neighbour_table`), in value iteration (default),
             instead of scattering over the edge list; results are equal.
         memory: how value iteration pays for the backward pass: ``"auto"``
             (default: ``"compact"`` while its ``5·N·K`` bytes fit 128 MiB, else

@@ -11,8 +11,9 @@ node without out-edges gets ``Q = R``, exactly as a zero-padded conv treats the
 border, never a filled-in 0 inside a max. The max is over actions, not edges.
 
 A *transition* is the linear map ``T: V ↦ Σ_e P[e, a] V[s']``:
-:class:`EdgeTransition` scatters over an edge list, :class:`StencilTransition`
-gathers over the dense slot table of a grid graph. Both give the same numbers,
+:class:`EdgeTransition` scatters over an edge list (or gathers over its padded
+neighbour table, :mod:`gvin.nn.neighbour_table`), :class:`StencilTransition`
+gathers over the dense slot table of a grid graph. All give the same numbers,
 and both expose the vector-Jacobian product of ``T`` (:meth:`vjp`), which the
 memory-compact backward (:mod:`gvin.nn.deep`) and implicit solvers reuse.
 
@@ -28,6 +29,7 @@ from typing import Callable, Protocol
 import torch
 from torch import Tensor
 
+from gvin.nn.neighbour_table import NeighbourTable
 from gvin.nn.stencil import GridLayout, Stencil
 
 
@@ -51,15 +53,23 @@ class Transition(Protocol):
 
 @dataclass
 class EdgeTransition:
-    """Transition weights per edge: ``weight [E, A]`` on ``edge_index [2, E]``."""
+    """Transition weights per edge: ``weight [E, A]`` on ``edge_index [2, E]``.
+
+    With a :class:`~gvin.nn.neighbour_table.NeighbourTable` of this ``edge_index`` (:meth:`on_table`),
+    :meth:`actions_first` gathers over the table and scatters only the edges that overflow it; the
+    numbers are the same.
+    """
 
     weight: Tensor
     edge_index: Tensor
     num_nodes: int
+    table: NeighbourTable | None = None
 
     def __call__(self, values: Tensor) -> Tensor:
         if values.shape != (self.num_nodes,):
             raise ValueError(f"values must be [N]={self.num_nodes}, got {tuple(values.shape)}")
+        if self.table is not None:
+            return self.actions_first(values).T
         src, dst = self.edge_index
         messages = self.weight * values[dst].unsqueeze(-1)
         out = values.new_zeros(self.num_nodes, self.weight.shape[-1])
@@ -67,19 +77,38 @@ class EdgeTransition:
 
     def actions_first(self, values: Tensor, base: Tensor | None = None, alpha: float = 1.0) -> Tensor:
         """``base + alpha · T(V)`` as ``[A, N]`` (see :meth:`StencilTransition.actions_first`)."""
-        out = self(values).T
-        return out if base is None else torch.add(base, out, alpha=alpha)
+        if self.table is None:
+            out = self(values).T
+            return out if base is None else torch.add(base, out, alpha=alpha)
+        out = sweep_slots(self.table_weight, self.table.gather(values), base, alpha)
+        src, dst = self.table.overflow_edge_index
+        if src.numel():
+            out = out.index_add_(1, src, self.overflow_weight * values.index_select(0, dst), alpha=alpha)
+        return out
+
+    @property
+    def table_weight(self) -> Tensor:
+        """``weight`` laid out on the table, ``[D, A, N]`` (made once per transition; see
+        :func:`cached_layout`)."""
+        return cached_layout(self, "_table_weight", self.weight, self.table.lay_out)
+
+    @property
+    def overflow_weight(self) -> Tensor:
+        """``weight`` of the edges past the table, ``[A, E_o]``."""
+        return cached_layout(self, "_overflow_weight", self.weight, lambda w: w[self.table.overflow].T.contiguous())
 
     def with_weight(self, weight: Tensor) -> "EdgeTransition":
         return replace(self, weight=weight)
 
-    def on_table(self, table: "Stencil | None") -> "Transition":
-        """The same transition on a padded neighbour table (:func:`gvin.nn.stencil.neighbour_table`
-        of this ``edge_index``): a :class:`StencilTransition` that gathers instead of scattering.
-        ``None``: this transition unchanged."""
-        if table is None:
-            return self
-        return StencilTransition(table.to_dense(self.weight), table)
+    def on_table(self, table: NeighbourTable | None) -> "EdgeTransition":
+        """This transition on a padded neighbour table of its ``edge_index``
+        (:func:`gvin.nn.neighbour_table.neighbour_table`; ``None``: the edge list alone)."""
+        if table is not None and (table.num_nodes, table.num_edges) != (self.num_nodes, self.edge_index.shape[1]):
+            raise ValueError(
+                f"the table is for {table.num_nodes} nodes and {table.num_edges} edges, the transition "
+                f"for {self.num_nodes} and {self.edge_index.shape[1]}"
+            )
+        return replace(self, table=table)
 
     def absorbing(self, nodes: Tensor) -> "EdgeTransition":
         """The transition with ``nodes [N]`` (bool) made absorbing: each such node that has a self-loop
@@ -150,14 +179,7 @@ class StencilTransition:
             if base is None:
                 return self.weight.T @ neighbour_values
             return torch.addmm(base, self.weight.T, neighbour_values, alpha=alpha)
-        weight = self.slot_major_weight  # [S, A, N]
-        if base is None:
-            out = weight[0] * neighbour_values[0]
-        else:
-            out = torch.addcmul(base, weight[0], neighbour_values[0], value=alpha)
-        for slot in range(1, weight.shape[0]):
-            out = out.addcmul_(weight[slot], neighbour_values[slot], value=1.0 if base is None else alpha)
-        return out
+        return sweep_slots(self.slot_major_weight, neighbour_values, base, alpha)
 
     def _grid_conv_applies(self) -> bool:
         """Shared weights on whole grids of 1–3 dimensions with few actions run as a grid conv, on CPU.
@@ -176,19 +198,9 @@ class StencilTransition:
 
     @property
     def slot_major_weight(self) -> Tensor:
-        """Per-node weights ``[N, S, A]`` as ``[S, A, N]``, laid out once per transition (all layers share it).
-
-        The copy is remade when ``weight`` changed in place or when it was made
-        without gradient tracking and is now needed with it (a solver's forward
-        runs under ``no_grad``, its backward with grad), so it never goes stale.
-        """
-        version = -1 if self.weight.is_inference() else self.weight._version  # inference tensors have none
-        key = (version, torch.is_grad_enabled() and self.weight.requires_grad)
-        cached = self.__dict__.get("_slot_major")
-        if cached is None or cached[0] != key[0] or (key[1] and not cached[1].requires_grad):
-            cached = (key[0], self.weight.permute(1, 2, 0).contiguous())
-            self.__dict__["_slot_major"] = cached
-        return cached[1]
+        """Per-node weights ``[N, S, A]`` as ``[S, A, N]``, laid out once per transition (all layers
+        share it; see :func:`cached_layout`)."""
+        return cached_layout(self, "_slot_major", self.weight, lambda w: w.permute(1, 2, 0).contiguous())
 
     def with_weight(self, weight: Tensor) -> "StencilTransition":
         return replace(self, weight=weight)
@@ -239,6 +251,34 @@ class StencilTransition:
             index = action.view(-1, 1, 1).expand(-1, self.weight.shape[1], 1)
             chosen = self.weight.gather(2, index).squeeze(-1)
         return lambda grad: self.stencil.scatter(chosen * grad.unsqueeze(-1))
+
+
+def sweep_slots(weight: Tensor, neighbour_values: Tensor, base: Tensor | None = None, alpha: float = 1.0) -> Tensor:
+    """``base + alpha · Σ_j weight[j] · neighbour_values[j]`` as ``[A, N]``, for ``weight [S, A, N]``
+    and ``neighbour_values [S, N]``: one multiply-add over ``A × N`` contiguous numbers per slot."""
+    if base is None:
+        out, alpha = weight[0] * neighbour_values[0], 1.0
+    else:
+        out = torch.addcmul(base, weight[0], neighbour_values[0], value=alpha)
+    for slot in range(1, weight.shape[0]):
+        out = out.addcmul_(weight[slot], neighbour_values[slot], value=alpha)
+    return out
+
+
+def cached_layout(owner: object, name: str, weight: Tensor, lay_out: Callable[[Tensor], Tensor]) -> Tensor:
+    """``lay_out(weight)``, kept on ``owner`` under ``name`` so that all layers share one copy.
+
+    The copy is remade when ``weight`` changed in place or when it was made without gradient
+    tracking and is now needed with it (a solver's forward runs under ``no_grad``, its backward
+    with grad), so it never goes stale.
+    """
+    version = -1 if weight.is_inference() else weight._version  # inference tensors have none
+    tracked = torch.is_grad_enabled() and weight.requires_grad
+    cached = owner.__dict__.get(name)
+    if cached is None or cached[0] != version or (tracked and not cached[1].requires_grad):
+        cached = (version, lay_out(weight))
+        owner.__dict__[name] = cached
+    return cached[1]
 
 
 GRID_CONV_MAX_ACTIONS = 32
