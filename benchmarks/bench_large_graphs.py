@@ -5,14 +5,15 @@ build time, exact shortest-path distances (Dijkstra to the goal), then a DT-VIN 
 geometric on the roadmap; gvin's defaults) planning ``--depth`` layers forward without gradients:
 ms per layer (best of 3), ns per edge and which path ran (``grid``: the grid convs; ``table``: the padded
 neighbour table; ``scatter``: the edge list), and one training step at ``--train-depth`` layers
-(memory-bounded backward) with the process's peak RSS during that step (graph and labels included)
-and over the whole run. The ratio column compares the roadmap's ns per edge with the grid's of the
+(memory-bounded backward) with the process's peak RSS during that step (graph and labels included;
+on CUDA, the peak allocated GPU memory) and over the whole run. The ratio column compares the roadmap's ns per edge with the grid's of the
 same N, in the same run.
 
 Usage::
 
     python benchmarks/bench_large_graphs.py --nodes 10000 100000            # minutes
     python benchmarks/bench_large_graphs.py --nodes 1000000 --depth 1000 --train-depth 1000  # ~30 min
+    python benchmarks/bench_large_graphs.py --device cuda --nodes 10000 100000 1000000 --depth 1000 --train-depth 1000
 """
 from __future__ import annotations
 
@@ -35,14 +36,54 @@ def vi_path(graph, transition) -> str:
     return f"table D={table.depth}, {100 * table.overflow.numel() / table.num_edges:.1f} % over"
 
 
-def measure(kind: str, nodes: int, depth: int, train_depth: int, seed: int = 0) -> dict:
+def forward_layer(model, data, depth: int, sync) -> tuple[str, float]:
+    """The value-iteration path and seconds per layer of ``depth`` layers without gradients (best of 3,
+    or of 1 when a run is long)."""
+    import torch
+
+    from gvin.nn import value_iteration
+
+    with torch.no_grad():
+        graph = model.read_graph(data)
+        reward, transition = model.mdp(graph)
+        value_iteration(reward, transition, 2, 1.0)
+        repeats = 3 if depth * data.edge_index.shape[1] < 2e9 else 1
+        best = min(timings(lambda: value_iteration(reward, transition, depth, 1.0), repeats, sync=sync))
+        return vi_path(graph, transition), best / depth
+
+
+class StepMemory:
+    """Peak memory of the training step: the process's RSS on CPU, allocated GPU memory on CUDA."""
+
+    def __init__(self, device):
+        import torch
+
+        self.torch, self.cuda = torch, device.type == "cuda"
+
+    def start(self) -> int:
+        release_memory()
+        if self.cuda:
+            self.torch.cuda.synchronize()
+            self.torch.cuda.reset_peak_memory_stats()
+            return self.torch.cuda.memory_allocated()
+        before = current_rss()
+        reset_peak_rss()
+        return before
+
+    def peak(self) -> int:
+        if self.cuda:
+            self.torch.cuda.synchronize()
+            return self.torch.cuda.max_memory_allocated()
+        return peak_rss()
+
+
+def measure(kind: str, nodes: int, depth: int, train_depth: int, device: str = "cpu", seed: int = 0) -> dict:
     """One graph's row (runs in a child process)."""
     import numpy as np
     import torch
 
     import gvin
     from gvin.models import DTVIN
-    from gvin.nn import value_iteration
     from gvin.train.losses import imitation_loss
 
     started = time.perf_counter()
@@ -60,24 +101,20 @@ def measure(kind: str, nodes: int, depth: int, train_depth: int, seed: int = 0) 
     data.optimal = gvin.optimal_edges(data, data.dist)
     exact_s = time.perf_counter() - started
     edges = data.edge_index.shape[1]
-    with torch.no_grad():
-        graph = model.read_graph(data)
-        reward, transition = model.mdp(graph)
-        path = vi_path(graph, transition)
-        value_iteration(reward, transition, 2, 1.0)
-        repeats = 3 if depth * edges < 2e9 else 1
-        layer_s = min(timings(lambda: value_iteration(reward, transition, depth, 1.0), repeats)) / depth  # best of 3
-        del graph, reward, transition
-    release_memory()
-    before_step = current_rss()
-    reset_peak_rss()
+    device = torch.device(device)
+    data, model = data.to(device), model.to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
+    path, layer_s = forward_layer(model, data, depth, sync)
+    memory = StepMemory(device)
+    before_step = memory.start()
     started = time.perf_counter()
     out = model(data, num_iterations=train_depth)
     imitation_loss(out.log_probs, data.optimal, data.edge_index, data.num_nodes).backward()
+    step_peak = memory.peak()
     step_s = time.perf_counter() - started
     return {"kind": kind, "nodes": data.num_nodes, "edges": edges, "build_s": build_s, "exact_s": exact_s,
             "layer_ms": 1e3 * layer_s, "edge_ns": 1e9 * layer_s / edges, "path": path, "step_s": step_s,
-            "train_depth": train_depth, "step_peak": peak_rss(), "before_step": before_step}
+            "train_depth": train_depth, "step_peak": step_peak, "before_step": before_step}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,12 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth", type=int, default=50, help="layers timed forward (default 50)")
     parser.add_argument("--train-depth", type=int, default=50, help="layers of the training step (default 50)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--graphs", nargs="+", choices=("grid", "roadmap"), default=["grid", "roadmap"])
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: where the planner runs")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds a row may take (default: no limit)")
     args = parser.parse_args(argv)
     rows = []
     for nodes in args.nodes:
         grid_ns = None
-        for kind in ("grid", "roadmap"):
-            run = run_function(measure, kind, nodes, args.depth, args.train_depth, threads=args.threads)
+        for kind in args.graphs:
+            run = run_function(measure, kind, nodes, args.depth, args.train_depth, args.device, threads=args.threads,
+                               timeout=args.timeout)
             if not run.ok:
                 print(f"{kind} N={nodes} failed:\n{run.stderr[-2000:]}", file=sys.stderr)
                 continue
@@ -103,9 +144,10 @@ def main(argv: list[str] | None = None) -> int:
                          f"{r['step_s']:.2f} s (K = {r['train_depth']})", f"{r['step_peak'] / MIB:,.0f}",
                          f"{run.peak_rss / MIB:,.0f}"])
             print(f"{kind} N={nodes}: done", file=sys.stderr, flush=True)
+    step_memory = "step peak GPU MiB" if args.device.startswith("cuda") else "step peak RSS MiB"
     columns = ["graph", "nodes", "edges", "build", "exact planner", "VI path", "ms / layer", "ns / edge",
-               "× grid per edge", "training step", "step peak RSS MiB", "run peak RSS MiB"]
-    print(f"\nDT-VIN, {args.threads} thread(s), forward K = {args.depth}\n")
+               "× grid per edge", "training step", step_memory, "run peak RSS MiB"]
+    print(f"\nDT-VIN on {args.device}, {args.threads} CPU thread(s), forward K = {args.depth}\n")
     print(markdown_table(columns, rows))
     return 0
 

@@ -46,7 +46,7 @@ def test_graphs_whose_table_would_hold_under_half_the_edges_keep_the_scatter():
     assert neighbour_table(hub, 10) is None  # depth 1 would hold 3 of the 11 edges
 
 
-@pytest.mark.parametrize("memory", ["autograd", "compact"])
+@pytest.mark.parametrize("memory", ["autograd", "compact", "checkpoint"])
 def test_a_transition_on_its_table_gives_the_edge_lists_values_and_gradients(memory):
     data = roadmap(80, 5)
     table = neighbour_table(data.edge_index, data.num_nodes, overflow_cost=2.0)

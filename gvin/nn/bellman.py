@@ -132,8 +132,18 @@ class EdgeTransition:
         grad_values = values.new_zeros(self.num_nodes).index_add_(0, dst, (self.weight * grad[src]).sum(-1))
         return grad_values, grad_weight
 
-    def vjp_argmax(self, values: Tensor, grad: Tensor, action: Tensor, grad_weight: Tensor) -> Tensor:
-        """:meth:`vjp` for ``G[s, a] = grad[s] · 1[a = action[s]]``; adds into ``grad_weight``."""
+    def weight_gradient(self) -> "Tensor | TableGradient":
+        """A zero accumulator of ``∂ℓ/∂weight`` for :meth:`vjp_argmax` to add into: ``[E, A]``, or on a
+        table a :class:`TableGradient` (``+=`` an ``[E, A]`` update; :func:`gradient_tensor` at the end)."""
+        if self.table is None:
+            return torch.zeros_like(self.weight)
+        return TableGradient(self.table, self.weight.new_zeros(self.table_weight.shape), torch.zeros_like(self.weight))
+
+    def vjp_argmax(self, values: Tensor, grad: Tensor, action: Tensor, grad_weight: "Tensor | TableGradient") -> Tensor:
+        """:meth:`vjp` for ``G[s, a] = grad[s] · 1[a = action[s]]``; adds into ``grad_weight``
+        (``[E, A]`` or this transition's :meth:`weight_gradient`)."""
+        if isinstance(grad_weight, TableGradient):
+            return self._table_vjp_argmax(values, grad, action, grad_weight)
         src, dst = self.edge_index
         edge_action = action[src].unsqueeze(-1)
         edge_grad = grad[src]
@@ -141,12 +151,61 @@ class EdgeTransition:
         chosen = self.weight.gather(1, edge_action).squeeze(-1)
         return values.new_zeros(self.num_nodes).index_add_(0, dst, chosen * edge_grad)
 
+    def _table_vjp_argmax(self, values: Tensor, grad: Tensor, action: Tensor, grad_weight: "TableGradient") -> Tensor:
+        """:meth:`vjp_argmax` on the table, all in its ``[D, A, N]`` layout: slot ``(j, s)``'s chosen
+        weight ``P[e, action[s]]`` gets ``grad[s] · V[s']``, and ``V[s']`` gets ``P[e, action[s]] · grad[s]``;
+        the overflow edges as on an edge list."""
+        table = self.table
+        rows = action.view(1, 1, -1).expand(table.depth, 1, -1)  # [D, 1, N]: each column's chosen action
+        grad_weight.slots.scatter_add_(1, rows, (table.gather(values) * grad).unsqueeze(1))
+        chosen = self.table_weight.gather(1, rows).squeeze(1)  # [D, N]
+        out = table.scatter(chosen * grad)
+        src, dst = table.overflow_edge_index
+        if src.numel():
+            edge_action, edge_grad = action[src], grad[src]
+            grad_weight.edges.index_put_((table.overflow, edge_action), edge_grad * values[dst], accumulate=True)
+            chosen = self.overflow_weight.gather(0, edge_action.unsqueeze(0)).squeeze(0)
+            out.index_add_(0, dst, chosen * edge_grad)
+        return out
+
     def argmax_transpose(self, action: Tensor) -> Callable[[Tensor], Tensor]:
         """``w [N] ↦ Σ_{e=(s,s')} P[e, action[s]] w[s]`` summed at ``s'``: the transpose of
         ``V ↦ T(V)[s, action[s]]``, with the chosen weights gathered once (for implicit backward solves)."""
         src, dst = self.edge_index
         chosen = self.weight.gather(1, action[src].unsqueeze(-1)).squeeze(-1)  # [E]
         return lambda grad: grad.new_zeros(self.num_nodes).index_add_(0, dst, chosen * grad[src])
+
+
+@dataclass
+class TableGradient:
+    """``∂ℓ/∂weight`` of an :class:`EdgeTransition` on a table, summed in the table's layout over the
+    layers of a backward pass (``slots [D, A, N]``: a per-column scatter along the short action axis,
+    far faster than one into ``[E, A]`` per layer) plus ``edges [E, A]`` for the rest (``+=`` adds there)."""
+
+    table: NeighbourTable
+    slots: Tensor
+    edges: Tensor
+
+    def __iadd__(self, update: Tensor) -> "TableGradient":
+        self.edges += update
+        return self
+
+    def to_edges(self) -> Tensor:
+        """The whole gradient as ``[E, A]``."""
+        filled = self.table.edge != self.table.num_edges  # [D, N]
+        rows = self.slots.permute(0, 2, 1)[filled]  # [V, A], in the order of table.edge[filled]
+        return self.edges.index_add_(0, self.table.edge[filled], rows)
+
+
+def gradient_tensor(grad_weight: "Tensor | TableGradient") -> Tensor:
+    """A weight-gradient accumulator (:meth:`EdgeTransition.weight_gradient`) as a tensor of the weight's shape."""
+    return grad_weight.to_edges() if isinstance(grad_weight, TableGradient) else grad_weight
+
+
+def new_weight_gradient(transition: "Transition", weight: Tensor) -> "Tensor | TableGradient":
+    """The transition's own accumulator (:meth:`EdgeTransition.weight_gradient`) or zeros like ``weight``."""
+    make = getattr(transition, "weight_gradient", None)
+    return make() if make is not None else torch.zeros_like(weight)
 
 
 @dataclass
@@ -409,4 +468,7 @@ __all__ = [
     "max_over_actions",
     "LayerHook",
     "check_transition",
+    "TableGradient",
+    "gradient_tensor",
+    "new_weight_gradient",
 ]

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from gvin.nn.bellman import LayerHook, Transition, backup_actions_first
+from gvin.nn.bellman import LayerHook, Transition, backup_actions_first, gradient_tensor, new_weight_gradient
 
 
 def _action_dtype(num_actions: int) -> torch.dtype:
@@ -65,7 +65,7 @@ class CompactValueIteration(torch.autograd.Function):
         weight, history, actions = ctx.saved_tensors
         transition, gamma = ctx.transition.with_weight(weight), ctx.gamma
         grad_reward = weight.new_zeros(ctx.reward_shape)
-        grad_weight = torch.zeros_like(weight)
+        grad_weight = new_weight_gradient(transition, weight)  # [E, A], or summed in a table's layout
         grad = grad_values if grad_values is not None else history.new_zeros(history.shape[1])
         for k in reversed(range(history.shape[0])):
             action = actions[k].long()
@@ -77,7 +77,7 @@ class CompactValueIteration(torch.autograd.Function):
             else:
                 grad_reward.scatter_add_(1, action.unsqueeze(-1), grad.unsqueeze(-1))
                 grad = transition.vjp_argmax(history[k], gamma * grad, action, grad_weight)
-        return grad_reward, grad_weight, grad, None, None, None
+        return grad_reward, gradient_tensor(grad_weight), grad, None, None, None
 
 
 def _block(reward: Tensor, weight: Tensor, values: Tensor, transition: Transition, depth: int, gamma: float):

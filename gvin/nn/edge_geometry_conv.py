@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from gvin import _checks as check
+from gvin.nn.chunks import over_edge_chunks
 
 
 def check_edge_attr(edge_attr: Tensor, edge_dim: int, num_edges: int | None = None) -> None:
@@ -36,7 +37,8 @@ class EdgeMLP(nn.Module):
             near zero, e.g. for a value kernel that a deep unroll multiplies).
 
     Shapes:
-        edge_attr ``[E, D]`` → ``[E, C]``.
+        edge_attr ``[E, D]`` → ``[E, C]``; on large graphs in chunks of edges whose hidden layers
+        are recomputed in the backward pass (:func:`gvin.nn.chunks.over_edge_chunks`; same values).
     """
 
     def __init__(self, edge_dim: int, out_channels: int, hidden: int | None = 32, output_gain: float = 1.0):
@@ -70,7 +72,9 @@ class EdgeMLP(nn.Module):
                 f"edge_attr is {edge_attr.dtype} but the layer's weights are {self.last.weight.dtype}; "
                 "cast one to the other"
             )
-        return self.net(edge_attr)
+        if len(self.net) == 1:  # linear: nothing to recompute
+            return self.net(edge_attr)
+        return over_edge_chunks(self.net, edge_attr)
 
 
 class EdgeGeometryConv(nn.Module):
@@ -134,21 +138,30 @@ class EdgeGeometryConv(nn.Module):
         check.features(x, "x", self.in_channels, self.weight)
         num_edges = check.edge_index(edge_index, x.shape[0])
         check_edge_attr(edge_attr, self.edge_dim, num_edges)
-        out = self.mix(x, edge_index, self.basis(edge_attr))
+        out = self.mix(x, edge_index, edge_attr)
         return out if self.bias is None else out + self.bias
 
-    def mix(self, x: Tensor, edge_index: Tensor, coefficients: Tensor) -> Tensor:
-        r"""``Σ_{e=(s,s')} (Σ_j φ_{e,j} W_j)^T x_{s'}`` for given mixture coefficients ``φ [E, B]`` (no bias)."""
+    def mix(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
+        r"""``Σ_{e=(s,s')} (Σ_j φ(a_e)_j W_j)^T x_{s'}`` (no bias). The per-edge part (``φ`` and the
+        messages) runs in chunks of edges on large graphs (:func:`gvin.nn.chunks.over_edge_chunks`),
+        so neither ``φ``'s hidden layer nor the messages are kept whole for the backward pass."""
         src, dst = edge_index
         num_nodes = x.shape[0]
         if self.out_channels <= self.in_channels:
-            # Transform every node once per basis, mix per edge: [E, B, C_out] messages.
+            # Transform every node once per basis, mix per edge: [E, C_out] messages.
             transformed = torch.einsum("nc,bco->nbo", x, self.weight)
-            messages = torch.einsum("eb,ebo->eo", coefficients, transformed[dst])
-            return x.new_zeros(num_nodes, self.out_channels).index_add_(0, src, messages)
+
+            def messages(attr: Tensor, target: Tensor) -> Tensor:
+                return torch.einsum("eb,ebo->eo", self.basis(attr), transformed[target])
+
+            return x.new_zeros(num_nodes, self.out_channels).index_add_(0, src, over_edge_chunks(messages, edge_attr, dst))
+
         # Aggregate the mixed inputs first ([E, B·C_in] messages), transform once per node.
-        messages = (coefficients.unsqueeze(-1) * x[dst].unsqueeze(1)).flatten(1)
-        aggregated = x.new_zeros(num_nodes, messages.shape[1]).index_add_(0, src, messages)
+        def mixed_inputs(attr: Tensor, target: Tensor) -> Tensor:
+            return (self.basis(attr).unsqueeze(-1) * x[target].unsqueeze(1)).flatten(1)
+
+        mixed = over_edge_chunks(mixed_inputs, edge_attr, dst)
+        aggregated = x.new_zeros(num_nodes, mixed.shape[1]).index_add_(0, src, mixed)
         return aggregated @ self.weight.reshape(-1, self.out_channels)
 
     def extra_repr(self) -> str:

@@ -69,6 +69,14 @@ class NeighbourTable:
         padded = torch.cat([values, values.new_zeros(1)])
         return padded.index_select(0, self._flat_neighbour).view(self.neighbour.shape)
 
+    def scatter(self, slot_values: Tensor) -> Tensor:
+        """The transpose of :meth:`gather`: ``[D, N]`` → ``[N]``, each slot's value summed into its
+        neighbour (empty slots dropped)."""
+        if slot_values.shape != self.neighbour.shape:
+            raise ValueError(f"slot_values must be [D, N] = {list(self.neighbour.shape)}, got {tuple(slot_values.shape)}")
+        out = slot_values.new_zeros(self.num_nodes + 1)
+        return out.index_add_(0, self._flat_neighbour, slot_values.reshape(-1))[: self.num_nodes]
+
     def lay_out(self, edge_values: Tensor) -> Tensor:
         """``[E, A]`` per-edge values → ``[D, A, N]`` in table order (0 in empty slots); differentiable."""
         if edge_values.dim() != 2 or edge_values.shape[0] != self.num_edges:

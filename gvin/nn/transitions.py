@@ -10,6 +10,7 @@ from gvin.nn.edge_type_conv import EdgeTypeConv
 from gvin.nn.softmax import masked_log_softmax, segment_log_softmax
 from gvin.nn.stencil import Stencil
 from gvin.nn.bellman import EdgeTransition, StencilTransition, Transition
+from gvin.nn.chunks import over_edge_chunks
 
 
 class DynamicTransition(nn.Module):
@@ -150,9 +151,12 @@ class GeometricDynamicTransition(nn.Module):
     def edge_logits(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
         """``[E, A]`` unnormalised transition logits per edge."""
         z = torch.relu(self.features(x, edge_index, edge_attr))
-        src, dst = edge_index
-        hidden = self.source(z)[src] + self.target(z)[dst] + self.geometry(edge_attr)
-        return self.logits(torch.relu(hidden))
+        source, target = self.source(z), self.target(z)
+
+        def logits(src: Tensor, dst: Tensor, attr: Tensor) -> Tensor:  # [E', 2], [E', D] → [E', A]
+            return self.logits(torch.relu(source[src] + target[dst] + self.geometry(attr)))
+
+        return over_edge_chunks(logits, edge_index[0], edge_index[1], edge_attr)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, support: Tensor | None = None) -> EdgeTransition:
         """``support [E]`` bool, when given, limits the softmax to those edges."""
