@@ -80,7 +80,7 @@ class EdgeTransition:
         if self.table is None:
             out = self(values).T
             return out if base is None else torch.add(base, out, alpha=alpha)
-        out = sweep_slots(self.table_weight, self.table.gather(values), base, alpha)
+        out = sweep_slots(self.table_weight, self.table.row_gatherer(values), base, alpha)
         src, dst = self.table.overflow_edge_index
         if src.numel():
             out = out.index_add_(1, src, self.overflow_weight * values.index_select(0, dst), alpha=alpha)
@@ -233,6 +233,13 @@ class StencilTransition:
         if self.weight.dim() == 2 and self._grid_conv_applies():
             out = grid_conv(values, self.weight, self.stencil.layout)
             return out if base is None else torch.add(base, out, alpha=alpha)
+        layout = self.stencil.layout
+        if self.weight.dim() == 3 and layout is not None:  # each slot reads a shifted window of the grids
+            grids = (layout.batch, *layout.shape)
+            weight = self.slot_major_weight.view(*self.slot_major_weight.shape[:2], *grids)  # [S, A, B, *shape]
+            base = None if base is None else base.view(base.shape[0], *grids)
+            out = sweep_slots(weight, self.stencil.grid_windows(values), base, alpha)
+            return out.view(out.shape[0], -1)
         neighbour_values = self.stencil.gather_slot_major(values)  # [S, N]
         if self.weight.dim() == 2:
             if base is None:
@@ -312,15 +319,22 @@ class StencilTransition:
         return lambda grad: self.stencil.scatter(chosen * grad.unsqueeze(-1))
 
 
-def sweep_slots(weight: Tensor, neighbour_values: Tensor, base: Tensor | None = None, alpha: float = 1.0) -> Tensor:
-    """``base + alpha · Σ_j weight[j] · neighbour_values[j]`` as ``[A, N]``, for ``weight [S, A, N]``
-    and ``neighbour_values [S, N]``: one multiply-add over ``A × N`` contiguous numbers per slot."""
+def sweep_slots(weight: Tensor, neighbour_values: "Tensor | Callable[[int], Tensor]", base: Tensor | None = None,
+                alpha: float = 1.0) -> Tensor:
+    """``base + alpha · Σ_j weight[j] · n_j`` as ``[A, N]``, for ``weight [S, A, N]`` and slot ``j``'s
+    neighbour values ``n_j [N]``: one multiply-add over ``A × N`` contiguous numbers per slot.
+
+    ``neighbour_values`` is ``[S, N]`` or a function ``j ↦ n_j`` that makes each row when it is
+    needed, so no ``[S, N]`` buffer is allocated per layer (on a 1M-node graph that is 40 MB, past
+    glibc's 32 MB ``mmap`` threshold: fresh pages whose faults took ~30 ms a layer).
+    """
+    row = neighbour_values.__getitem__ if isinstance(neighbour_values, Tensor) else neighbour_values
     if base is None:
-        out, alpha = weight[0] * neighbour_values[0], 1.0
+        out, alpha = weight[0] * row(0), 1.0
     else:
-        out = torch.addcmul(base, weight[0], neighbour_values[0], value=alpha)
+        out = torch.addcmul(base, weight[0], row(0), value=alpha)
     for slot in range(1, weight.shape[0]):
-        out = out.addcmul_(weight[slot], neighbour_values[slot], value=alpha)
+        out = out.addcmul_(weight[slot], row(slot), value=alpha)
     return out
 
 

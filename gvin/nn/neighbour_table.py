@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -68,6 +69,14 @@ class NeighbourTable:
             raise ValueError(f"values must be [N]={self.num_nodes}, got {tuple(values.shape)}")
         padded = torch.cat([values, values.new_zeros(1)])
         return padded.index_select(0, self._flat_neighbour).view(self.neighbour.shape)
+
+    def row_gatherer(self, values: Tensor) -> Callable[[int], Tensor]:
+        """``j ↦`` row ``j`` of :meth:`gather` (``[N]``), made when called: a layer that sweeps the rows
+        one at a time never holds all ``D`` of them."""
+        if values.shape != (self.num_nodes,):
+            raise ValueError(f"values must be [N]={self.num_nodes}, got {tuple(values.shape)}")
+        padded = torch.cat([values, values.new_zeros(1)])
+        return lambda slot: padded.index_select(0, self.neighbour[slot])
 
     def scatter(self, slot_values: Tensor) -> Tensor:
         """The transpose of :meth:`gather`: ``[D, N]`` → ``[N]``, each slot's value summed into its

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -120,17 +121,27 @@ class Stencil:
         values on a :class:`GridLayout`: each slot is a shifted window of the padded grids, read
         with strides instead of an index (CPU: ~4× faster for one value per node, the value
         iteration's gathers; for rows of features no faster, so those keep the index)."""
+        window = self.grid_windows(node_values, fill)
+        windows = [window(j) for j in (range(self.num_slots) if slots is None else slots)]
+        features = node_values.shape[1:]
+        if slot_axis == 0:
+            return torch.stack(windows).reshape(len(windows), self.num_nodes, *features)
+        return torch.stack(windows, dim=1 + len(self.layout.shape)).reshape(self.num_nodes, len(windows), *features)
+
+    def grid_windows(self, node_values: Tensor, fill: float = 0.0) -> Callable[[int], Tensor]:
+        """On a :class:`GridLayout`: ``j ↦`` slot ``j``'s neighbour values as a ``[B, *shape, *F]`` view
+        of the ``fill``-padded grids (a window shifted by the slot's offset; no copy)."""
         layout = self.layout
         radius, shape = layout.radius, layout.shape
         features = node_values.shape[1:]
         grid = node_values.reshape(layout.batch, *shape, *features)
         padded = torch.nn.functional.pad(grid, [0, 0] * len(features) + [radius, radius] * len(shape), value=fill)
-        offsets = layout.offsets if slots is None else [layout.offsets[j] for j in slots]
-        windows = [padded[(slice(None), *(slice(radius + o, radius + o + n) for o, n in zip(offset, shape)))]
-                   for offset in offsets]
-        if slot_axis == 0:
-            return torch.stack(windows).reshape(len(windows), self.num_nodes, *features)
-        return torch.stack(windows, dim=1 + len(shape)).reshape(self.num_nodes, len(windows), *features)
+
+        def window(slot: int) -> Tensor:
+            offset = layout.offsets[slot]
+            return padded[(slice(None), *(slice(radius + o, radius + o + n) for o, n in zip(offset, shape)))]
+
+        return window
 
     def _columns(self, slots: tuple[int, ...]) -> Tensor:
         """``neighbour[:, slots]``, contiguous, built once per slot subset."""
