@@ -90,3 +90,20 @@ def test_a_batch_plans_as_each_graph_alone():
         together = model(Batch.from_data_list(graphs)).v
         alone = torch.cat([model(g).v for g in graphs])
     torch.testing.assert_close(together, alone)
+
+
+@pytest.mark.cuda
+def test_the_table_path_on_cuda_gives_the_cpu_values_and_gradients():
+    data = roadmap(300, 7)
+    torch.manual_seed(0)
+    model = DTVIN(in_channels=1, num_edge_types=None, edge_dim=2, num_iterations=20, hidden_channels=6).double()
+    results = []
+    for device in ("cpu", "cuda"):
+        model.to(device).zero_grad()
+        graph = data.to(device)
+        assert model.read_graph(graph).neighbour_table is not None
+        out = model(graph)
+        out.log_probs[graph.move].sum().backward()
+        results.append((out.v.detach().cpu(), *[p.grad.cpu() for p in model.parameters() if p.grad is not None]))
+    for on_cpu, on_cuda in zip(*results):
+        torch.testing.assert_close(on_cpu, on_cuda)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gvin._checks import memory_bytes
+from gvin._checks import check_memory as refuse_beyond_memory
 from gvin.datasets.worlds import DEFAULT_WORLD, GENERATED, WORLDS, check_record, data_identity, get_world, world_of
 from gvin.train.run_files import RunError, check_folder, listed, option
 
@@ -23,19 +23,17 @@ def check_memory(spec: dict[str, Any], items: int, batch: int = 0, kernel_size: 
     """
     world = get_world(spec)
     nodes, edges = world.footprint(spec, kernel_size)
-    need = 2 * nodes * items + batch * 32 * edges
-    have = memory_bytes()
-    if have and need > have:
-        steps = f" in batches of {batch}" if batch else ""
-        if batch and world.grid:
-            steps += f" with a {kernel_size}x{kernel_size} stencil"
-        options = ["--counts", "--size", *(["--batch-size"] if batch else []),
-                   *(["--kernel-size"] if batch and world.grid else []),
-                   *(["--neighbours"] if batch and "neighbours" in world.settings else [])]
-        raise RunError(
-            f"{items} {world.describe(spec)}{steps} need at least {need / 2**30:,.0f} GiB of memory, "
-            f"more than this machine's {have / 2**30:,.0f} GiB; reduce {listed(options)}"
-        )
+    steps = f" in batches of {batch}" if batch else ""
+    if batch and world.grid:
+        steps += f" with a {kernel_size}x{kernel_size} stencil"
+    options = ["--counts", "--size", *(["--batch-size"] if batch else []),
+               *(["--kernel-size"] if batch and world.grid else []),
+               *(["--neighbours"] if batch and "neighbours" in world.settings else [])]
+    try:  # the library's check, with the command's options as the remedy
+        refuse_beyond_memory(2 * nodes * items + batch * 32 * edges, f"{items} {world.describe(spec)}{steps}",
+                             f"reduce {listed(options)}")
+    except ValueError as error:
+        raise RunError(str(error)) from None
 
 
 def data_options() -> tuple[str, ...]:
