@@ -52,7 +52,10 @@ class CompactValueIteration(torch.autograd.Function):
             actions[k] = action
         q = q.T
         ctx.save_for_backward(weight, history, actions)
-        ctx.transition, ctx.gamma, ctx.reward_shape = transition, gamma, reward.shape
+        # A fresh copy: the one that ran holds its weights laid out for the layers ([S, A, N], 144 MB
+        # on a 1M-node grid), which every checkpointed block would otherwise keep until its backward.
+        ctx.transition = transition.with_weight(weight)
+        ctx.gamma, ctx.reward_shape = gamma, reward.shape
         return q, values
 
     @staticmethod
