@@ -129,11 +129,17 @@ def test_max_over_actions_is_torch_max(need_action):
 
 
 def test_stencil_gather_gradients():
-    """The stencil's row gather (its own backward, index_add_) against gradcheck, twice differentiable."""
-    from gvin.nn.stencil import _RowGather
+    """The row gather and scatter (backward passes that keep only the index) against gradcheck, twice
+    differentiable."""
+    from gvin.nn.rows import gather_rows, scatter_rows
 
     table = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
     index = torch.randint(0, 7, (5, 4), generator=torch.Generator().manual_seed(0))
-    assert torch.autograd.gradcheck(lambda t: _RowGather.apply(t, index), (table,))
-    assert torch.autograd.gradgradcheck(lambda t: _RowGather.apply(t, index), (table,))
-    assert torch.equal(_RowGather.apply(table, index), table[index])
+    assert torch.autograd.gradcheck(lambda t: gather_rows(t, index), (table,))
+    assert torch.autograd.gradgradcheck(lambda t: gather_rows(t, index), (table,))
+    assert torch.equal(gather_rows(table, index), table[index])
+    values = torch.randn(9, 3, dtype=torch.float64, requires_grad=True)
+    flat = torch.randint(0, 4, (9,), generator=torch.Generator().manual_seed(1))
+    assert torch.autograd.gradcheck(lambda v: scatter_rows(v, flat, 4), (values,))
+    assert torch.autograd.gradgradcheck(lambda v: scatter_rows(v, flat, 4), (values,))
+    torch.testing.assert_close(scatter_rows(values, flat, 4), torch.zeros(4, 3, dtype=torch.float64).index_add(0, flat, values))

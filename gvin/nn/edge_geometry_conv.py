@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from gvin import _checks as check
 from gvin.nn.chunks import over_edge_chunks
+from gvin.nn.rows import scatter_rows
 
 
 def check_edge_attr(edge_attr: Tensor, edge_dim: int, num_edges: int | None = None) -> None:
@@ -154,14 +155,14 @@ class EdgeGeometryConv(nn.Module):
             def messages(attr: Tensor, target: Tensor) -> Tensor:
                 return torch.einsum("eb,ebo->eo", self.basis(attr), transformed[target])
 
-            return x.new_zeros(num_nodes, self.out_channels).index_add_(0, src, over_edge_chunks(messages, edge_attr, dst))
+            return scatter_rows(over_edge_chunks(messages, edge_attr, dst), src, num_nodes)
 
         # Aggregate the mixed inputs first ([E, B·C_in] messages), transform once per node.
         def mixed_inputs(attr: Tensor, target: Tensor) -> Tensor:
             return (self.basis(attr).unsqueeze(-1) * x[target].unsqueeze(1)).flatten(1)
 
         mixed = over_edge_chunks(mixed_inputs, edge_attr, dst)
-        aggregated = x.new_zeros(num_nodes, mixed.shape[1]).index_add_(0, src, mixed)
+        aggregated = scatter_rows(mixed, src, num_nodes)
         return aggregated @ self.weight.reshape(-1, self.out_channels)
 
     def extra_repr(self) -> str:

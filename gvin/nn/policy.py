@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from gvin import _checks as check
+from gvin.nn.chunks import over_edge_chunks
 from gvin.nn.edge_geometry_conv import EdgeMLP
 from gvin.nn.saved_settings import SavedSetting, WithSavedSettings
 from gvin.nn.softmax import segment_log_softmax
@@ -213,11 +214,13 @@ class GeometricPolicyHead(_ValueInput):
 
     def logits(self, q: Tensor, v: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
         """Unnormalised scores ``[E]``."""
-        src, dst = edge_index
-        scores = (self.head_input(q, v)[src] * self.weight(edge_attr)).sum(-1)
-        if self.beta is not None:
-            scores = scores + self.beta * v[dst]
-        return scores
+        head_input = self.head_input(q, v)
+
+        def scores(src: Tensor, dst: Tensor, attr: Tensor) -> Tensor:  # [E'] for the edges of a chunk
+            out = (head_input[src] * self.weight(attr)).sum(-1)
+            return out if self.beta is None else out + self.beta * v[dst]
+
+        return over_edge_chunks(scores, edge_index[0], edge_index[1], edge_attr)
 
     def forward(
         self, q: Tensor, v: Tensor, edge_index: Tensor, edge_attr: Tensor, move: Tensor

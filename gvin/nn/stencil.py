@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from gvin import _checks as check
+from gvin.nn.rows import gather_rows
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ class Stencil:
         padded = torch.cat(
             [node_values, node_values.new_full((1, *node_values.shape[1:]), fill)]
         )
-        return _RowGather.apply(padded, self.neighbour if slots is None else self._columns(slots))
+        return gather_rows(padded, self.neighbour if slots is None else self._columns(slots))
 
     def _grid_shifts(self, node_values: Tensor, slots: tuple[int, ...] | None, slot_axis: int, fill: float = 0.0) -> Tensor:
         """:meth:`gather` (``slot_axis=1``) or :meth:`gather_slot_major` (``slot_axis=0``) of node
@@ -164,7 +165,7 @@ class Stencil:
         features = slot_values.shape[2:]
         index = self._flat_rows(slots)
         flat = torch.cat([slot_values.reshape(-1, *features), slot_values.new_zeros(1, *features)])
-        return _RowGather.apply(flat, index)
+        return gather_rows(flat, index)
 
     def _flat_rows(self, slots: tuple[int, ...] | None) -> Tensor:
         """``[N, S']`` rows of a flattened ``[N·S', ...]`` table: ``neighbour·S' + j``, the pad row
@@ -189,7 +190,7 @@ class Stencil:
             raise ValueError(f"node_values must be [N]={self.num_nodes}, got {tuple(node_values.shape)}")
         if self.layout is not None:
             return self._grid_shifts(node_values, None, slot_axis=0)
-        return _RowGather.apply(torch.cat([node_values, node_values.new_zeros(1)]), self.neighbour_slot_major)
+        return gather_rows(torch.cat([node_values, node_values.new_zeros(1)]), self.neighbour_slot_major)
 
     def scatter(self, slot_values: Tensor) -> Tensor:
         """The transpose of :meth:`gather`: ``[N, S]`` → ``[N]``, summing each
@@ -211,26 +212,6 @@ def _one_grid_table(shape: tuple[int, ...], offsets: tuple[tuple[int, ...], ...]
     inside = ((target >= 0) & (target < torch.tensor(shape))).all(-1)
     strides = torch.tensor([math.prod(shape[axis + 1:]) for axis in range(len(shape))])
     return torch.where(inside, (target * strides).sum(-1), -1).to(device)
-
-
-class _RowGather(torch.autograd.Function):
-    """``table[index]`` (rows of ``table`` picked by an integer ``index`` of any shape), read with
-    ``index_select`` on the flattened index (on CPU 2–2.5× faster than advanced indexing with a 2-D
-    index), whose backward sums the gradient rows with ``index_add_`` (about twice as fast as the
-    ``index_put_(accumulate=True)`` autograd uses for advanced indexing)."""
-
-    @staticmethod
-    def forward(ctx, table: Tensor, index: Tensor) -> Tensor:
-        ctx.save_for_backward(index)
-        ctx.rows = table.shape[0]
-        return table.index_select(0, index.reshape(-1)).view(*index.shape, *table.shape[1:])
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        (index,) = ctx.saved_tensors
-        features = grad.shape[index.dim():]
-        out = grad.new_zeros(ctx.rows, *features)
-        return out.index_add_(0, index.reshape(-1), grad.reshape(-1, *features)), None
 
 
 def build_stencil(

@@ -1,0 +1,52 @@
+"""Row gathers and scatters whose backward passes keep only the index.
+
+``table[index]`` and ``out.index_add_(0, index, values)`` are the two halves of message passing.
+Autograd's own versions cost more than they need: advanced indexing accumulates its gradient with
+``index_put_`` (on CPU about twice as slow as ``index_add_``), and ``index_add`` keeps its ``values``
+for the backward pass although the gradient needs only the index (``[E, F]`` messages of a 9M-edge
+graph: 560 MB at ``F = 8``). These functions keep the index alone.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class _GatherRows(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, table: Tensor, index: Tensor) -> Tensor:
+        ctx.save_for_backward(index)
+        ctx.rows = table.shape[0]
+        return table.index_select(0, index.reshape(-1)).view(*index.shape, *table.shape[1:])
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (index,) = ctx.saved_tensors
+        return scatter_rows(grad.reshape(-1, *grad.shape[index.dim():]), index.reshape(-1), ctx.rows), None
+
+
+class _ScatterRows(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, values: Tensor, index: Tensor, num_rows: int) -> Tensor:
+        ctx.save_for_backward(index)
+        return values.new_zeros(num_rows, *values.shape[1:]).index_add_(0, index, values)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (index,) = ctx.saved_tensors
+        return gather_rows(grad, index), None, None
+
+
+def gather_rows(table: Tensor, index: Tensor) -> Tensor:
+    """``table[index]``: rows of ``table [R, *F]`` picked by an integer ``index`` of any shape
+    (``[*index.shape, *F]``), read with ``index_select``; its gradient is :func:`scatter_rows`."""
+    return _GatherRows.apply(table, index)
+
+
+def scatter_rows(values: Tensor, index: Tensor, num_rows: int) -> Tensor:
+    """``[num_rows, *F]`` zeros with each row ``values[i]`` added at row ``index[i]`` (``values [M, *F]``,
+    ``index [M]``); its gradient is :func:`gather_rows`, so only ``index`` is kept for it."""
+    return _ScatterRows.apply(values, index, num_rows)
+
+
+__all__ = ["gather_rows", "scatter_rows"]
