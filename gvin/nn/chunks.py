@@ -34,4 +34,13 @@ def over_edge_chunks(function: Callable[..., Tensor], *edge_tensors: Tensor) -> 
     return torch.cat([function(*piece) for piece in pieces])
 
 
-__all__ = ["EDGE_CHUNK", "over_edge_chunks"]
+def recomputed_on_large_graphs(function: Callable[..., Tensor], *edge_tensors: Tensor) -> Tensor:
+    """``function(*edge_tensors)``; on graphs of more than :data:`EDGE_CHUNK` edges, in training, its
+    intermediates are recomputed in the backward pass instead of kept (for per-edge work that
+    couples rows, such as a softmax over each node's out-edges, which cannot run in chunks)."""
+    if edge_tensors[0].shape[0] <= EDGE_CHUNK or not torch.is_grad_enabled():
+        return function(*edge_tensors)
+    return checkpoint(function, *edge_tensors, use_reentrant=False)
+
+
+__all__ = ["EDGE_CHUNK", "over_edge_chunks", "recomputed_on_large_graphs"]

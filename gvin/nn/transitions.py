@@ -10,7 +10,7 @@ from gvin.nn.edge_type_conv import EdgeTypeConv
 from gvin.nn.softmax import masked_log_softmax, segment_log_softmax
 from gvin.nn.stencil import Stencil
 from gvin.nn.bellman import EdgeTransition, StencilTransition, Transition
-from gvin.nn.chunks import over_edge_chunks
+from gvin.nn.chunks import over_edge_chunks, recomputed_on_large_graphs
 
 
 class DynamicTransition(nn.Module):
@@ -161,5 +161,8 @@ class GeometricDynamicTransition(nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, support: Tensor | None = None) -> EdgeTransition:
         """``support [E]`` bool, when given, limits the softmax to those edges."""
         logits = self.edge_logits(x, edge_index, edge_attr)
-        weight = segment_log_softmax(logits, edge_index[0], x.shape[0], mask=support).exp()
-        return EdgeTransition(weight, edge_index, x.shape[0])
+
+        def probabilities(logits: Tensor) -> Tensor:
+            return segment_log_softmax(logits, edge_index[0], x.shape[0], mask=support).exp()
+
+        return EdgeTransition(recomputed_on_large_graphs(probabilities, logits), edge_index, x.shape[0])
