@@ -57,6 +57,9 @@ class PlannerFields(BaseTransform):
     * ``x`` ``[N, 2]``: (free, goal); a one-column ``x`` (:func:`gvin.from_networkx`'s goal flag)
       gets a free column of ones;
     * ``edge_index``, ``move``, ``goal``, ``pos`` (when present);
+    * with ``labels=True``, the expert labels ``dist`` and ``optimal``: the graph's own, or computed
+      (:func:`label_graph`) where it has none, so that every graph of a batch has them (without it
+      they are dropped: a batch of labelled and unlabelled graphs would not build);
     * ``edge_attr`` ``[E, 2]`` (the offsets), with ``length=True`` its norm appended (``[E, 3]``, a
       street window's ``(dx, dy, length)``; a ``[E, 3]`` one is kept as it is);
     * ``edge_weight`` ``[E]``: the move costs, 1 per edge where the graph had none (a grid's unit moves).
@@ -67,17 +70,21 @@ class PlannerFields(BaseTransform):
     >>> batch = Batch.from_data_list([PlannerFields()(g) for g in (gvin.from_grid(maze, goal), roadmap)])
     """
 
-    def __init__(self, length: bool = False) -> None:
-        if not isinstance(length, bool):
-            raise TypeError(f"length must be a bool, got {length!r}")
-        self.length = length
+    def __init__(self, length: bool = False, labels: bool = False) -> None:
+        for name, value in (("length", length), ("labels", labels)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be a bool, got {value!r}")
+        self.length, self.labels = length, labels
 
     def forward(self, data: Data) -> Data:
         missing = [key for key in ("x", "edge_index", "edge_attr", "move", "goal") if getattr(data, key, None) is None]
         if missing:
             raise ValueError(f"a planning graph needs {missing} for PlannerFields (build it with gvin.from_grid, "
                              "gvin.from_networkx, gvin.probabilistic_roadmap or gvin.from_osm)")
-        x, edge_attr = data.x, data.edge_attr
+        x, edge_attr, pos = data.x, data.edge_attr, getattr(data, "pos", None)
+        if pos is not None and (pos.dim() != 2 or pos.shape[1] != 2):
+            raise ValueError(f"PlannerFields takes 2-D graphs; pos is {tuple(pos.shape)} (a 3-D grid's offsets "
+                             "are not a 2-D graph's)")
         if x.dim() != 2 or x.shape[1] not in (1, 2):
             raise ValueError(f"x must be [N, 1] (goal) or [N, 2] (free, goal), got {tuple(x.shape)}")
         if edge_attr.dim() != 2 or edge_attr.shape[1] not in (2, 3):
@@ -95,7 +102,13 @@ class PlannerFields(BaseTransform):
                    goal=data.goal, num_nodes=data.num_nodes)
         if getattr(data, "pos", None) is not None:
             out.pos = data.pos
+        if self.labels:  # the graph's own labels, or the expert's (with these fields' move costs)
+            labelled = all(getattr(data, key, None) is not None for key in ("dist", "optimal"))
+            if labelled:
+                out.dist, out.optimal = data.dist, data.optimal
+            else:
+                label_graph(out)
         return out
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(length={self.length})"
+        return f"{type(self).__name__}(length={self.length}, labels={self.labels})"

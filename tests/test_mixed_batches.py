@@ -193,3 +193,19 @@ def test_planner_fields_names_what_it_cannot_use():
     window = planner_fields(street_graph(1), length=True)
     with pytest.raises(ValueError, match="length=True"):
         PlannerFields()(window)
+
+
+def test_planner_fields_keep_or_make_the_expert_labels_and_refuse_3d_grids():
+    labelled = gvin.transforms.AddExpertLabels()(grids()[0])
+    fields = PlannerFields(labels=True)(labelled)
+    assert torch.equal(fields.dist, labelled.dist) and torch.equal(fields.optimal, labelled.optimal)
+    assert "dist" not in PlannerFields()(labelled)  # without labels=True they are dropped, never half kept
+    street = street_graph(2)
+    made = PlannerFields(labels=True)(street)  # none of its own: the expert's, with its street lengths
+    torch.testing.assert_close(made.dist, gvin.shortest_path_distances(street).float())
+    batch = Batch.from_data_list([made, fields])
+    assert batch.dist.shape == (street.num_nodes + labelled.num_nodes,)
+    cube = gvin.from_grid(np.ones((3, 3, 3)), goal=(0, 0, 0))
+    for length in (False, True):
+        with pytest.raises(ValueError, match="2-D graphs"):
+            PlannerFields(length=length)(cube)

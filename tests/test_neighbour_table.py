@@ -46,21 +46,62 @@ def test_graphs_whose_table_would_hold_under_half_the_edges_keep_the_scatter():
     assert neighbour_table(hub, 10) is None  # depth 1 would hold 3 of the 11 edges
 
 
+@pytest.mark.parametrize("overflow_cost", [2.0, 1e9], ids=["overflow", "no-overflow"])
 @pytest.mark.parametrize("memory", ["autograd", "compact", "checkpoint"])
-def test_a_transition_on_its_table_gives_the_edge_lists_values_and_gradients(memory):
+def test_a_transition_on_its_table_gives_the_edge_lists_values_and_gradients(memory, overflow_cost):
     data = roadmap(80, 5)
-    table = neighbour_table(data.edge_index, data.num_nodes, overflow_cost=2.0)
-    assert table.overflow.numel() > 0  # both halves run: the table and the overflow scatter
-    weight = torch.rand(data.edge_index.shape[1], 3, dtype=torch.float64, requires_grad=True)
+    table = neighbour_table(data.edge_index, data.num_nodes, overflow_cost=overflow_cost)
+    assert (table.overflow.numel() > 0) == (overflow_cost == 2.0)  # both halves run: the table and the overflow
+    weight = (torch.rand(data.edge_index.shape[1], 3, dtype=torch.float64) / 6).requires_grad_()  # ~1 a node
     reward = torch.randn(data.num_nodes, 3, dtype=torch.float64, requires_grad=True)
     results = []
     for with_table in (True, False):
         transition = EdgeTransition(weight, data.edge_index, data.num_nodes).on_table(table if with_table else None)
-        _, values = value_iteration(reward, transition, 12, 0.9, memory=memory)
-        grads = torch.autograd.grad(values.square().sum(), (weight, reward))
-        results.append((values, *grads))
+        q, values = value_iteration(reward, transition, 12, 0.9, memory=memory)
+        loss = values.square().sum() + q[:, 1].sin().sum()  # a loss on Q too: the last layer's dense vjp
+        results.append((q, values, *torch.autograd.grad(loss, (weight, reward))))
     for on_table, on_edges in zip(*results):
         torch.testing.assert_close(on_table, on_edges)
+
+
+def test_implicit_value_iteration_on_a_table_gives_the_edge_lists_values_and_gradients():
+    from gvin.nn.implicit import implicit_value_iteration
+
+    data = roadmap(60, 8)
+    table = neighbour_table(data.edge_index, data.num_nodes, overflow_cost=2.0)
+    weight = torch.softmax(torch.randn(data.edge_index.shape[1], 2, dtype=torch.float64), 0).requires_grad_()
+    reward = -torch.rand(data.num_nodes, 2, dtype=torch.float64).requires_grad_()
+    results = []
+    for with_table in (True, False):
+        transition = EdgeTransition(weight, data.edge_index, data.num_nodes).on_table(table if with_table else None)
+        q, values, _ = implicit_value_iteration(reward, transition, gamma=0.9, max_iter=400)
+        results.append((q, values, *torch.autograd.grad(values.sum() + q[:, 0].sum(), (weight, reward))))
+    for on_table, on_edges in zip(*results):
+        torch.testing.assert_close(on_table, on_edges)
+
+
+def test_a_transition_on_a_table_serves_several_backward_passes_and_a_new_weight():
+    data = roadmap(50, 9)
+    table = neighbour_table(data.edge_index, data.num_nodes, overflow_cost=2.0)
+    weight = torch.rand(data.edge_index.shape[1], 2, dtype=torch.float64, requires_grad=True)
+    reward = torch.randn(data.num_nodes, 2, dtype=torch.float64)
+    transition = EdgeTransition(weight, data.edge_index, data.num_nodes).on_table(table)
+    first = torch.autograd.grad(value_iteration(reward, transition, 5, 0.9)[1].sum(), weight)[0]
+    again = torch.autograd.grad(value_iteration(reward, transition, 5, 0.9)[1].sum(), weight)[0]  # the cached layout
+    torch.testing.assert_close(first, again)
+    transition.weight = 2 * weight.detach()  # a reassigned weight is laid out anew
+    expected = EdgeTransition(2 * weight.detach(), data.edge_index, data.num_nodes)
+    with torch.no_grad():
+        torch.testing.assert_close(value_iteration(reward, transition, 5, 0.9)[1],
+                                   value_iteration(reward, expected, 5, 0.9)[1])
+        torch.testing.assert_close(transition.actions_first(reward[:, 0], None, 0.5), expected.actions_first(reward[:, 0]))
+
+
+def test_bad_overflow_costs_are_named():
+    edge_index = torch.tensor([[0, 1], [1, 0]])
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="overflow_cost"):
+            neighbour_table(edge_index, 2, overflow_cost=bad)
 
 
 def test_a_table_of_another_graph_is_refused():

@@ -23,6 +23,7 @@ re-exports its names.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
@@ -30,6 +31,7 @@ import torch
 from torch import Tensor
 
 from gvin.nn.neighbour_table import NeighbourTable
+from gvin.nn.rows import gather_rows, scatter_rows
 from gvin.nn.stencil import GridLayout, Stencil
 
 
@@ -68,18 +70,19 @@ class EdgeTransition:
     def __call__(self, values: Tensor) -> Tensor:
         if values.shape != (self.num_nodes,):
             raise ValueError(f"values must be [N]={self.num_nodes}, got {tuple(values.shape)}")
-        if self.table is not None:
-            return self.actions_first(values).T
+        # One application (a reward's expectation, a solver's last step): on the edge list even with a
+        # table, so that autograd keeps [E] neighbour values, not a laid-out copy of the weights.
         src, dst = self.edge_index
-        messages = self.weight * values[dst].unsqueeze(-1)
-        out = values.new_zeros(self.num_nodes, self.weight.shape[-1])
-        return out.index_add_(0, src, messages)
+        messages = self.weight * gather_rows(values, dst).unsqueeze(-1)
+        return scatter_rows(messages, src, self.num_nodes)
 
     def actions_first(self, values: Tensor, base: Tensor | None = None, alpha: float = 1.0) -> Tensor:
         """``base + alpha · T(V)`` as ``[A, N]`` (see :meth:`StencilTransition.actions_first`)."""
         if self.table is None:
             out = self(values).T
             return out if base is None else torch.add(base, out, alpha=alpha)
+        if base is None:
+            alpha = 1.0
         out = sweep_slots(self.table_weight, self.table.row_gatherer(values), base, alpha)
         src, dst = self.table.overflow_edge_index
         if src.numel():
@@ -95,7 +98,7 @@ class EdgeTransition:
     @property
     def overflow_weight(self) -> Tensor:
         """``weight`` of the edges past the table, ``[A, E_o]``."""
-        return cached_layout(self, "_overflow_weight", self.weight, lambda w: w[self.table.overflow].T.contiguous())
+        return cached_layout(self, "_overflow_weight", self.weight, self.table.overflow_rows)
 
     def with_weight(self, weight: Tensor) -> "EdgeTransition":
         return replace(self, weight=weight)
@@ -103,10 +106,13 @@ class EdgeTransition:
     def on_table(self, table: NeighbourTable | None) -> "EdgeTransition":
         """This transition on a padded neighbour table of its ``edge_index``
         (:func:`gvin.nn.neighbour_table.neighbour_table`; ``None``: the edge list alone)."""
-        if table is not None and (table.num_nodes, table.num_edges) != (self.num_nodes, self.edge_index.shape[1]):
+        if table is not None and (
+            (table.num_nodes, table.num_edges) != (self.num_nodes, self.edge_index.shape[1])
+            or not torch.equal(table.overflow_edge_index, self.edge_index[:, table.overflow])
+        ):
             raise ValueError(
-                f"the table is for {table.num_nodes} nodes and {table.num_edges} edges, the transition "
-                f"for {self.num_nodes} and {self.edge_index.shape[1]}"
+                f"the table is for {table.num_nodes} nodes and {table.num_edges} edges of another edge_index, "
+                f"the transition for {self.num_nodes} nodes and {self.edge_index.shape[1]} edges"
             )
         return replace(self, table=table)
 
@@ -341,15 +347,18 @@ def sweep_slots(weight: Tensor, neighbour_values: "Tensor | Callable[[int], Tens
 def cached_layout(owner: object, name: str, weight: Tensor, lay_out: Callable[[Tensor], Tensor]) -> Tensor:
     """``lay_out(weight)``, kept on ``owner`` under ``name`` so that all layers share one copy.
 
-    The copy is remade when ``weight`` changed in place or when it was made without gradient
-    tracking and is now needed with it (a solver's forward runs under ``no_grad``, its backward
-    with grad), so it never goes stale.
+    The copy is remade when ``weight`` is another tensor or changed in place, when ``owner``'s
+    ``table`` was replaced, or when it was made without gradient tracking and is now needed with it
+    (a solver's forward runs under ``no_grad``, its backward with grad), so it never goes stale.
     """
     version = -1 if weight.is_inference() else weight._version  # inference tensors have none
     tracked = torch.is_grad_enabled() and weight.requires_grad
+    key = (weakref.ref(weight), version, id(getattr(owner, "table", None)))  # a reassigned weight or table: remade
     cached = owner.__dict__.get(name)
-    if cached is None or cached[0] != version or (tracked and not cached[1].requires_grad):
-        cached = (version, lay_out(weight))
+    if cached is None or cached[0][0]() is not weight or cached[0][1:] != key[1:] or (
+        tracked and not cached[1].requires_grad
+    ):
+        cached = (key, lay_out(weight))
         owner.__dict__[name] = cached
     return cached[1]
 

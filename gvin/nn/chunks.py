@@ -23,7 +23,8 @@ def over_edge_chunks(function: Callable[..., Tensor], *edge_tensors: Tensor) -> 
     :data:`EDGE_CHUNK` rows at a time and concatenated; the same values and gradients.
 
     ``function`` must treat rows independently; node tensors it reads from its closure get their
-    gradients as usual.
+    gradients as usual, but are read again when the backward pass recomputes a chunk: nothing may
+    change them in place in between (as for ``torch.utils.checkpoint``).
     """
     num_edges = edge_tensors[0].shape[0]
     if num_edges <= EDGE_CHUNK:

@@ -139,10 +139,10 @@ class EdgeGeometryConv(nn.Module):
         check.features(x, "x", self.in_channels, self.weight)
         num_edges = check.edge_index(edge_index, x.shape[0])
         check_edge_attr(edge_attr, self.edge_dim, num_edges)
-        out = self.mix(x, edge_index, edge_attr)
+        out = self.aggregate(x, edge_index, edge_attr)
         return out if self.bias is None else out + self.bias
 
-    def mix(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
+    def aggregate(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
         r"""``Σ_{e=(s,s')} (Σ_j φ(a_e)_j W_j)^T x_{s'}`` (no bias). The per-edge part (``φ`` and the
         messages) runs in chunks of edges on large graphs (:func:`gvin.nn.chunks.over_edge_chunks`),
         so neither ``φ``'s hidden layer nor the messages are kept whole for the backward pass."""

@@ -42,7 +42,7 @@ from torch import Tensor
 
 from gvin import _checks as check
 from gvin.nn.solvers import SOLVERS, SolverInfo, solve
-from gvin.nn.bellman import Transition, check_transition
+from gvin.nn.bellman import Transition, backup_actions_first, check_transition
 
 BACKWARD_SOLVERS = ("phantom",)
 """Backward choices besides the forward solvers of :data:`gvin.nn.solvers.SOLVERS`."""
@@ -142,8 +142,10 @@ def _report(info: SolverInfo, what: str, strict: bool) -> None:
 
 
 def bellman_operator(reward: Tensor, transition: Transition, gamma: float):
-    """``f(V) = max_a (R + γ T(V))``, ``[N] → [N]`` (call it under ``no_grad`` for solves)."""
-    return lambda values: (reward + gamma * transition(values)).max(dim=-1).values
+    """``f(V) = max_a (R + γ T(V))``, ``[N] → [N]`` (call it under ``no_grad`` for solves); a Bellman
+    backup in the ``[A, N]`` layout, so a transition on a neighbour table sweeps its table."""
+    reward_t = reward.T.contiguous()
+    return lambda values: backup_actions_first(values, reward_t, transition, gamma)[1]
 
 
 class _ImplicitFixedPoint(torch.autograd.Function):
@@ -161,7 +163,8 @@ class _ImplicitFixedPoint(torch.autograd.Function):
         _report(info.forward, "forward", settings.strict)
         action = (reward + gamma * transition(values)).argmax(dim=-1)
         ctx.save_for_backward(weight, values, action)
-        ctx.transition, ctx.gamma, ctx.settings, ctx.info = transition, gamma, settings, info
+        ctx.transition = transition.with_weight(weight)  # fresh: without the layouts the solve made
+        ctx.gamma, ctx.settings, ctx.info = gamma, settings, info
         ctx.reward_shape = reward.shape
         return values
 

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from gvin import _checks as check
+from gvin.nn.rows import gather_rows
 
 OVERFLOW_COST = 4.0
 """Time to scatter one edge ÷ time to sweep one table slot (CPU, one thread, ``A`` = 4 actions,
@@ -91,8 +92,12 @@ class NeighbourTable:
         if edge_values.dim() != 2 or edge_values.shape[0] != self.num_edges:
             raise ValueError(f"edge_values must be [E, A] = [{self.num_edges}, A], got {tuple(edge_values.shape)}")
         padded = torch.cat([edge_values, edge_values.new_zeros(1, edge_values.shape[1])])
-        dense = padded.index_select(0, self.edge.reshape(-1)).view(self.depth, self.num_nodes, -1)
+        dense = gather_rows(padded, self.edge, fixed_index=True)  # [D, N, A]
         return dense.permute(0, 2, 1).contiguous()
+
+    def overflow_rows(self, edge_values: Tensor) -> Tensor:
+        """``[E, A]`` per-edge values → ``[A, E_o]``: those of the overflow edges; differentiable."""
+        return gather_rows(edge_values, self.overflow, fixed_index=True).T.contiguous()
 
 
 def table_depth(degree: Tensor, overflow_cost: float = OVERFLOW_COST) -> int:
@@ -118,6 +123,9 @@ def neighbour_table(
     """
     num_nodes = check.positive_int(num_nodes, "num_nodes", minimum=0)
     num_edges = check.edge_index(edge_index, num_nodes)
+    overflow_cost = check.real(overflow_cost, "overflow_cost")
+    if overflow_cost <= 0:
+        raise ValueError(f"overflow_cost must be > 0, got {overflow_cost!r}")
     if num_edges == 0 or num_nodes == 0:
         return None
     src = edge_index[0]

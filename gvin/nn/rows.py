@@ -14,15 +14,18 @@ from torch import Tensor
 
 class _GatherRows(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, table: Tensor, index: Tensor) -> Tensor:
-        ctx.save_for_backward(index)
+    def forward(ctx, table: Tensor, index: Tensor, fixed: bool) -> Tensor:
+        if fixed:  # a constant of the graph: kept as is, so its graph can be walked more than once
+            ctx.index = index
+        else:
+            ctx.save_for_backward(index)
         ctx.rows = table.shape[0]
         return table.index_select(0, index.reshape(-1)).view(*index.shape, *table.shape[1:])
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        (index,) = ctx.saved_tensors
-        return scatter_rows(grad.reshape(-1, *grad.shape[index.dim():]), index.reshape(-1), ctx.rows), None
+        index = ctx.index if hasattr(ctx, "index") else ctx.saved_tensors[0]
+        return scatter_rows(grad.reshape(-1, *grad.shape[index.dim():]), index.reshape(-1), ctx.rows), None, None
 
 
 class _ScatterRows(torch.autograd.Function):
@@ -37,10 +40,15 @@ class _ScatterRows(torch.autograd.Function):
         return gather_rows(grad, index), None, None
 
 
-def gather_rows(table: Tensor, index: Tensor) -> Tensor:
+def gather_rows(table: Tensor, index: Tensor, fixed_index: bool = False) -> Tensor:
     """``table[index]``: rows of ``table [R, *F]`` picked by an integer ``index`` of any shape
-    (``[*index.shape, *F]``), read with ``index_select``; its gradient is :func:`scatter_rows`."""
-    return _GatherRows.apply(table, index)
+    (``[*index.shape, *F]``), read with ``index_select``; its gradient is :func:`scatter_rows`.
+
+    ``fixed_index``: ``index`` is a constant that nothing changes in place (a graph's table), held
+    without autograd's bookkeeping, so that a result shared by several losses can be backpropagated
+    through more than once (with ``retain_graph`` or not).
+    """
+    return _GatherRows.apply(table, index, fixed_index)
 
 
 def scatter_rows(values: Tensor, index: Tensor, num_rows: int) -> Tensor:
