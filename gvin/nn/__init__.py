@@ -6,6 +6,8 @@ from gvin.nn.policy import HEAD_INPUTS, EdgePolicyHead, GeometricPolicyHead
 from gvin.nn.transitions import DynamicTransition, GeometricDynamicTransition
 from gvin.nn.softmax import masked_log_softmax, segment_log_softmax
 from gvin.nn.stencil import Stencil, build_stencil
+from gvin.nn.neighbour_table import NeighbourTable, neighbour_table
+from gvin.nn.rows import gather_rows, scatter_rows
 from gvin.nn.implicit import (
     ConvergenceError,
     ConvergenceWarning,
@@ -32,6 +34,10 @@ __all__ = [
     "segment_log_softmax",
     "Stencil",
     "build_stencil",
+    "NeighbourTable",
+    "neighbour_table",
+    "gather_rows",
+    "scatter_rows",
     "EdgeTransition",
     "StencilTransition",
     "Transition",
