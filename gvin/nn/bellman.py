@@ -245,7 +245,7 @@ class StencilTransition:
             weight = self.slot_major_weight.view(*self.slot_major_weight.shape[:2], *grids)  # [S, A, B, *shape]
             base = None if base is None else base.view(base.shape[0], *grids)
             out = sweep_slots(weight, self.stencil.grid_windows(values), base, alpha)
-            return out.view(out.shape[0], -1)
+            return out.reshape(out.shape[0], -1)
         neighbour_values = self.stencil.gather_slot_major(values)  # [S, N]
         if self.weight.dim() == 2:
             if base is None:
