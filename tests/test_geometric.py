@@ -465,3 +465,18 @@ def test_large_graph_memory_savers_keep_values_and_gradients(monkeypatch):
             results.append((out.v.detach(), *[p.grad.clone() for p in model.parameters() if p.grad is not None]))
         for whole, chunked in zip(*results):
             torch.testing.assert_close(whole, chunked)
+
+
+def test_edge_networks_match_finite_differences():
+    """The edge MLP and the geometric transition logits (ReLUs in place) against gradcheck."""
+    from gvin.nn import EdgeMLP, GeometricDynamicTransition
+
+    torch.manual_seed(0)
+    mlp = EdgeMLP(3, 4, hidden=5).double()
+    attr = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(mlp, (attr,))
+    transition = GeometricDynamicTransition(2, 2, 3, hidden_channels=4, edge_hidden=5).double()
+    x = torch.randn(6, 2, dtype=torch.float64, requires_grad=True)
+    edge_index = torch.tensor([[0, 1, 2, 3, 4, 5, 0], [1, 2, 3, 4, 5, 0, 2]])
+    offsets = torch.randn(7, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, a: transition.edge_logits(x, edge_index, a), (x, offsets))

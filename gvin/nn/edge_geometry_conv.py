@@ -49,7 +49,7 @@ class EdgeMLP(nn.Module):
         self.output_gain = check.real(output_gain, "output_gain")
         hidden = check.optional_width(hidden, "hidden")
         if hidden:
-            self.net = nn.Sequential(nn.Linear(edge_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_channels))
+            self.net = nn.Sequential(nn.Linear(edge_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_channels))
         else:
             self.net = nn.Sequential(nn.Linear(edge_dim, out_channels))
         self.reset_parameters()
