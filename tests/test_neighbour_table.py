@@ -109,6 +109,8 @@ def test_a_table_of_another_graph_is_refused():
     transition = EdgeTransition(torch.rand(data.edge_index.shape[1], 2), data.edge_index, data.num_nodes)
     with pytest.raises(ValueError, match="table is for"):
         transition.on_table(neighbour_table(roadmap(31, 6).edge_index, 31))
+    with pytest.raises(TypeError, match="table must be a NeighbourTable"):
+        transition.on_table(gvin.from_grid(torch.ones(3, 3), goal=(0, 0)).stencil)
 
 
 @pytest.mark.parametrize("cls", [DTVIN, VIN])

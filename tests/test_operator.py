@@ -143,3 +143,17 @@ def test_stencil_gather_gradients():
     assert torch.autograd.gradcheck(lambda v: scatter_rows(v, flat, 4), (values,))
     assert torch.autograd.gradgradcheck(lambda v: scatter_rows(v, flat, 4), (values,))
     torch.testing.assert_close(scatter_rows(values, flat, 4), torch.zeros(4, 3, dtype=torch.float64).index_add(0, flat, values))
+
+
+def test_row_gathers_and_scatters_name_bad_indices():
+    from gvin.nn.rows import gather_rows, scatter_rows
+
+    table = torch.randn(4, 2)
+    with pytest.raises(ValueError, match="index must be an integer"):
+        gather_rows(table, torch.tensor([0.5]))
+    with pytest.raises(ValueError, match=r"index has values in \[0, 7\] but table has 4 rows"):
+        gather_rows(table, torch.tensor([0, 7]))
+    with pytest.raises(ValueError, match=r"index must be \[M\] for values \[M, \*F\]"):
+        scatter_rows(torch.randn(3, 2), torch.tensor([0, 1]), 4)
+    with pytest.raises(ValueError, match=r"index has values in \[0, 9\] but there are 4 rows"):
+        scatter_rows(torch.randn(2, 2), torch.tensor([0, 9]), 4)

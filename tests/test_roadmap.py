@@ -231,3 +231,5 @@ def test_z_order_sorts_along_the_curve():
     assert z_order(np.zeros((0, 2))).tolist() == []
     with pytest.raises(ValueError, match=r"\[M, 2\]"):
         z_order(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="finite"):
+        z_order(np.array([[np.nan, 0.0], [1.0, 1.0]]))

@@ -32,6 +32,8 @@ def z_order(points: np.ndarray) -> np.ndarray:
         raise ValueError(f"points must be [M, 2], got shape {points.shape}")
     if len(points) == 0:
         return np.zeros(0, dtype=np.int64)
+    if not np.isfinite(points).all():
+        raise ValueError("points must be finite (a NaN or inf has no place on the curve)")
     low, high = points.min(0), points.max(0)
     scale = np.where(high > low, high - low, 1.0)
     cells = np.floor((points - low) / scale * (2**Z_ORDER_BITS - 1)).astype(np.int64)

@@ -106,6 +106,8 @@ class EdgeTransition:
     def on_table(self, table: NeighbourTable | None) -> "EdgeTransition":
         """This transition on a padded neighbour table of its ``edge_index``
         (:func:`gvin.nn.neighbour_table.neighbour_table`; ``None``: the edge list alone)."""
+        if table is not None and not isinstance(table, NeighbourTable):
+            raise TypeError(f"table must be a NeighbourTable (gvin.nn.neighbour_table) or None, got {type(table).__name__}")
         if table is not None and (
             (table.num_nodes, table.num_edges) != (self.num_nodes, self.edge_index.shape[1])
             or not torch.equal(table.overflow_edge_index, self.edge_index[:, table.overflow])

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gvin import _checks as check
+
 
 class _GatherRows(torch.autograd.Function):
     @staticmethod
@@ -48,12 +50,23 @@ def gather_rows(table: Tensor, index: Tensor, fixed_index: bool = False) -> Tens
     without autograd's bookkeeping, so that a result shared by several losses can be backpropagated
     through more than once (with ``retain_graph`` or not).
     """
+    check.tensor(table, "table")
+    check.integer(check.tensor(index, "index"), "index")
+    if table.dim() == 0:
+        raise ValueError("table must have rows ([R, *F]), got a 0-d tensor")
+    check.index_range(index, table.shape[0], f"index has values in [{{low}}, {{high}}] but table has {table.shape[0]} rows")
     return _GatherRows.apply(table, index, fixed_index)
 
 
 def scatter_rows(values: Tensor, index: Tensor, num_rows: int) -> Tensor:
     """``[num_rows, *F]`` zeros with each row ``values[i]`` added at row ``index[i]`` (``values [M, *F]``,
     ``index [M]``); its gradient is :func:`gather_rows`, so only ``index`` is kept for it."""
+    check.tensor(values, "values")
+    check.integer(check.tensor(index, "index"), "index")
+    num_rows = check.positive_int(num_rows, "num_rows", minimum=0)
+    if index.dim() != 1 or values.dim() == 0 or values.shape[0] != index.shape[0]:
+        raise ValueError(f"index must be [M] for values [M, *F]; got index {tuple(index.shape)}, values {tuple(values.shape)}")
+    check.index_range(index, num_rows, f"index has values in [{{low}}, {{high}}] but there are {num_rows} rows")
     return _ScatterRows.apply(values, index, num_rows)
 
 
