@@ -163,11 +163,15 @@ class EdgeTransition:
         """:meth:`vjp_argmax` on the table, all in its ``[D, A, N]`` layout: slot ``(j, s)``'s chosen
         weight ``P[e, action[s]]`` gets ``grad[s] · V[s']``, and ``V[s']`` gets ``P[e, action[s]] · grad[s]``;
         the overflow edges as on an edge list."""
-        table = self.table
-        rows = action.view(1, 1, -1).expand(table.depth, 1, -1)  # [D, 1, N]: each column's chosen action
-        grad_weight.slots.scatter_add_(1, rows, (table.gather(values) * grad).unsqueeze(1))
-        chosen = self.table_weight.gather(1, rows).squeeze(1)  # [D, N]
-        out = table.scatter(chosen * grad)
+        table, weight = self.table, self.table_weight  # [D, A, N]
+        chosen_row = action.unsqueeze(0)  # [1, N]: the row of each column's chosen action
+        neighbour_values = table.row_gatherer(values)
+        out = values.new_zeros(table.num_nodes + 1)  # + the pad node of empty slots
+        for slot in range(table.depth):  # row by row, as the forward sweep (no [D, N] buffer a layer)
+            grad_weight.slots[slot].scatter_add_(0, chosen_row, (neighbour_values(slot) * grad).unsqueeze(0))
+            chosen = weight[slot].gather(0, chosen_row).squeeze(0)  # [N]: P[e, action[s]]
+            out.index_add_(0, table.neighbour[slot], chosen * grad)
+        out = out[: table.num_nodes]
         src, dst = table.overflow_edge_index
         if src.numel():
             edge_action, edge_grad = action[src], grad[src]

@@ -16,7 +16,6 @@ keeps the scatter.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Callable
 
 import torch
@@ -60,32 +59,13 @@ class NeighbourTable:
         """``D``, the rows of the table."""
         return self.neighbour.shape[0]
 
-    @cached_property
-    def _flat_neighbour(self) -> Tensor:
-        return self.neighbour.reshape(-1)
-
-    def gather(self, values: Tensor) -> Tensor:
-        """``[N]`` node values → ``[D, N]``: each slot's neighbour value (0 in empty slots)."""
-        if values.shape != (self.num_nodes,):
-            raise ValueError(f"values must be [N]={self.num_nodes}, got {tuple(values.shape)}")
-        padded = torch.cat([values, values.new_zeros(1)])
-        return padded.index_select(0, self._flat_neighbour).view(self.neighbour.shape)
-
     def row_gatherer(self, values: Tensor) -> Callable[[int], Tensor]:
-        """``j ↦`` row ``j`` of :meth:`gather` (``[N]``), made when called: a layer that sweeps the rows
-        one at a time never holds all ``D`` of them."""
+        """``j ↦`` slot row ``j``'s neighbour values ``[N]`` (0 in empty slots), made when called: a layer
+        that sweeps the rows one at a time never holds all ``D`` of them."""
         if values.shape != (self.num_nodes,):
             raise ValueError(f"values must be [N]={self.num_nodes}, got {tuple(values.shape)}")
         padded = torch.cat([values, values.new_zeros(1)])
         return lambda slot: padded.index_select(0, self.neighbour[slot])
-
-    def scatter(self, slot_values: Tensor) -> Tensor:
-        """The transpose of :meth:`gather`: ``[D, N]`` → ``[N]``, each slot's value summed into its
-        neighbour (empty slots dropped)."""
-        if slot_values.shape != self.neighbour.shape:
-            raise ValueError(f"slot_values must be [D, N] = {list(self.neighbour.shape)}, got {tuple(slot_values.shape)}")
-        out = slot_values.new_zeros(self.num_nodes + 1)
-        return out.index_add_(0, self._flat_neighbour, slot_values.reshape(-1))[: self.num_nodes]
 
     def lay_out(self, edge_values: Tensor) -> Tensor:
         """``[E, A]`` per-edge values → ``[D, A, N]`` in table order (0 in empty slots); differentiable."""
