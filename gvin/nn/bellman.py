@@ -130,8 +130,7 @@ class EdgeTransition:
 
     def expect(self, edge_values: Tensor) -> Tensor:
         """``Σ_{e=(s,·)} P[e, a] c_e`` ``[N, A]`` for per-edge values ``c [E]`` (e.g. a move's cost)."""
-        out = edge_values.new_zeros(self.num_nodes, self.weight.shape[-1])
-        return out.index_add_(0, self.edge_index[0], self.weight * edge_values.unsqueeze(-1))
+        return scatter_rows(self.weight * edge_values.unsqueeze(-1), self.edge_index[0], self.num_nodes)
 
     def vjp(self, values: Tensor, grad: Tensor) -> tuple[Tensor, Tensor]:
         """For ``G = ∂ℓ/∂T(V) [N, A]``: ``(∂ℓ/∂V [N], ∂ℓ/∂weight [E, A])``."""

@@ -246,4 +246,3 @@ def build_stencil(
     neighbour[flat] = dst
     shape = (num_nodes, num_slots)
     return Stencil(neighbour.view(shape), edge.view(shape), (edge != num_edges).view(shape))
-

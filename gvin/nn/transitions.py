@@ -153,7 +153,7 @@ class GeometricDynamicTransition(nn.Module):
         z = torch.relu(self.features(x, edge_index, edge_attr))
         source, target = self.source(z), self.target(z)
 
-        def logits(src: Tensor, dst: Tensor, attr: Tensor) -> Tensor:  # [E', 2], [E', D] → [E', A]
+        def logits(src: Tensor, dst: Tensor, attr: Tensor) -> Tensor:  # [E'], [E'], [E', D] → [E', A]
             return self.logits((source[src] + target[dst] + self.geometry(attr)).relu_())  # a fresh sum: in place
 
         return over_edge_chunks(logits, edge_index[0], edge_index[1], edge_attr)
