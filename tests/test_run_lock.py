@@ -130,3 +130,18 @@ def test_no_lock_platform_warns_and_locks_nothing(tmp_path, monkeypatch):
     assert lock.held
     lock.release()
     assert not lock.held
+
+
+def test_a_run_refused_the_lock_leaves_the_holders_new_folder_alone(tmp_path, monkeypatch):
+    """Two runs start on one new folder: the one refused the lock must not remove the holder's lock or folder."""
+    from pathlib import Path
+
+    from gvin.train import run
+
+    out = tmp_path / "run"
+    exists = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda self: False if self == out else exists(self))  # it saw no folder
+    with RunLock(out):  # the other run, holding the lock on the folder it just made
+        with pytest.raises(RunFolderInUse):
+            run._train(run.TrainSettings(out=out), {}, tmp_path, None)
+        assert (out / LOCK_FILE).is_file()

@@ -19,7 +19,6 @@ Every setting is a :class:`TrainSettings` field, named as the ``gvin train`` opt
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import inspect
 import math
@@ -355,14 +354,16 @@ def train_run(settings: TrainSettings | Path | str, log: Log = print, **options:
 
 def _train(settings: TrainSettings, spec: dict[str, Any], root: Path, log: Log) -> TrainedRun:
     main = distributed.is_main()
+    if not main:
+        return _train_locked(settings, spec, root, log, main)
     created = not settings.out.exists()
-    try:
-        with RunLock(settings.out) if main else contextlib.nullcontext():  # one writer per run folder
+    with RunLock(settings.out):  # one writer per run folder; a run refused the lock cleans up nothing
+        try:
             return _train_locked(settings, spec, root, log, main)
-    except BaseException:
-        if created and main:
-            _remove_if_unused(settings.out)
-        raise
+        except BaseException:
+            if created:  # removed while this run still holds the lock: never another run's folder
+                _remove_if_unused(settings.out)
+            raise
 
 
 def _remove_if_unused(folder: Path) -> None:
