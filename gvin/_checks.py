@@ -184,11 +184,7 @@ def index_vector(value, name: str, size: int, what: str, bound: int, bound_what:
         raise ValueError(f"{name} must be [{what}]={size}, got {tuple(value.shape)}")
     if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
         raise ValueError(f"{name} must be an integer tensor, got {value.dtype}")
-    if value.numel() and (int(value.min()) < 0 or int(value.max()) >= bound):
-        raise ValueError(
-            f"{name} has values in [{int(value.min())}, {int(value.max())}] but must be in [0, {bound}) "
-            f"({bound_what})"
-        )
+    index_range(value, bound, f"{name} has values in [{{low}}, {{high}}] but must be in [0, {bound}) ({bound_what})")
     return value
 
 

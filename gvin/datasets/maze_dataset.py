@@ -30,7 +30,7 @@ from torch_geometric.data import Data, InMemoryDataset
 
 from gvin._checks import as_array, binary, check_memory
 from gvin.datasets._io import atomic_savez
-from gvin.datasets.base import renamed_keywords
+from gvin.datasets.base import check_split, renamed_keywords
 from gvin.datasets.generators import (
     KINDS,
     SPLITS,
@@ -191,7 +191,7 @@ def maze_dataset_bytes(size: Any, counts: Any, ndim: int | None = None, split: s
     wanted = as_counts(counts)
     cells = int(np.prod(shape))
     per_maze = cells * (1 + np.dtype(_code_dtype(cells)).itemsize) + 8
-    count = sum(wanted.values()) if split is None else wanted[_check_split(split)]
+    count = sum(wanted.values()) if split is None else wanted[check_split(split)]
     return count * per_maze
 
 
@@ -296,12 +296,6 @@ class GridMazeDataset(InMemoryDataset):
         return _decode_dist(self._codes[self._rows()]).reshape((-1,) + self._shape)
 
 
-def _check_split(split: str) -> str:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    return split
-
-
 def _check_kernel(kernel_size: int | None) -> int | None:
     if kernel_size is not None:
         grid_stencil(2, None, kernel_size)  # raises on a bad size
@@ -368,7 +362,7 @@ class MazeDataset(GridMazeDataset):
         integer = isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_))
         if not integer or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        self.split = _check_split(split)
+        self.split = check_split(split)
         self.kind, self.seed = kind, int(seed)
         self.shape = as_shape(size, ndim)
         self.ndim = len(self.shape)
@@ -500,7 +494,7 @@ class GPPNDataset(GridMazeDataset):
         transform: Callable | None = None,
         file_labels: bool = False,
     ) -> None:
-        self.split = _check_split(split)
+        self.split = check_split(split)
         data = load_gppn_npz(path)[self.split]
         self.file = Path(path)
         num_actions = data.policy.shape[1]

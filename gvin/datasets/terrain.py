@@ -55,6 +55,7 @@ import torch
 from scipy.sparse.csgraph import connected_components, dijkstra
 from torch_geometric.data import Data
 
+from gvin._checks import positive_int
 from gvin.datasets.base import PlanningDataset, Record, renamed_keywords
 from gvin.datasets.generators import SPLITS
 from gvin.graphs.terrain import from_terrain, jacksboro_dem, random_terrain, terrain_moves
@@ -99,12 +100,6 @@ def _optimal(arrays: dict, dist: np.ndarray, goal: int, rtol: float = 1e-9) -> n
 def _band(split: str, width: int) -> tuple[int, int]:
     low, high = BANDS[split]
     return int(round(low * width)), int(round(high * width))
-
-
-def _positive(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class TerrainDataset(PlanningDataset):
@@ -185,8 +180,8 @@ class TerrainDataset(PlanningDataset):
         super().__init__(split, size=int(size), counts=counts, seed=seed, connectivity=connectivity,
                          transform=transform, root=root, source=source, max_slope_deg=max_slope_deg,
                          cell_size=cell_size, min_reach=float(min_reach), slope_cost=slope_cost,
-                         terrain_kwargs=dict(terrain_kwargs or {}), goal_tries=_positive(goal_tries, "goal_tries"),
-                         max_windows=_positive(max_windows, "max_windows"))
+                         terrain_kwargs=dict(terrain_kwargs or {}), goal_tries=positive_int(goal_tries, "goal_tries"),
+                         max_windows=positive_int(max_windows, "max_windows"))
 
     @property
     def patch(self) -> int:

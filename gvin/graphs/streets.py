@@ -138,7 +138,7 @@ def from_osm(path: str | os.PathLike, network: str = "walking", goal=None, *, si
     try:
         nodes, edges = pyrosm.OSM(str(path)).get_network(network_type=network, nodes=True)
     except Exception as error:  # pyrosm's own errors for a file it cannot parse
-        if isinstance(error, (MemoryError, KeyboardInterrupt)):
+        if isinstance(error, MemoryError):
             raise
         reason = " ".join(str(error).split())[:300]
         raise ValueError(f"{path} is not a readable OpenStreetMap .osm.pbf file ({reason})") from None
