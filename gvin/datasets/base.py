@@ -135,6 +135,9 @@ class PlanningDataset(torch.utils.data.Dataset):
     """Draw the items in order from one generator per split (else one generator per item)."""
     version: ClassVar[int] = 1
     """Part of the cache's name: raise it when the same settings start to mean other items."""
+    later: ClassVar[Mapping[str, Any]] = {}
+    """World settings added after caches were first written, each with the value that makes the items
+    as before: the cache's name leaves a setting out while it has that value (older caches stay valid)."""
 
     def __init__(
         self,
@@ -197,7 +200,9 @@ class PlanningDataset(torch.utils.data.Dataset):
     def identity(self) -> dict[str, Any]:
         """The settings that decide the items (the cache's name hashes them)."""
         return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "version": self.version,
-                "size": self.size, "seed": self.seed, "connectivity": self.connectivity, **self.world_settings}
+                "size": self.size, "seed": self.seed, "connectivity": self.connectivity,
+                **{name: value for name, value in self.world_settings.items()
+                   if not (name in self.later and value == self.later[name])}}
 
     @property
     def path(self) -> Path | None:

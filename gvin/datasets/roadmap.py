@@ -111,7 +111,7 @@ class RoadmapDataset(PlanningDataset):
     """
 
     salt = 0x40AD3A9
-    self_loops = False
+    later = {"self_loops": False}  # the items (and caches) from before self-loops existed
 
     @renamed_keywords(deprecated={"num_samples": "size", "k": "neighbours", "count": "counts"},
                       synonyms={"data_seed": "seed"})
@@ -144,7 +144,7 @@ class RoadmapDataset(PlanningDataset):
             num_obstacles=count_range(num_obstacles, "num_obstacles"),
             workspace=tuple(float(v) for v in workspace), min_reach=float(min_reach),
             max_tries=positive_int(max_tries, "max_tries", 1),
-            **({"self_loops": True} if flag(self_loops, "self_loops") else {}),  # False: the items as before it existed
+            self_loops=flag(self_loops, "self_loops"),
         )
 
     @property
