@@ -22,7 +22,7 @@ import math
 import sys
 import time
 
-from harness import MIB, current_rss, markdown_table, peak_rss, release_memory, reset_peak_rss, run_function, timings
+from harness import MIB, PeakMemory, device_sync, markdown_table, run_function, timings
 
 
 def vi_path(graph, transition) -> str:
@@ -52,31 +52,6 @@ def forward_layer(model, data, depth: int, sync) -> tuple[str, float]:
         return vi_path(graph, transition), best / depth
 
 
-class StepMemory:
-    """Peak memory of the training step: the process's RSS on CPU, allocated GPU memory on CUDA."""
-
-    def __init__(self, device):
-        import torch
-
-        self.torch, self.cuda = torch, device.type == "cuda"
-
-    def start(self) -> int:
-        release_memory()
-        if self.cuda:
-            self.torch.cuda.synchronize()
-            self.torch.cuda.reset_peak_memory_stats()
-            return self.torch.cuda.memory_allocated()
-        before = current_rss()
-        reset_peak_rss()
-        return before
-
-    def peak(self) -> int:
-        if self.cuda:
-            self.torch.cuda.synchronize()
-            return self.torch.cuda.max_memory_allocated()
-        return peak_rss()
-
-
 def measure(kind: str, nodes: int, depth: int, train_depth: int, device: str = "cpu", seed: int = 0) -> dict:
     """One graph's row (runs in a child process)."""
     import numpy as np
@@ -103,9 +78,8 @@ def measure(kind: str, nodes: int, depth: int, train_depth: int, device: str = "
     edges = data.edge_index.shape[1]
     device = torch.device(device)
     data, model = data.to(device), model.to(device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else None
-    path, layer_s = forward_layer(model, data, depth, sync)
-    memory = StepMemory(device)
+    path, layer_s = forward_layer(model, data, depth, device_sync(device))
+    memory = PeakMemory(device)
     before_step = memory.start()
     started = time.perf_counter()
     out = model(data, num_iterations=train_depth)

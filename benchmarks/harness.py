@@ -337,6 +337,34 @@ def device_sync(device: Any = None) -> Callable[[], None] | None:
     return lambda: torch.cuda.synchronize(device)
 
 
+class PeakMemory:
+    """Peak memory of a stretch of work on ``device``: this process's RSS on the CPU, the allocated GPU
+    memory on CUDA. :meth:`start` releases what it can and returns the memory in use; :meth:`peak`
+    the most in use since."""
+
+    def __init__(self, device: Any):
+        import torch
+
+        self.torch, self.device = torch, torch.device(device)
+        self.cuda = self.device.type == "cuda"
+
+    def start(self) -> int:
+        release_memory()
+        if self.cuda:
+            self.torch.cuda.synchronize(self.device)
+            self.torch.cuda.reset_peak_memory_stats(self.device)
+            return self.torch.cuda.memory_allocated(self.device)
+        before = current_rss()
+        reset_peak_rss()
+        return before
+
+    def peak(self) -> int:
+        if self.cuda:
+            self.torch.cuda.synchronize(self.device)
+            return self.torch.cuda.max_memory_allocated(self.device)
+        return peak_rss()
+
+
 def timed(call: Callable[[], Any], sync: Callable[[], None] | None = None) -> tuple[Any, float]:
     """``(call(), seconds)``, synchronised before and after with ``sync`` (see :func:`device_sync`)."""
     if sync is not None:
